@@ -1,0 +1,371 @@
+"""The embedded local stack: Kafka (KRaft), MLflow, an S3 endpoint and Airflow, as local processes.
+
+    python docker/local/stack.py up [SERVICE ...] [--started-file F]
+    python docker/local/stack.py down [SERVICE ...] [--started-file F]
+    python docker/local/stack.py status
+
+Every service listens on loopback; pid files live in .local/run, logs in .local/logs. `up` starts only
+what is not already healthy and can record what it started, so `make test` stops exactly that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL = Path(os.environ.get("CONTINUUM_LOCAL_DIR", ROOT / ".local")).resolve()
+RUN, LOGS = LOCAL / "run", LOCAL / "logs"
+KAFKA_POM = ROOT / "docker" / "kafka-local" / "pom.xml"
+KAFKA_DIR = LOCAL / "kafka"
+S3_PORT = int(os.environ.get("CONTINUUM_LOCAL_S3_PORT", "9000"))
+S3_BUCKET = os.environ.get("CONTINUUM_LOCAL_S3_BUCKET", "continuum-lake")
+AIRFLOW_PORT = int(os.environ.get("CONTINUUM_LOCAL_AIRFLOW_PORT", "8080"))
+MLFLOW_PORT = int(os.environ.get("CONTINUUM_LOCAL_MLFLOW_PORT", "5000"))
+KAFKA_PORT = int(os.environ.get("CONTINUUM_LOCAL_KAFKA_PORT", "9092"))
+
+# Topic -> partitions; names follow the architecture (settings may rename them for other deployments).
+TOPICS = {
+    "telemetry": 6,
+    "outcomes": 3,
+    "predictions": 6,
+    "predictions.shadow": 3,
+    "alerts": 1,
+    "telemetry.dlq": 1,
+    "control": 1,
+}
+
+
+class StackError(RuntimeError):
+    """A service could not be started; the message names it and its log."""
+
+
+def _log(msg: str) -> None:
+    print(f"[stack] {msg}", flush=True)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return 200 <= resp.status < 300
+    except OSError:
+        return False
+
+
+def _pid(name: str) -> int | None:
+    path = RUN / f"{name}.pid"
+    if not path.exists():
+        return None
+    pid = int(path.read_text().strip() or 0)
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        path.unlink(missing_ok=True)
+        return None
+    return pid
+
+
+def _spawn(name: str, cmd: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> int:
+    RUN.mkdir(parents=True, exist_ok=True)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = open(LOGS / f"{name}.log", "ab")
+    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start: {' '.join(cmd)}\n".encode())
+    log.flush()
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+    )
+    (RUN / f"{name}.pid").write_text(str(proc.pid))
+    return proc.pid
+
+
+def _wait(name: str, check: Callable[[], bool], timeout: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if check():
+            return time.monotonic() - start
+        if _pid(name) is None:
+            raise StackError(f"{name} exited during start-up; see {LOGS / (name + '.log')}")
+        time.sleep(0.5)
+    raise StackError(f"{name} not healthy after {timeout:.0f}s; see {LOGS / (name + '.log')}")
+
+
+def _stop(name: str) -> bool:
+    pid = _pid(name)
+    if pid is None:
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    for _ in range(60):
+        if _pid(name) is None:
+            break
+        time.sleep(0.5)
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    (RUN / f"{name}.pid").unlink(missing_ok=True)
+    return True
+
+
+# --- Kafka ----------------------------------------------------------------------------------------
+
+def _kafka_classpath() -> str:
+    """Jars of an unpacked official distribution (KAFKA_HOME) or fetched from Maven Central."""
+    home = os.environ.get("KAFKA_HOME")
+    if home:
+        libs = Path(home) / "libs"
+        if not libs.is_dir():
+            raise StackError(f"KAFKA_HOME={home} has no libs/ folder; unset it or point it at an unpacked Kafka")
+        return f"{libs}/*"
+    libs = KAFKA_DIR / "libs"
+    stamp = KAFKA_DIR / "libs.sha256"
+    digest = hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()
+    if not (stamp.exists() and stamp.read_text() == digest):
+        if not shutil.which("mvn"):
+            raise StackError("Maven (mvn) is needed to fetch the Kafka jars; install it or set KAFKA_HOME")
+        _log("fetching Kafka jars from Maven Central (once)")
+        shutil.rmtree(libs, ignore_errors=True)
+        subprocess.run(
+            ["mvn", "-q", "-B", "-f", str(KAFKA_POM), "dependency:copy-dependencies",
+             f"-DoutputDirectory={libs}"],
+            check=True,
+        )
+        stamp.write_text(digest)
+    return f"{libs}/*"
+
+
+def _kafka_ready() -> bool:
+    if not _port_open(KAFKA_PORT):
+        return False
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        AdminClient({"bootstrap.servers": f"127.0.0.1:{KAFKA_PORT}"}).list_topics(timeout=2)
+        return True
+    except Exception:
+        return False
+
+
+def _create_topics() -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{KAFKA_PORT}"})
+    existing = admin.list_topics(timeout=10).topics
+    new = [NewTopic(t, num_partitions=n, replication_factor=1) for t, n in TOPICS.items() if t not in existing]
+    for topic, fut in admin.create_topics(new).items() if new else []:
+        fut.result(timeout=30)
+        _log(f"created topic {topic}")
+
+
+def start_kafka() -> None:
+    classpath = _kafka_classpath()
+    data = KAFKA_DIR / "data"
+    props = KAFKA_DIR / "server.properties"
+    KAFKA_DIR.mkdir(parents=True, exist_ok=True)
+    props.write_text(
+        (ROOT / "docker" / "kafka-local" / "server.properties").read_text()
+        .replace("@DATA@", str(data)).replace("@PORT@", str(KAFKA_PORT))
+        .replace("@CONTROLLER_PORT@", str(KAFKA_PORT + 1))
+    )
+    java = ["java", "-cp", classpath, f"-Dlog4j2.configurationFile={ROOT / 'docker/kafka-local/log4j2.properties'}",
+            f"-Dkafka.logs.dir={LOGS}"]
+    if not (data / "meta.properties").exists():
+        subprocess.run(java + ["kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props)],
+                       check=True, stdout=subprocess.DEVNULL)
+    heap = os.environ.get("KAFKA_HEAP_OPTS", "-Xms256m -Xmx1g").split()
+    _spawn("kafka", java[:1] + heap + ["-XX:+UseG1GC"] + java[1:] + ["kafka.Kafka", str(props)])
+    took = _wait("kafka", _kafka_ready, 60)
+    _create_topics()
+    _log(f"kafka ready on 127.0.0.1:{KAFKA_PORT} in {took:.1f}s")
+
+
+def _cluster_id() -> str:
+    return __import__("base64").urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+# --- MLflow ---------------------------------------------------------------------------------------
+
+def _mlflow_ready() -> bool:
+    return _http_ok(f"http://127.0.0.1:{MLFLOW_PORT}/health")
+
+
+def start_mlflow() -> None:
+    home = LOCAL / "mlflow"
+    home.mkdir(parents=True, exist_ok=True)
+    _spawn("mlflow", [
+        str(Path(sys.executable).with_name("mlflow")), "server", "--host", "127.0.0.1", "--port", str(MLFLOW_PORT),
+        "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
+        "--artifacts-destination", str(home / "artifacts"), "--workers", "2",
+    ])
+    took = _wait("mlflow", _mlflow_ready, 120)
+    _log(f"mlflow ready on http://127.0.0.1:{MLFLOW_PORT} in {took:.1f}s")
+
+
+# --- S3 (moto's standalone server) ----------------------------------------------------------------
+
+def _s3_ready() -> bool:
+    return _http_ok(f"http://127.0.0.1:{S3_PORT}/moto-api/")
+
+
+def start_s3() -> None:
+    _spawn("s3", [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(S3_PORT)])
+    took = _wait("s3", _s3_ready, 60)
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{S3_PORT}", region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    if S3_BUCKET not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+        s3.create_bucket(Bucket=S3_BUCKET)
+    _log(f"s3 endpoint ready on http://127.0.0.1:{S3_PORT} (bucket {S3_BUCKET}) in {took:.1f}s")
+
+
+# --- Airflow --------------------------------------------------------------------------------------
+
+def airflow_env() -> dict[str, str]:
+    """Environment of the local Airflow: home, repo folders, SQLite, connections from env vars."""
+    home = LOCAL / "airflow"
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(AIRFLOW_PORT),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{AIRFLOW_PORT}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{AIRFLOW_PORT}/execution/",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        "AIRFLOW_CONN_KAFKA_DEFAULT": json.dumps(
+            {"conn_type": "kafka", "extra": {"bootstrap.servers": f"127.0.0.1:{KAFKA_PORT}"}}
+        ),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+    }
+    env = {k: os.environ.get(k, v) for k, v in env.items()}
+    # standalone runs its components as `airflow ...` subprocesses: the venv's bin must come first
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return env
+
+
+def _airflow_ready() -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{AIRFLOW_PORT}/api/v2/monitor/health", timeout=2) as resp:
+            health = json.load(resp)
+    except (OSError, ValueError):
+        return False
+    return all(health.get(c, {}).get("status") == "healthy" for c in ("metadatabase", "scheduler"))
+
+
+def airflow_login() -> str:
+    path = LOCAL / "airflow" / "simple_auth_manager_passwords.json.generated"
+    if not path.exists():
+        return "(the login appears once Airflow has started)"
+    users = json.loads(path.read_text())
+    return ", ".join(f"{user} / {password}" for user, password in users.items())
+
+
+def start_airflow() -> None:
+    (LOCAL / "airflow").mkdir(parents=True, exist_ok=True)
+    _spawn("airflow", [str(Path(sys.executable).with_name("airflow")), "standalone"], env=airflow_env())
+    took = _wait("airflow", _airflow_ready, 240)
+    _log(f"airflow ready on http://127.0.0.1:{AIRFLOW_PORT} in {took:.1f}s; login: {airflow_login()}")
+
+
+@dataclass(frozen=True)
+class Service:
+    start: Callable[[], None]
+    ready: Callable[[], bool]
+    url: str
+
+
+SERVICES = {
+    "kafka": Service(start_kafka, _kafka_ready, f"127.0.0.1:{KAFKA_PORT}"),
+    "mlflow": Service(start_mlflow, _mlflow_ready, f"http://127.0.0.1:{MLFLOW_PORT}"),
+    "s3": Service(start_s3, _s3_ready, f"http://127.0.0.1:{S3_PORT}"),
+    "airflow": Service(start_airflow, _airflow_ready, f"http://127.0.0.1:{AIRFLOW_PORT}"),
+}
+
+
+def up(names: list[str], started_file: Path | None) -> None:
+    started = []
+    for name in names:
+        if SERVICES[name].ready():
+            _log(f"{name} already running at {SERVICES[name].url}")
+            continue
+        _stop(name)  # a stale process that is not healthy
+        started.append(name)
+        if started_file:  # recorded before the start, so a failed start is still stopped by `down`
+            started_file.parent.mkdir(parents=True, exist_ok=True)
+            started_file.write_text("\n".join(started))
+        SERVICES[name].start()
+
+
+def down(names: list[str], started_file: Path | None) -> None:
+    if started_file:
+        names = started_file.read_text().split() if started_file.exists() else []
+        started_file.unlink(missing_ok=True)
+    for name in reversed(names):
+        _log(f"{name} {'stopped' if _stop(name) else 'was not running'}")
+
+
+def status() -> bool:
+    healthy = True
+    for name, svc in SERVICES.items():
+        ok = svc.ready()
+        pid = _pid(name)
+        state = "healthy" if ok else ("starting/unhealthy" if pid else "stopped")
+        print(f"{name:8} {state:18} {svc.url:26} pid={pid or '-'}  log={LOGS / (name + '.log')}")
+        healthy &= ok
+    if SERVICES["airflow"].ready():
+        print(f"airflow login: {airflow_login()}")
+    return healthy
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("services", nargs="*", help=f"any of {', '.join(SERVICES)} (default: all)")
+    parser.add_argument("--started-file", type=Path, help="record (up) or read (down) the services this run started")
+    args = parser.parse_args(argv)
+    unknown = [s for s in args.services if s not in SERVICES]
+    if unknown:
+        parser.error(f"unknown service {', '.join(unknown)}; choose from {', '.join(SERVICES)}")
+    names = args.services or list(SERVICES)
+    try:
+        if args.command == "up":
+            up(names, args.started_file)
+        elif args.command == "down":
+            down(names, args.started_file)
+        else:
+            return 0 if status() else 1
+    except (StackError, subprocess.CalledProcessError) as exc:
+        print(f"[stack] error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

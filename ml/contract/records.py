@@ -1,0 +1,207 @@
+"""Check events against the contract: a whole decoded frame at once, or one raw message at a time.
+
+`check_records` is the vectorized path (offload, batch validation): it splits rows into valid ones,
+with contract types, and rejects, with a human-readable `reason`. `decode_event` is the per-message
+path (the serving sidecar's dead-letter queue) and applies the same rules with the same wording.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from ml.contract.model import CATEGORICAL, Contract, ContractError, Feature
+
+Reason = Callable[[np.ndarray], Any]  # positions of failing rows -> one text, or one text per row
+
+
+def check_records(contract: Contract, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split decoded rows into (valid, rejects). Valid rows carry the contract's fields with their
+    types first (event time as datetime64[ms, UTC]) and any other columns after; rejects are the
+    rows as given plus a `reason` naming every broken field, e.g. `torque_nm=912.0 above max 100`."""
+    n = len(df)
+    problems: list[tuple[np.ndarray, Reason]] = []
+    out: dict[str, Any] = {}
+    for name in (contract.event_id, contract.entity_key):
+        out[name] = _strings(df, name, problems, required=True, missing_empty=True)
+    out[contract.event_time] = _times(df, contract.event_time, problems)
+    for feat in contract.features:
+        if feat.kind == CATEGORICAL:
+            out[feat.name] = _categorical(df, feat, problems)
+        else:
+            out[feat.name] = _numeric(df, feat, problems)
+    for name in contract.passthrough:
+        out[name] = _strings(df, name, problems, required=False)
+    bad = np.zeros(n, dtype=bool)
+    for mask, _ in problems:
+        bad |= mask
+    valid = pd.DataFrame(out, index=df.index)
+    extra = [c for c in df.columns if c not in out]
+    valid = pd.concat([valid, df[extra]], axis=1) if extra else valid
+    rejects = df[bad].copy()
+    rejects["reason"] = _reasons(problems, np.flatnonzero(bad))
+    return valid[~bad], rejects
+
+
+def decode_event(contract: Contract, raw: bytes) -> dict:
+    """Parse and check one raw message; return {field: value} with numerics as float (NaN for a null)
+    and the event time as given. Raise ContractError saying why the message is unusable."""
+    limit = contract.limits.max_event_bytes
+    if len(raw) > limit:
+        raise ContractError(f"oversized: {len(raw)} bytes > max_event_bytes {limit}")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ContractError(f"undecodable: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ContractError(f"undecodable: expected a JSON object, got {type(obj).__name__}")
+    reasons: list[str] = []
+    out: dict[str, Any] = {}
+    for name in (contract.event_id, contract.entity_key):
+        value = out[name] = obj.get(name)
+        if value is None or value == "":
+            reasons.append(f"{name} is missing")
+        elif not isinstance(value, str):
+            reasons.append(f"{name} must be a string (got {value!r})")
+    value = out[contract.event_time] = obj.get(contract.event_time)
+    if value is None:
+        reasons.append(f"{contract.event_time} is missing")
+    elif not _iso_time(value):
+        reasons.append(f"{contract.event_time} must be an ISO-8601 time (got {value!r})")
+    for feat in contract.features:
+        out[feat.name], reason = _check_value(feat, obj.get(feat.name))
+        if reason:
+            reasons.append(reason)
+    for name in contract.passthrough:
+        value = out[name] = obj.get(name)
+        if value is not None and not isinstance(value, str):
+            reasons.append(f"{name} must be a string (got {value!r})")
+    if reasons:
+        raise ContractError("; ".join(reasons))
+    return out
+
+
+def _check_value(feat: Feature, value: Any) -> tuple[Any, str | None]:
+    if value is None:
+        return (math.nan if feat.kind != CATEGORICAL else None), (None if feat.nullable else f"{feat.name} is missing")
+    if feat.kind == CATEGORICAL:
+        if not isinstance(value, str):
+            return value, f"{feat.name} must be a string (got {value!r})"
+        if value not in feat.allowed:
+            return value, f"{feat.name}={value!r} not in allowed [{', '.join(feat.allowed)}]"
+        return value, None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value, f"{feat.name} must be a number (got {value!r})"
+    value = float(value)
+    return value, _range_text(feat, value)
+
+
+def _range_text(feat: Feature, value: float) -> str | None:
+    if feat.min is not None and value < feat.min:
+        return f"{feat.name}={value!r} below min {feat.min:g}"
+    if feat.max is not None and value > feat.max:
+        return f"{feat.name}={value!r} above max {feat.max:g}"
+    if math.isinf(value):
+        return f"{feat.name}={value!r} is not finite"
+    return None
+
+
+def _iso_time(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value).astimezone(timezone.utc)
+    except ValueError:
+        return False
+    return True
+
+
+def _kind_mask(col: pd.Series, want: tuple[type, ...], inferred_ok: tuple[str, ...]) -> np.ndarray:
+    """True where a non-null value has one of the wanted Python types; one C pass when the column is clean."""
+    if pd.api.types.infer_dtype(col, skipna=True) in inferred_ok:
+        return np.ones(len(col), dtype=bool)
+    return col.map(lambda v: isinstance(v, want) and not isinstance(v, bool)).to_numpy(dtype=bool)
+
+
+def _strings(df: pd.DataFrame, name: str, problems: list, required: bool, missing_empty: bool = False) -> pd.Series:
+    if name not in df.columns:
+        if required:
+            problems.append((np.ones(len(df), dtype=bool), lambda pos: f"{name} is missing"))
+        return pd.Series(None, index=df.index, dtype=object)
+    col = df[name]
+    null = col.isna().to_numpy() | ((col == "").to_numpy() if missing_empty else False)
+    wrong = ~null & ~_kind_mask(col, (str,), ("string", "empty"))
+    if required:
+        problems.append((null, lambda pos: f"{name} is missing"))
+    problems.append((wrong, lambda pos: [f"{name} must be a string (got {v!r})" for v in col.iloc[pos]]))
+    return col.astype(object)
+
+
+def _times(df: pd.DataFrame, name: str, problems: list) -> pd.Series:
+    if name not in df.columns:
+        problems.append((np.ones(len(df), dtype=bool), lambda pos: f"{name} is missing"))
+        return pd.Series(pd.NaT, index=df.index, dtype="datetime64[ms, UTC]")
+    col = df[name]
+    null = col.isna().to_numpy()
+    if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col):
+        parsed = pd.to_datetime(col, utc=True)
+    else:
+        is_str = _kind_mask(col, (str,), ("string", "empty"))
+        parsed = pd.to_datetime(col.where(is_str), utc=True, format="ISO8601", errors="coerce")
+    unparsed = ~null & parsed.isna().to_numpy()
+    problems.append((null, lambda pos: f"{name} is missing"))
+    problems.append((unparsed, lambda pos: [f"{name} must be an ISO-8601 time (got {v!r})" for v in col.iloc[pos]]))
+    return parsed.astype("datetime64[ms, UTC]")
+
+
+def _categorical(df: pd.DataFrame, feat: Feature, problems: list) -> pd.Series:
+    col = df[feat.name] if feat.name in df.columns else pd.Series(None, index=df.index, dtype=object)
+    null = col.isna().to_numpy()
+    is_str = _kind_mask(col, (str,), ("string", "empty"))
+    unknown = ~null & is_str & ~col.isin(feat.allowed).to_numpy()
+    if not feat.nullable:
+        problems.append((null, lambda pos: f"{feat.name} is missing"))
+    problems.append((~null & ~is_str, lambda pos: [f"{feat.name} must be a string (got {v!r})" for v in col.iloc[pos]]))
+    allowed = ", ".join(feat.allowed)
+    problems.append((unknown, lambda pos: [f"{feat.name}={v!r} not in allowed [{allowed}]" for v in col.iloc[pos]]))
+    return col.astype(object)
+
+
+def _numeric(df: pd.DataFrame, feat: Feature, problems: list) -> np.ndarray:
+    col = df[feat.name] if feat.name in df.columns else pd.Series(np.nan, index=df.index)
+    null = col.isna().to_numpy()
+    if pd.api.types.is_bool_dtype(col):
+        is_num = np.zeros(len(col), dtype=bool)
+    elif pd.api.types.is_numeric_dtype(col):
+        is_num = np.ones(len(col), dtype=bool)
+    else:
+        is_num = _kind_mask(col, (int, float), ("floating", "integer", "mixed-integer-float", "decimal", "empty"))
+    wrong = ~null & ~is_num
+    values = pd.to_numeric(col.where(is_num & ~null), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    if not feat.nullable:
+        problems.append((null, lambda pos: f"{feat.name} is missing"))
+    problems.append((wrong, lambda pos: [f"{feat.name} must be a number (got {v!r})" for v in col.iloc[pos]]))
+    with np.errstate(invalid="ignore"):
+        off = (values < feat.min if feat.min is not None else False) | (values > feat.max if feat.max is not None else False)
+    off = np.asarray(off | np.isinf(values), dtype=bool)
+    problems.append((off, lambda pos: [_range_text(feat, v) for v in values[pos]]))
+    return values
+
+
+def _reasons(problems: list[tuple[np.ndarray, Reason]], bad_pos: np.ndarray) -> np.ndarray:
+    """One '; '-joined text per failing row, in the contract's field order."""
+    texts = np.full(len(bad_pos), "", dtype=object)
+    for mask, reason in problems:
+        hit = mask[bad_pos]
+        if not hit.any():
+            continue
+        text = reason(bad_pos[hit])
+        text = np.full(hit.sum(), text, dtype=object) if isinstance(text, str) else np.asarray(text, dtype=object)
+        current = texts[hit]
+        texts[hit] = np.where(current == "", text, current + "; " + text)
+    return texts

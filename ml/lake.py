@@ -1,0 +1,158 @@
+"""The data lake: a local folder or any S3 API (`s3://bucket/prefix`), behind one small interface.
+
+Keys are relative, slash-separated paths (`raw/telemetry/dt=2026-11-22/hour=13/_manifest.json`).
+Every write is atomic: a reader sees the old object or the whole new one, never a part. Locally a
+file is written beside its target and renamed over it; on S3 an object becomes visible only when its
+upload completes, so a process killed mid-write leaves nothing behind but a stray temp file or an
+incomplete multipart upload, neither of which is ever listed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+from urllib.parse import urlparse
+
+TMP_MARK = ".tmp-"
+
+
+class LakeError(RuntimeError):
+    """A lake operation failed; the message names the URI."""
+
+
+class Lake:
+    """Read, write, list and delete objects under one root, locally or on S3."""
+
+    def __init__(self, uri: str, s3_endpoint_url: str | None = None):
+        parsed = urlparse(uri)
+        self.uri = uri.rstrip("/")
+        self.is_s3 = parsed.scheme == "s3"
+        if self.is_s3:
+            import boto3
+            from botocore.config import Config
+
+            self.bucket, self.prefix = parsed.netloc, parsed.path.strip("/")
+            self._s3 = boto3.client(
+                "s3", endpoint_url=s3_endpoint_url or None,
+                config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+            )
+        else:
+            self.root = Path(parsed.path if parsed.scheme == "file" else uri).resolve()
+
+    @classmethod
+    def from_settings(cls, settings) -> "Lake":
+        return cls(settings.lake_uri, settings.s3_endpoint_url)
+
+    def __repr__(self) -> str:
+        return f"Lake({self.uri!r})"
+
+    # --- naming -------------------------------------------------------------------------------
+    def _key(self, key: str) -> str:
+        key = key.strip("/")
+        if not key or ".." in key.split("/"):
+            raise LakeError(f"invalid lake key {key!r}")
+        return f"{self.prefix}/{key}" if self.is_s3 and self.prefix else key
+
+    def url(self, key: str) -> str:
+        """Full URI of an object: a path a person can open locally, or s3://bucket/key."""
+        if self.is_s3:
+            return f"s3://{self.bucket}/{self._key(key)}"
+        return str(self.root / self._key(key))
+
+    # --- writing ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def open_write(self, key: str) -> Iterator[IO[bytes]]:
+        """A binary file to stream into; published atomically when the block exits without error."""
+        full = self._key(key)
+        if self.is_s3:
+            with tempfile.NamedTemporaryFile(prefix="continuum-", suffix=".part") as tmp:
+                yield tmp
+                tmp.flush()
+                tmp.seek(0)
+                self._s3.upload_fileobj(tmp, self.bucket, full)
+            return
+        target = self.root / full
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=TMP_MARK, dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        with self.open_write(key) as fh:
+            fh.write(data)
+
+    def write_text(self, key: str, text: str) -> None:
+        self.write_bytes(key, text.encode("utf-8"))
+
+    # --- reading ------------------------------------------------------------------------------
+    def read_bytes(self, key: str) -> bytes:
+        full = self._key(key)
+        try:
+            if self.is_s3:
+                return self._s3.get_object(Bucket=self.bucket, Key=full)["Body"].read()
+            return (self.root / full).read_bytes()
+        except (FileNotFoundError, self._missing()) as exc:
+            raise FileNotFoundError(f"no such lake object: {self.url(key)}") from exc
+
+    def read_text(self, key: str) -> str:
+        return self.read_bytes(key).decode("utf-8")
+
+    def exists(self, key: str) -> bool:
+        full = self._key(key)
+        if not self.is_s3:
+            return (self.root / full).is_file()
+        try:
+            self._s3.head_object(Bucket=self.bucket, Key=full)
+            return True
+        except self._s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Keys under a prefix (relative to the lake root), sorted; in-progress temp files are hidden."""
+        prefix = prefix.strip("/")
+        if self.is_s3:
+            full = self._key(prefix) + "/" if prefix else (f"{self.prefix}/" if self.prefix else "")
+            keys = []
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+                keys += [obj["Key"] for obj in page.get("Contents", [])]
+            strip = len(f"{self.prefix}/") if self.prefix else 0
+            return sorted(k[strip:] for k in keys)
+        base = self.root / prefix if prefix else self.root
+        if not base.is_dir():
+            return []
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*") if p.is_file() and not p.name.startswith(TMP_MARK)
+        )
+
+    def delete(self, key: str) -> None:
+        full = self._key(key)
+        if self.is_s3:
+            self._s3.delete_object(Bucket=self.bucket, Key=full)
+        else:
+            (self.root / full).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under a prefix; returns how many went."""
+        keys = self.list(prefix)
+        for key in keys:
+            self.delete(key)
+        if not self.is_s3 and prefix:
+            shutil.rmtree(self.root / self._key(prefix), ignore_errors=True)
+        return len(keys)
+
+    def _missing(self) -> type[Exception]:
+        return self._s3.exceptions.NoSuchKey if self.is_s3 else FileNotFoundError

@@ -1,0 +1,15 @@
+"""Shared test settings: the suite runs against the local defaults unless the environment says otherwise."""
+
+import os
+
+# The S3 endpoint the tests use is moto's standalone server started by `make test`; any credentials do.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+# DAG tests parse dags/ under the real Airflow, with a home of their own so the live one is untouched.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("AIRFLOW_HOME", os.path.join(_ROOT, ".local", "airflow-test"))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_ROOT, "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", os.path.join(_ROOT, "plugins"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")

@@ -1,0 +1,82 @@
+"""Fixtures for the real local services that `make test` starts. A service that is down fails the
+test that needs it, with the command that starts it; nothing is skipped."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+import uuid
+
+import pytest
+
+from ml.lake import Lake
+from ml.settings import load_settings
+
+START_HINT = "start it with `make up` or `python docker/local/stack.py up {name}`"
+S3_ENDPOINT = os.environ.get("CONTINUUM_TEST_S3_ENDPOINT", "http://127.0.0.1:9000")
+S3_BUCKET = os.environ.get("CONTINUUM_TEST_S3_BUCKET", "continuum-lake")
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(settings) -> str:
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=10)
+    except Exception as exc:  # KafkaException on timeout
+        pytest.fail(f"Kafka at {settings.kafka_bootstrap} is unreachable ({exc}); " + START_HINT.format(name="kafka"))
+    return settings.kafka_bootstrap
+
+
+def _require_http(url: str, name: str) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=10):
+            pass
+    except OSError as exc:
+        pytest.fail(f"{name} at {url} is unreachable ({exc}); " + START_HINT.format(name=name))
+
+
+@pytest.fixture(scope="session")
+def mlflow_uri(settings) -> str:
+    _require_http(f"{settings.mlflow_tracking_uri}/health", "mlflow")
+    return settings.mlflow_tracking_uri
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    _require_http(f"{S3_ENDPOINT}/moto-api/", "s3")
+    return S3_ENDPOINT
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake(request, tmp_path) -> Lake:
+    """An empty lake, once as a local folder and once under a fresh prefix on the S3 endpoint."""
+    if request.param == "local":
+        return Lake(str(tmp_path / "lake"))
+    endpoint = request.getfixturevalue("s3_endpoint")
+    return Lake(f"s3://{S3_BUCKET}/test-{uuid.uuid4().hex[:12]}", endpoint)
+
+
+@pytest.fixture
+def topic_factory(kafka_bootstrap):
+    """Create uniquely named topics for one test and delete them afterwards."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    made: list[str] = []
+
+    def make(base: str, partitions: int = 1) -> str:
+        name = f"test.{base}.{uuid.uuid4().hex[:8]}"
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
+        made.append(name)
+        return name
+
+    yield make
+    if made:
+        for fut in admin.delete_topics(made).values():
+            fut.result(30)
