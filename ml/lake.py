@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import IO, Iterator
 from urllib.parse import urlparse
@@ -64,29 +65,58 @@ class Lake:
         return str(self.root / self._key(key))
 
     # --- writing ------------------------------------------------------------------------------
+    def temp_path(self, key: str) -> Path:
+        """A fresh local path to stage a file for `key` in (beside its target when the lake is local)."""
+        name = f"{TMP_MARK}{uuid.uuid4().hex}"
+        if self.is_s3:
+            return Path(tempfile.gettempdir()) / name
+        target = self.root / self._key(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target.parent / name
+
+    def publish(self, path: Path, key: str) -> None:
+        """Move a staged file to `key` atomically; the staged file is gone afterwards."""
+        if self.is_s3:
+            try:
+                self._s3.upload_file(str(path), self.bucket, self._key(key))
+            finally:
+                path.unlink(missing_ok=True)
+            return
+        target = self.root / self._key(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+
+    @contextlib.contextmanager
+    def staged(self, key: str) -> Iterator[Path]:
+        """A local path to write; published to `key` atomically when the block exits without error."""
+        path = self.temp_path(key)
+        try:
+            yield path
+            self.publish(path, key)
+        finally:
+            path.unlink(missing_ok=True)
+
     @contextlib.contextmanager
     def open_write(self, key: str) -> Iterator[IO[bytes]]:
         """A binary file to stream into; published atomically when the block exits without error."""
-        full = self._key(key)
-        if self.is_s3:
-            with tempfile.NamedTemporaryFile(prefix="continuum-", suffix=".part") as tmp:
-                yield tmp
-                tmp.flush()
-                tmp.seek(0)
-                self._s3.upload_fileobj(tmp, self.bucket, full)
-            return
-        target = self.root / full
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=TMP_MARK, dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        with self.staged(key) as path:
+            with open(path, "wb") as fh:
                 yield fh
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+
+    def clean_staging(self, prefix: str) -> None:
+        """Remove files left staged under a prefix by a writer that was killed (local lakes only:
+        on S3 an unfinished upload never becomes an object)."""
+        base = None if self.is_s3 else self.root / self._key(prefix)
+        if base is not None and base.is_dir():
+            for leftover in base.rglob(f"{TMP_MARK}*"):
+                leftover.unlink(missing_ok=True)
+
+    def file_size(self, key: str) -> int:
+        if self.is_s3:
+            return self._s3.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"]
+        return (self.root / self._key(key)).stat().st_size
 
     def write_bytes(self, key: str, data: bytes) -> None:
         with self.open_write(key) as fh:

@@ -138,7 +138,7 @@ def _strings(df: pd.DataFrame, name: str, problems: list, required: bool, missin
     wrong = ~null & ~_kind_mask(col, (str,), ("string", "empty"))
     if required:
         problems.append((null, lambda pos: f"{name} is missing"))
-    problems.append((wrong, lambda pos: [f"{name} must be a string (got {v!r})" for v in col.iloc[pos]]))
+    problems.append((wrong, lambda pos: [f"{name} must be a string (got {v!r})" for v in col.iloc[pos].tolist()]))
     return col.astype(object)
 
 
@@ -148,14 +148,16 @@ def _times(df: pd.DataFrame, name: str, problems: list) -> pd.Series:
         return pd.Series(pd.NaT, index=df.index, dtype="datetime64[ms, UTC]")
     col = df[name]
     null = col.isna().to_numpy()
-    if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col):
-        parsed = pd.to_datetime(col, utc=True)
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        parsed = col.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(col):
+        parsed = col.dt.tz_localize("UTC")
     else:
         is_str = _kind_mask(col, (str,), ("string", "empty"))
         parsed = pd.to_datetime(col.where(is_str), utc=True, format="ISO8601", errors="coerce")
     unparsed = ~null & parsed.isna().to_numpy()
     problems.append((null, lambda pos: f"{name} is missing"))
-    problems.append((unparsed, lambda pos: [f"{name} must be an ISO-8601 time (got {v!r})" for v in col.iloc[pos]]))
+    problems.append((unparsed, lambda pos: [f"{name} must be an ISO-8601 time (got {v!r})" for v in col.iloc[pos].tolist()]))
     return parsed.astype("datetime64[ms, UTC]")
 
 
@@ -166,9 +168,9 @@ def _categorical(df: pd.DataFrame, feat: Feature, problems: list) -> pd.Series:
     unknown = ~null & is_str & ~col.isin(feat.allowed).to_numpy()
     if not feat.nullable:
         problems.append((null, lambda pos: f"{feat.name} is missing"))
-    problems.append((~null & ~is_str, lambda pos: [f"{feat.name} must be a string (got {v!r})" for v in col.iloc[pos]]))
+    problems.append((~null & ~is_str, lambda pos: [f"{feat.name} must be a string (got {v!r})" for v in col.iloc[pos].tolist()]))
     allowed = ", ".join(feat.allowed)
-    problems.append((unknown, lambda pos: [f"{feat.name}={v!r} not in allowed [{allowed}]" for v in col.iloc[pos]]))
+    problems.append((unknown, lambda pos: [f"{feat.name}={v!r} not in allowed [{allowed}]" for v in col.iloc[pos].tolist()]))
     return col.astype(object)
 
 
@@ -185,11 +187,11 @@ def _numeric(df: pd.DataFrame, feat: Feature, problems: list) -> np.ndarray:
     values = pd.to_numeric(col.where(is_num & ~null), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     if not feat.nullable:
         problems.append((null, lambda pos: f"{feat.name} is missing"))
-    problems.append((wrong, lambda pos: [f"{feat.name} must be a number (got {v!r})" for v in col.iloc[pos]]))
+    problems.append((wrong, lambda pos: [f"{feat.name} must be a number (got {v!r})" for v in col.iloc[pos].tolist()]))
     with np.errstate(invalid="ignore"):
         off = (values < feat.min if feat.min is not None else False) | (values > feat.max if feat.max is not None else False)
     off = np.asarray(off | np.isinf(values), dtype=bool)
-    problems.append((off, lambda pos: [_range_text(feat, v) for v in values[pos]]))
+    problems.append((off, lambda pos: [_range_text(feat, v) for v in values[pos].tolist()]))
     return values
 
 
