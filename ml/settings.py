@@ -6,6 +6,7 @@ point, and passed down. A wrong value fails at start with the variable's name an
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from urllib.parse import urlparse
 
@@ -33,6 +34,12 @@ class Settings(BaseSettings):
     model_name: str = Field("machine-failure", description="registered model name in MLflow")
     contract: str = Field("machine_telemetry", description="event contract: a name under ml/contracts or a YAML path")
     serving_port: int = Field(8000, ge=1, le=65535, description="HTTP port of the serving sidecar")
+    kafka_conn_id: str = Field("kafka_default", description="the Airflow connection with the Kafka client config")
+    offload_lateness_minutes: float = Field(
+        10.0, ge=0, le=24 * 60, description="minutes (0-1440) a record may arrive out of order and still count for its hour")
+    offload_start: datetime = Field(
+        datetime(2026, 11, 1, tzinfo=timezone.utc), description="an ISO time: the first hour lake_offload schedules")
+    offload_catchup: bool = Field(False, description="true or false: schedule every hour since offload_start")
 
     topic_telemetry: str = "telemetry"
     topic_outcomes: str = "outcomes"
@@ -70,6 +77,15 @@ class Settings(BaseSettings):
         elif scheme not in ("", "file"):
             raise ValueError(f"expected a local folder or s3://bucket/prefix, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("offload_start")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+    @property
+    def offload_lateness(self) -> timedelta:
+        return timedelta(minutes=self.offload_lateness_minutes)
 
     @cached_property
     def topics(self) -> dict[str, str]:

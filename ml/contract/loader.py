@@ -56,7 +56,8 @@ def parse_contract(data: Any, source: str = "<data>") -> Contract:
     if not features:
         r.fail("features", "must declare at least one feature")
     derived = tuple(r.derived(item, i) for i, item in enumerate(r.sequence(top.get("derived", []), "derived")))
-    passthrough = tuple(r.name(v, f"passthrough[{i}]") for i, v in enumerate(r.sequence(top.get("passthrough", []), "passthrough")))
+    names = r.sequence(top.get("passthrough", []), "passthrough")
+    passthrough = tuple(r.name(v, f"passthrough[{i}]") for i, v in enumerate(names))
     contract = Contract(
         name=r.name(top["name"], "name"),
         event_id=r.name(top["event_id"], "event_id"),
@@ -165,11 +166,13 @@ class _Reader:
                        str(item.get("description", "") or ""))
 
     def derived(self, item: Any, i: int) -> Derived:
-        path = f"derived.{item['name']}" if isinstance(item, dict) and isinstance(item.get("name"), str) else f"derived[{i}]"
+        named = isinstance(item, dict) and isinstance(item.get("name"), str)
+        path = f"derived.{item['name']}" if named else f"derived[{i}]"
         item = self.mapping(item, path, {"name", "op", "inputs"}, {"scale", "unit", "description"})
         if item["op"] not in DERIVED_OPS:
             self.fail(f"{path}.op", f"must be one of {', '.join(DERIVED_OPS)} (got {item['op']!r})")
-        inputs = tuple(self.name(v, f"{path}.inputs[{j}]") for j, v in enumerate(self.sequence(item["inputs"], f"{path}.inputs")))
+        names = self.sequence(item["inputs"], f"{path}.inputs")
+        inputs = tuple(self.name(v, f"{path}.inputs[{j}]") for j, v in enumerate(names))
         want_two = item["op"] in ("difference", "ratio")
         if (want_two and len(inputs) != 2) or len(inputs) < 2:
             self.fail(f"{path}.inputs", f"{item['op']} needs {'exactly' if want_two else 'at least'} 2 inputs")

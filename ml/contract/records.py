@@ -138,7 +138,7 @@ def _strings(df: pd.DataFrame, name: str, problems: list, required: bool, missin
     wrong = ~null & ~_kind_mask(col, (str,), ("string", "empty"))
     if required:
         problems.append((null, lambda pos: f"{name} is missing"))
-    problems.append((wrong, lambda pos: [f"{name} must be a string (got {v!r})" for v in col.iloc[pos].tolist()]))
+    problems.append((wrong, lambda pos: [f"{name} must be a string (got {v!r})" for v in _at(col, pos)]))
     return col.astype(object)
 
 
@@ -157,7 +157,7 @@ def _times(df: pd.DataFrame, name: str, problems: list) -> pd.Series:
         parsed = pd.to_datetime(col.where(is_str), utc=True, format="ISO8601", errors="coerce")
     unparsed = ~null & parsed.isna().to_numpy()
     problems.append((null, lambda pos: f"{name} is missing"))
-    problems.append((unparsed, lambda pos: [f"{name} must be an ISO-8601 time (got {v!r})" for v in col.iloc[pos].tolist()]))
+    problems.append((unparsed, lambda pos: [f"{name} must be an ISO-8601 time (got {v!r})" for v in _at(col, pos)]))
     return parsed.astype("datetime64[ms, UTC]")
 
 
@@ -168,9 +168,9 @@ def _categorical(df: pd.DataFrame, feat: Feature, problems: list) -> pd.Series:
     unknown = ~null & is_str & ~col.isin(feat.allowed).to_numpy()
     if not feat.nullable:
         problems.append((null, lambda pos: f"{feat.name} is missing"))
-    problems.append((~null & ~is_str, lambda pos: [f"{feat.name} must be a string (got {v!r})" for v in col.iloc[pos].tolist()]))
+    problems.append((~null & ~is_str, lambda pos: [f"{feat.name} must be a string (got {v!r})" for v in _at(col, pos)]))
     allowed = ", ".join(feat.allowed)
-    problems.append((unknown, lambda pos: [f"{feat.name}={v!r} not in allowed [{allowed}]" for v in col.iloc[pos].tolist()]))
+    problems.append((unknown, lambda pos: [f"{feat.name}={v!r} not in allowed [{allowed}]" for v in _at(col, pos)]))
     return col.astype(object)
 
 
@@ -187,12 +187,20 @@ def _numeric(df: pd.DataFrame, feat: Feature, problems: list) -> np.ndarray:
     values = pd.to_numeric(col.where(is_num & ~null), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     if not feat.nullable:
         problems.append((null, lambda pos: f"{feat.name} is missing"))
-    problems.append((wrong, lambda pos: [f"{feat.name} must be a number (got {v!r})" for v in col.iloc[pos].tolist()]))
+    problems.append((wrong, lambda pos: [f"{feat.name} must be a number (got {v!r})" for v in _at(col, pos)]))
     with np.errstate(invalid="ignore"):
-        off = (values < feat.min if feat.min is not None else False) | (values > feat.max if feat.max is not None else False)
-    off = np.asarray(off | np.isinf(values), dtype=bool)
+        off = np.isinf(values)
+        if feat.min is not None:
+            off |= values < feat.min
+        if feat.max is not None:
+            off |= values > feat.max
     problems.append((off, lambda pos: [_range_text(feat, v) for v in values[pos].tolist()]))
     return values
+
+
+def _at(col: pd.Series, pos: np.ndarray) -> list:
+    """Values at positions as plain Python objects, so reasons read 912.0, not np.float64(912.0)."""
+    return col.iloc[pos].tolist()
 
 
 def _reasons(problems: list[tuple[np.ndarray, Reason]], bad_pos: np.ndarray) -> np.ndarray:

@@ -58,6 +58,8 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
             if not batch.in_window.all():
                 strays.append(batch.take(~batch.in_window))
                 batch = batch.take(batch.in_window)
+                if not len(batch):
+                    continue
             valid, rejects = decode(codec, batch)
             writer.add(valid, rejects, batch.timestamps)
             read += len(batch)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ml.contract import Contract
-from ml.simulate.scenarios import ConceptDrift, CovariateDrift, Scenario
+from ml.simulate.scenarios import ConceptDrift, CovariateDrift, Scenario, ScenarioError
 
 FIELDS = ("device_type", "site", "air_temperature_k", "process_temperature_k", "rotational_speed_rpm",
           "torque_nm", "tool_wear_min", "vibration_mm_s")
@@ -32,16 +32,21 @@ def supports(contract: Contract) -> bool:
     names = set(contract.raw_columns)
     if not set(FIELDS) <= names or contract.feature("device_type").kind != "categorical":
         return False
-    return set(TYPE_SHARE) <= set(contract.categories("device_type")) and set(SITE_HEAT) <= set(contract.categories("site"))
+    types, sites = set(contract.categories("device_type")), set(contract.categories("site"))
+    return set(TYPE_SHARE) <= types and set(SITE_HEAT) <= sites
 
 
 class MachinePhysics:
     """A fleet of machines and the function that turns (time, machine) into readings and the truth."""
 
-    def __init__(self, contract: Contract, devices: int, seed: int) -> None:
+    def __init__(self, contract: Contract, devices: int, seed: int, scenarios: tuple[Scenario, ...] = ()) -> None:
         rng = np.random.default_rng([seed, 0])
         types, sites = contract.categories("device_type"), contract.categories("site")
-        self.contract = contract
+        for s in scenarios:
+            if isinstance(s, CovariateDrift) and s.site not in sites:
+                raise ScenarioError(f"scenario covariate: site {s.site!r} is not allowed by the contract "
+                                    f"({', '.join(sites)})")
+        self.contract, self.scenarios = contract, scenarios
         self.fleet_ids = tuple(f"dev-{i:04d}" for i in range(devices))
         type_names = rng.choice(list(TYPE_SHARE), size=devices, p=list(TYPE_SHARE.values()))
         self.type_code = np.array([types.index(t) for t in type_names], dtype=np.int16)
@@ -55,16 +60,12 @@ class MachinePhysics:
         self.wear_per_ms = np.array([WEAR_PER_HOUR[t] for t in type_names]) / 3_600_000
         self.osf_limit = np.array([OSF_LIMIT[t] for t in type_names])
         self.drift_draw = rng.uniform(size=devices)  # below a scenario's share: this machine is affected
-        self.vocab = {"device_type": types, "site": sites, "firmware": (FIRMWARE,)}
+        firmware = [s.firmware for s in scenarios if isinstance(s, ConceptDrift)]
+        self.vocab = {"device_type": types, "site": sites, "firmware": tuple(dict.fromkeys([FIRMWARE, *firmware]))}
         self._sites = sites
 
-    def firmware_vocab(self, scenarios: tuple[Scenario, ...]) -> tuple[str, ...]:
-        """Firmware versions that can appear: the fleet's, then each concept scenario's."""
-        extra = [s.firmware for s in scenarios if isinstance(s, ConceptDrift) and s.firmware != FIRMWARE]
-        return (FIRMWARE, *dict.fromkeys(extra))
-
-    def generate(self, ts_ms: np.ndarray, device: np.ndarray, rng: np.random.Generator,
-                 scenarios: tuple[Scenario, ...]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def generate(self, ts_ms: np.ndarray, device: np.ndarray,
+                 rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Readings (numeric float64, categorical/firmware as int16 codes) and the 0/1 failure truth.
 
         Random draws do not depend on the scenarios, so switching a scenario on changes only what it
@@ -76,7 +77,7 @@ class MachinePhysics:
         site = self.site_code[device].copy()
         heat = self.site_heat[device] + 1.5 * np.sin(2 * np.pi * (hour - 9.0) / 24.0)
         rpm_shift = np.zeros(n)
-        for s in scenarios:
+        for s in self.scenarios:
             if isinstance(s, CovariateDrift):
                 on = s.active(ts_ms)
                 moved = on & (self.drift_draw[device] < s.share)
@@ -99,19 +100,18 @@ class MachinePhysics:
             "tool_wear_min": wear, "vibration_mm_s": vibration,
             "firmware": np.zeros(n, dtype=np.int16),
         }
-        failure = self._failure(ts_ms, device, columns, uniform, scenarios)
-        return columns, failure
+        return columns, self._failure(ts_ms, device, columns, uniform)
 
-    def _failure(self, ts_ms, device, c, uniform, scenarios) -> np.ndarray:
+    def _failure(self, ts_ms, device, c, uniform) -> np.ndarray:
+        """The truth: any failure mode firing; concept drift moves the heat and overstrain limits."""
         hdf_k = np.full(len(ts_ms), HDF_K)
         osf_limit = self.osf_limit[device].copy()
-        firmware_codes = self.firmware_vocab(scenarios)
-        for s in scenarios:
+        for s in self.scenarios:
             if isinstance(s, ConceptDrift):
                 hit = s.active(ts_ms) & (self.drift_draw[device] < s.share)
                 hdf_k[hit] = s.hdf_k
                 osf_limit[hit] *= s.osf_factor
-                c["firmware"][hit] = firmware_codes.index(s.firmware)
+                c["firmware"][hit] = self.vocab["firmware"].index(s.firmware)
         temp_diff = c["process_temperature_k"] - c["air_temperature_k"]
         power = c["torque_nm"] * c["rotational_speed_rpm"] * RPM_TO_RAD_S
         heat_dissipation = (temp_diff < hdf_k) & (c["rotational_speed_rpm"] < HDF_RPM) & (uniform[0] < 0.9)

@@ -84,8 +84,8 @@ class ConceptDrift(Scenario):
     name: ClassVar[str] = "concept"
     share: float = 1.0
     firmware: str = "2.0.0"
-    hdf_k: float = 10.5
-    osf_factor: float = 0.7
+    hdf_k: float = 9.5
+    osf_factor: float = 0.85
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -139,7 +139,7 @@ def parse_scenario(spec: str, origin_ms: int) -> Scenario:
     match = _SPEC.match(spec.strip())
     known = ", ".join(KNOWN)
     if not match:
-        raise ScenarioError(f"--scenario {spec!r}: expected name[@start[..end]][:key=value,...] with name one of {known}")
+        raise ScenarioError(f"--scenario {spec!r}: expected name[@start[..end]][:key=value,...], name one of {known}")
     name = match["name"]
     if name not in KNOWN:
         raise ScenarioError(f"--scenario {spec!r}: unknown scenario {name!r}; known: {known}")

@@ -14,7 +14,7 @@ EXPECTED = {"lake_offload"}
 def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS), include_examples=False)
+    return DagBag(dag_folder=str(DAGS))
 
 
 def test_no_import_errors(dagbag):

@@ -1,0 +1,38 @@
+"""Great Expectations validation of offloaded lake hours; drift and training read only valid hours.
+
+    suite = load_suite(contract)                      # expectations/<contract>.json, built by build_suite
+    outcome = validate_hour(lake, contract, "telemetry", Window.hour("2026-11-22T13"), suite)
+    hours = valid_hours(lake, "telemetry", start, end)
+
+Great Expectations is imported only when a suite runs (it takes seconds to import).
+"""
+
+from ml.validation.hour import INVALID, VALID, ValidationOutcome, is_valid, read_hour, valid_hours, validate_hour
+from ml.validation.suite import (
+    CRITICAL,
+    EXPECTATIONS_DIR,
+    WARNING,
+    SuiteError,
+    build_suite,
+    load_suite,
+    suite_path,
+    write_suite,
+)
+
+__all__ = [
+    "CRITICAL",
+    "EXPECTATIONS_DIR",
+    "INVALID",
+    "VALID",
+    "WARNING",
+    "SuiteError",
+    "ValidationOutcome",
+    "build_suite",
+    "is_valid",
+    "load_suite",
+    "read_hour",
+    "suite_path",
+    "valid_hours",
+    "validate_hour",
+    "write_suite",
+]

@@ -1,0 +1,67 @@
+"""Airflow glue for the lake: each function reads the settings once, builds its clients through the
+Airflow connections, calls one `ml` function and returns a small JSON-able summary for XCom."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from ml.contract import load_contract
+from ml.lake import Lake
+from ml.offload import Window, offload_hour
+from ml.settings import load_settings
+from plugins.hooks.kafka_window import KafkaWindowReaderHook
+
+log = logging.getLogger(__name__)
+
+
+def hour_of(data_interval_start: datetime, data_interval_end: datetime) -> Window:
+    """The lake hour of a DAG run; an interval that is not exactly one whole hour is refused."""
+    def utc(t: datetime) -> datetime:  # Airflow passes pendulum times; the lake works on plain UTC datetimes
+        return datetime.fromtimestamp(t.timestamp(), timezone.utc)
+
+    window = Window(utc(data_interval_start), utc(data_interval_end))
+    if window.hours() != [window]:
+        raise ValueError(f"lake_offload works on whole hours; got the interval {window.start} .. {window.end}")
+    return window
+
+
+def lateness_passed(data_interval_end: datetime, now: datetime | None = None) -> bool:
+    """True once the hour has closed and the allowed lateness has passed too."""
+    settings = load_settings()
+    return (now or datetime.now(timezone.utc)) >= data_interval_end + settings.offload_lateness
+
+
+def offload(kind: str, window: Window) -> dict:
+    """Offload one topic's hour; returns where its manifest is and what it holds."""
+    settings = load_settings()
+    contract = load_contract(settings.contract)
+    lake = Lake.from_settings(settings)
+    consumer = KafkaWindowReaderHook(settings.kafka_conn_id).get_conn
+    try:
+        manifest = offload_hour(consumer, lake, contract, kind, settings.topics[kind], window, settings.offload_lateness)
+    finally:
+        consumer.close()
+    return {
+        "topic": kind, "hour": window.start.isoformat(), "rows": manifest["rows"],
+        "quarantined": manifest["quarantined"], "quarantine_reasons": manifest["quarantine_reasons"],
+        "manifest": lake.url(f"raw/{kind}/{window.partition_path}/_manifest.json"),
+    }
+
+
+def validate(kind: str, window: Window) -> dict:
+    """Validate one offloaded hour; an invalid hour fails the task (red in the UI) with the reasons."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ml.validation import INVALID, validate_hour
+
+    settings = load_settings()
+    lake = Lake.from_settings(settings)
+    outcome = validate_hour(lake, load_contract(settings.contract), kind, window)
+    log.info("validation of %s %s\n%s\nData Docs: %s", kind, window.partition_path, outcome.describe(),
+             lake.url(outcome.docs_key))
+    if outcome.status == INVALID:
+        raise AirflowFailException(f"{kind} {window.partition_path} is invalid and excluded from drift and "
+                                   f"training.\n{outcome.describe()}\nData Docs: {lake.url(outcome.docs_key)}")
+    return {"topic": kind, "hour": window.start.isoformat(), "rows": outcome.rows, "status": outcome.status,
+            "warnings": len(outcome.warnings), "docs": lake.url(outcome.docs_key)}

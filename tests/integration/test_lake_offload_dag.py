@@ -1,0 +1,100 @@
+"""lake_offload run by the real Airflow task runner (dag.test) against the real broker and a lake folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ml.contract import load_contract
+from ml.lake import Lake
+from ml.offload import Window
+from ml.simulate.stream import SimConfig, Simulator
+
+ROOT = Path(__file__).resolve().parents[2]
+KINDS = ("telemetry", "outcomes", "predictions")
+
+
+@pytest.fixture(scope="module")
+def airflow_db():
+    """The test Airflow home's metadata DB (SQLite), migrated once."""
+    airflow = Path(sys.executable).with_name("airflow")
+    proc = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.fixture
+def env(kafka_bootstrap, topic_factory, tmp_path, monkeypatch, airflow_db):
+    """Fresh topics and a fresh lake for the DAG's tasks, through the same settings a deployment uses."""
+    topics = {kind: topic_factory(f"dag.{kind}", partitions=3) for kind in KINDS}
+    for kind, topic in topics.items():
+        monkeypatch.setenv(f"CONTINUUM_TOPIC_{kind.upper()}", topic)
+    monkeypatch.setenv("CONTINUUM_LAKE_URI", str(tmp_path / "lake"))
+    monkeypatch.setenv("AIRFLOW_CONN_KAFKA_DEFAULT",
+                       json.dumps({"conn_type": "kafka", "extra": {"bootstrap.servers": kafka_bootstrap}}))
+    return topics, Lake(str(tmp_path / "lake"))
+
+
+def _produce(bootstrap, topics, window, seed, duplicate=False):
+    from confluent_kafka import Producer
+
+    sim = Simulator(load_contract("machine_telemetry"), SimConfig(devices=20, rate=1.0, seed=seed))
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    for batch in sim.replay(window.start_ms, window.end_ms):
+        for key, value, ts in zip(batch.keys, batch.values, batch.timestamps):
+            producer.produce(topics[batch.topic], value, key, timestamp=ts)
+            if duplicate and batch.topic == "telemetry" and ts % 50 == 0:
+                producer.produce(topics[batch.topic], value, key, timestamp=ts)  # the same event id again
+    assert producer.flush(60) == 0
+    return sim
+
+
+def _run(window):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(str(ROOT / "dags")).get_dag("lake_offload")
+    # a manual run covers the last whole interval before its logical date
+    run = dag.test(logical_date=window.end)
+    assert (run.data_interval_start, run.data_interval_end) == (window.start, window.end)
+    return run, {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+
+
+def test_an_hour_is_offloaded_validated_and_announced(kafka_bootstrap, env):
+    topics, lake = env
+    window = Window.hour("2026-11-20T10")
+    sim = _produce(kafka_bootstrap, topics, window, seed=uuid.uuid4().int % 10_000)
+    run, states = _run(window)
+    assert run.state == "success", states
+    manifest = json.loads(lake.read_text(f"raw/telemetry/{window.partition_path}/_manifest.json"))
+    assert manifest["rows"] == sim.count_before(window.end_ms) - sim.count_before(window.start_ms)
+    assert manifest["status"] == "valid"
+    for kind in ("outcomes", "predictions"):
+        assert lake.exists(f"raw/{kind}/{window.partition_path}/_manifest.json")
+    assert lake.exists(f"validation/telemetry/{window.partition_path}/result.json")
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        event = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                 .filter(AssetModel.name == "validated_telemetry", AssetEvent.source_run_id == run.run_id).one())
+        assert event.extra["hour"] == window.start.isoformat()
+        assert event.extra["rows"] == manifest["rows"] and event.extra["status"] == "valid"
+
+
+def test_a_bad_hour_fails_validation_and_is_marked_invalid(kafka_bootstrap, env):
+    topics, lake = env
+    window = Window.hour("2026-11-20T11")
+    _produce(kafka_bootstrap, topics, window, seed=5, duplicate=True)
+    run, states = _run(window)
+    assert run.state == "failed"
+    assert states[("validate_partition", -1)] == "failed"
+    assert all(states[("offload_topic", i)] == "success" for i in range(3))
+    manifest = json.loads(lake.read_text(f"raw/telemetry/{window.partition_path}/_manifest.json"))
+    assert manifest["status"] == "invalid"
+    assert any("unique" in failure and "event_id" in failure for failure in manifest["validation"]["critical_failures"])
