@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     model_name: str = Field("machine-failure", description="registered model name in MLflow")
     contract: str = Field("machine_telemetry", description="event contract: a name under ml/contracts or a YAML path")
     serving_port: int = Field(8000, ge=1, le=65535, description="HTTP port of the serving sidecar")
+    serving_host: str = Field("127.0.0.1", description="address the sidecar's HTTP server binds (0.0.0.0 in a container)")
+    serving_group: str = Field("continuum-serving", description="Kafka consumer group the sidecar replicas share")
+    serving_batch_max: int = Field(5000, ge=1, le=100_000, description="most events (1-100000) the sidecar scores in one micro-batch")
+    serving_batch_wait_ms: float = Field(
+        10.0, ge=0, le=10_000, description="milliseconds (0-10000) the sidecar waits to fill a micro-batch")
+    serving_poll_s: float = Field(
+        30.0, gt=0, le=3600, description="seconds (0-3600] between checks of the champion alias, the fallback to control messages")
+    serving_shadow: bool = Field(False, description="true or false: also score the challenger to topic_predictions_shadow")
     kafka_conn_id: str = Field("kafka_default", description="the Airflow connection with the Kafka client config")
     offload_lateness_minutes: float = Field(
         10.0, ge=0, le=24 * 60, description="minutes (0-1440) a record may arrive out of order and still count for its hour")
@@ -41,12 +49,44 @@ class Settings(BaseSettings):
         datetime(2026, 11, 1, tzinfo=timezone.utc), description="an ISO time: the first hour lake_offload schedules")
     offload_catchup: bool = Field(False, description="true or false: schedule every hour since offload_start")
 
+    # retraining (retrain_model) and promotion (promote_model)
+    retrain_cron: str = Field("0 3 * * 1", description="a cron expression (UTC): the calendar retrain, weekly by default")
+    retrain_window_days: float = Field(
+        7.0, gt=0, le=366, description="days (0-366] of validated hours, ending now, that a retrain learns from")
+    retrain_holdout_fraction: float = Field(
+        0.2, gt=0, lt=0.5, description="a fraction in (0, 0.5): the most recent rows, kept as the shared holdout")
+    retrain_validation_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="a fraction in (0, 0.5): rows before the holdout used for early stopping")
+    retrain_min_rows: int = Field(1000, ge=10, description="an integer >= 10: fewest labelled rows worth training on")
+    retrain_min_per_class: int = Field(
+        20, ge=1, description="an integer >= 1: fewest failures (and non-failures) in the training set")
+    retrain_search_seconds: float = Field(
+        60.0, gt=0, le=3600, description="seconds (0-3600] the hyperparameter search may spend")
+    retrain_max_rounds: int = Field(400, ge=1, description="an integer >= 1: most boosting rounds per fit")
+    serving_threshold: float = Field(
+        0.5, gt=0, lt=1, description="a probability in (0, 1): scores at or above it are acted on")
+    promotion_metric: str = Field("holdout_roc_auc", description="the holdout metric promotion compares, e.g. holdout_roc_auc")
+    promotion_margin: float = Field(
+        0.002, ge=0, le=1, description="a number in [0, 1]: how much the challenger must beat the champion by")
+    promotion_floor: float = Field(
+        0.70, ge=0, le=1, description="a number in [0, 1]: the metric a first model (no champion) must reach")
+    promotion_max_latency_ms: float = Field(
+        200.0, gt=0, description="milliseconds > 0: the slowest scoring allowed per 1,000 rows")
+    promotion_max_model_bytes: int = Field(
+        50_000_000, gt=0, description="bytes > 0: the largest model file allowed")
+    approval_policy: str = Field("auto", pattern="^(auto|manual)$",
+                                 description="auto (promote when every gate passes) or manual (a person approves)")
+    approval_timeout_minutes: float = Field(
+        24 * 60.0, gt=0, description="minutes > 0 to wait for a person to approve or reject a version")
+    approval_poll_seconds: float = Field(30.0, gt=0, description="seconds > 0 between checks of the approval tag")
+
     topic_telemetry: str = "telemetry"
     topic_outcomes: str = "outcomes"
     topic_predictions: str = "predictions"
     topic_alerts: str = "alerts"
     topic_dlq: str = "telemetry.dlq"
     topic_control: str = "control"
+    topic_predictions_shadow: str = "predictions.shadow"
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -97,6 +137,7 @@ class Settings(BaseSettings):
             "alerts": self.topic_alerts,
             "dlq": self.topic_dlq,
             "control": self.topic_control,
+            "predictions_shadow": self.topic_predictions_shadow,
         }
 
 

@@ -60,6 +60,8 @@ class Batch:
 
 @dataclass
 class SimStats:
+    """What a run produced: good events, their failures, outcomes sent and still pending, bad records by kind."""
+
     events: int = 0
     failures: int = 0
     outcomes: int = 0

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from ml.simulate.stream import SimConfig, Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 KINDS = ("telemetry", "outcomes", "predictions")
+# an hour of the recent past: the broker keeps a week, judged by record timestamps
+_BASE = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=20)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,7 @@ def _run(window):
 
 def test_an_hour_is_offloaded_validated_and_announced(kafka_bootstrap, env):
     topics, lake = env
-    window = Window.hour("2026-11-20T10")
+    window = Window.hour(_BASE)
     sim = _produce(kafka_bootstrap, topics, window, seed=uuid.uuid4().int % 10_000)
     run, states = _run(window)
     assert run.state == "success", states
@@ -89,7 +92,7 @@ def test_an_hour_is_offloaded_validated_and_announced(kafka_bootstrap, env):
 
 def test_a_bad_hour_fails_validation_and_is_marked_invalid(kafka_bootstrap, env):
     topics, lake = env
-    window = Window.hour("2026-11-20T11")
+    window = Window.hour(_BASE + timedelta(hours=1))
     _produce(kafka_bootstrap, topics, window, seed=5, duplicate=True)
     run, states = _run(window)
     assert run.state == "failed"

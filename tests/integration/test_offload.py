@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pyarrow.parquet as pq
 import pytest
@@ -23,14 +23,25 @@ from ml.contract import load_contract
 from ml.offload import Window, WindowError, offload_hour, window_consumer
 from ml.simulate.stream import SimConfig, Simulator
 
-HOURS = [Window.hour(f"2026-11-20T{h:02d}") for h in (10, 11, 12)]
+# Hours of the recent past: the broker keeps a week, judged by record timestamps.
+_BASE = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=30)
+HOURS = [Window.hour(_BASE + timedelta(hours=h)) for h in range(3)]
+
+
+def _hour(offset: int) -> Window:
+    """The hour `offset` hours after the first test hour."""
+    return Window.hour(_BASE + timedelta(hours=offset))
+
+
+def _text(window: Window) -> str:
+    return f"{window.start:%Y-%m-%dT%H}"
 LATENESS = timedelta(minutes=10)
 CONTRACT = load_contract("machine_telemetry")
 
 
 def _bad_records(ts_ms: int) -> list[tuple[bytes, bytes, int, str]]:
     """(key, value, timestamp, expected word in the reason) for each kind of bad record."""
-    good = {"event_id": "bad-x", "device_id": "dev-bad", "ts": "2026-11-20T11:30:00.000Z", "device_type": "L",
+    good = {"event_id": "bad-x", "device_id": "dev-bad", "ts": f"{HOURS[1].start + timedelta(minutes=30):%Y-%m-%dT%H:%M:%S}.000Z", "device_type": "L",
             "site": "plant-a", "firmware": "1.0", "air_temperature_k": 300.0, "process_temperature_k": 310.0,
             "rotational_speed_rpm": 1500.0, "torque_nm": 40.0, "tool_wear_min": 10.0, "vibration_mm_s": 2.0}
     broken = [
@@ -132,31 +143,33 @@ def test_a_record_later_than_the_lateness_is_quarantined_once_not_lost(kafka_boo
     own = _offload(kafka_bootstrap, lake, topic, HOURS[0])
     assert not any(i.startswith("late-") for i in _ids(lake, own))
     assert own["quarantined"] == 0
-    holder = _offload(kafka_bootstrap, lake, topic, Window.hour("2026-11-20T13"))
+    holder = _offload(kafka_bootstrap, lake, topic, _hour(3))
     assert holder["quarantine_reasons"] == {"late": 1}
     with lake.staged("scratch/q") as path:
-        path.write_bytes(lake.read_bytes("quarantine/telemetry/dt=2026-11-20/hour=13/rejects.parquet"))
+        path.write_bytes(lake.read_bytes(f"quarantine/telemetry/{_hour(3).partition_path}/rejects.parquet"))
         (row,) = pq.read_table(path).to_pylist()
-    assert b'"event_id":"late-' in row["value"] and "its hour 2026-11-20T10" in row["reason"]
+    assert b'"event_id":"late-' in row["value"] and f"its hour {_text(HOURS[0])}" in row["reason"]
 
 
 def test_a_rerun_rewrites_identical_content(kafka_bootstrap, stream, lake):
     topic, _, _ = stream
     first = _offload(kafka_bootstrap, lake, topic, HOURS[1])
     before = {k: lake.read_bytes(k) for k in lake.list()}
-    lake.write_text("raw/telemetry/dt=2026-11-20/hour=09/_manifest.json", "{}")  # another hour: untouched
+    other = f"raw/telemetry/{_hour(-1).partition_path}/_manifest.json"
+    lake.write_text(other, "{}")  # another hour: untouched
     again = _offload(kafka_bootstrap, lake, topic, HOURS[1])
-    after = {k: lake.read_bytes(k) for k in lake.list() if "hour=09" not in k}
+    after = {k: lake.read_bytes(k) for k in lake.list() if k != other}
     assert again == first
     assert after == before
-    assert lake.exists("raw/telemetry/dt=2026-11-20/hour=09/_manifest.json")
+    assert lake.exists(other)
 
 
 def test_an_empty_hour_gets_a_manifest_and_no_files(kafka_bootstrap, stream, lake):
     topic, _, _ = stream
-    manifest = _offload(kafka_bootstrap, lake, topic, Window.hour("2026-11-20T03"))
+    empty = _hour(-7)
+    manifest = _offload(kafka_bootstrap, lake, topic, empty)
     assert manifest["rows"] == 0 and manifest["files"] == [] and manifest["quarantined"] == 0
-    assert lake.list("raw/telemetry/dt=2026-11-20/hour=03") == ["raw/telemetry/dt=2026-11-20/hour=03/_manifest.json"]
+    assert lake.list(f"raw/telemetry/{empty.partition_path}") == [f"raw/telemetry/{empty.partition_path}/_manifest.json"]
 
 
 def test_an_unknown_topic_is_a_clear_error(kafka_bootstrap, tmp_path):
@@ -175,7 +188,7 @@ def _cli(bootstrap, topic, lake_dir, *args) -> subprocess.Popen:
 
 def test_the_cli_backfills_a_range_hour_by_hour(kafka_bootstrap, stream, tmp_path):
     topic, expected, _ = stream
-    proc = _cli(kafka_bootstrap, topic, tmp_path / "lake", "--start", "2026-11-20T10", "--end", "2026-11-20T13")
+    proc = _cli(kafka_bootstrap, topic, tmp_path / "lake", "--start", _text(HOURS[0]), "--end", _text(_hour(3)))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
     lines = [json.loads(line) for line in out.decode().splitlines()]
@@ -198,7 +211,7 @@ def test_a_killed_offload_leaves_nothing_visible_and_the_rerun_completes(kafka_b
     topic = f"test.offload.kill.{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])[topic].result(30)
-    window = Window.hour("2026-11-19T08")
+    window = _hour(-3)
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 50, "compression.type": "lz4"})
     sim = Simulator(CONTRACT, SimConfig(devices=200, rate=120.0, seed=11))
     for batch in sim.replay(window.start_ms, window.end_ms):
@@ -214,7 +227,7 @@ def test_a_killed_offload_leaves_nothing_visible_and_the_rerun_completes(kafka_b
     lake_dir = tmp_path / "lake"
     hour_dir = lake_dir / "raw" / "telemetry" / window.partition_path
     try:
-        proc = _cli(kafka_bootstrap, topic, lake_dir, "--hour", "2026-11-19T08")
+        proc = _cli(kafka_bootstrap, topic, lake_dir, "--hour", _text(window))
         deadline = time.monotonic() + 60
         while not (hour_dir.is_dir() and any(p.name.startswith(".tmp-") for p in hour_dir.iterdir())):
             assert proc.poll() is None, "the offload finished before it could be killed; produce more"
@@ -225,7 +238,7 @@ def test_a_killed_offload_leaves_nothing_visible_and_the_rerun_completes(kafka_b
         lake = Lake(str(lake_dir))
         assert lake.list() == [], "a killed offload must leave nothing a reader can see"
 
-        rerun = _cli(kafka_bootstrap, topic, lake_dir, "--hour", "2026-11-19T08")
+        rerun = _cli(kafka_bootstrap, topic, lake_dir, "--hour", _text(window))
         out, err = rerun.communicate(timeout=180)
         assert rerun.returncode == 0, err.decode()
         manifest = json.loads(lake.read_text(f"raw/telemetry/{window.partition_path}/_manifest.json"))

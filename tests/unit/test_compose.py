@@ -29,7 +29,7 @@ REQUIRED = {"kafka", "minio", "postgres", "mlflow", *AIRFLOW, "serving", "promet
 # Local defaults the embedded stack has no constant for (documented in the architecture).
 MINIO_CONSOLE_PORT, POSTGRES_PORT, PROMETHEUS_PORT, GRAFANA_PORT = 9001, 5432, 9090, 3000
 # CONTINUUM_* variables compose sets before ml/settings.py has the field (name -> what it is).
-PENDING_SETTINGS = {"CONTINUUM_SERVING_GROUP": "consumer group of the sidecar replicas"}
+PENDING_SETTINGS: dict[str, str] = {}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY")
 
 

@@ -1,0 +1,86 @@
+"""Fit XGBoost on the contract's model frame: hist trees, early stopping, a small time-boxed search.
+
+The data is binned once (`QuantileDMatrix`) and every trial of the search reuses the bins, so the
+search costs only boosting. Trials run in a fixed order (the default first), each stops early on the
+validation log loss, and the search ends when its time budget would be exceeded; the best trial's
+booster, cut at its best round, is the candidate.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+BASE_PARAMS = {"objective": "binary:logistic", "tree_method": "hist", "eval_metric": "logloss", "max_bin": 256}
+SEARCH_SPACE = {"max_depth": [6, 4, 8], "learning_rate": [0.1, 0.2, 0.05], "min_child_weight": [1.0, 5.0],
+                "subsample": [0.8, 1.0], "colsample_bytree": [0.8, 1.0]}
+DEFAULTS = {name: values[0] for name, values in SEARCH_SPACE.items()}
+EARLY_STOPPING_ROUNDS = 20
+
+
+@dataclass
+class FitResult:
+    """The chosen booster, its hyperparameters and rounds, and every trial the search ran."""
+
+    booster: xgb.Booster
+    params: dict
+    best_iteration: int
+    best_score: float
+    trials: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def candidates(fixed: dict | None = None, n: int = 12, seed: int = 0) -> list[dict]:
+    """The search's trials: the defaults first, then random draws from SEARCH_SPACE, with `fixed` values
+    (hyperparameters a person chose) overriding every trial; duplicates are dropped."""
+    fixed = {k: v for k, v in (fixed or {}).items() if v is not None}
+    rng = np.random.default_rng(seed)
+    out, seen = [], set()
+    draws = [DEFAULTS] + [{k: vals[rng.integers(len(vals))] for k, vals in SEARCH_SPACE.items()} for _ in range(n * 4)]
+    for draw in draws:
+        trial = {**draw, **fixed}
+        key = tuple(sorted(trial.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(trial)
+        if len(out) == n:
+            break
+    return out
+
+
+def fit(X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame, y_valid, budget_seconds: float,
+        max_rounds: int = 400, fixed: dict | None = None, seed: int = 0) -> FitResult:
+    """Search `candidates(fixed)` within `budget_seconds` (the first trial always runs) and return the best."""
+    started = time.perf_counter()
+    threads = os.cpu_count() or 1
+    dtrain = xgb.QuantileDMatrix(X_train, label=np.asarray(y_train), enable_categorical=True,
+                                 max_bin=BASE_PARAMS["max_bin"], nthread=threads)
+    dvalid = xgb.QuantileDMatrix(X_valid, label=np.asarray(y_valid), enable_categorical=True, ref=dtrain,
+                                 nthread=threads)
+    positives = float(np.sum(y_train))
+    best: FitResult | None = None
+    trials: list[dict] = []
+    for trial in candidates(fixed, seed=seed):
+        elapsed = time.perf_counter() - started
+        slowest = max((t["seconds"] for t in trials), default=0.0)
+        if trials and elapsed + slowest > budget_seconds:
+            break
+        t0 = time.perf_counter()
+        params = {**BASE_PARAMS, **trial, "nthread": threads, "seed": seed,
+                  "base_score": min(max(positives / len(X_train), 1e-6), 1 - 1e-6)}
+        booster = xgb.train(params, dtrain, num_boost_round=max_rounds, evals=[(dvalid, "valid")],
+                            early_stopping_rounds=EARLY_STOPPING_ROUNDS, verbose_eval=False)
+        result = {**trial, "best_iteration": booster.best_iteration, "valid_logloss": booster.best_score,
+                  "seconds": round(time.perf_counter() - t0, 3)}
+        trials.append(result)
+        if best is None or booster.best_score < best.best_score:
+            best = FitResult(booster, trial, booster.best_iteration, booster.best_score)
+    assert best is not None
+    best.booster = best.booster[: best.best_iteration + 1]
+    best.trials, best.seconds = trials, time.perf_counter() - started
+    return best
