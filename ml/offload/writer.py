@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from ml.lake import Lake
 from ml.offload.decode import REJECT_SCHEMA
 
-ROW_GROUP_ROWS = 100_000
+ROW_GROUP_ROWS = 50_000
 COMPRESSION = "zstd"
 
 
