@@ -38,10 +38,12 @@ class Settings(BaseSettings):
     serving_group: str = Field("continuum-serving", description="Kafka consumer group the sidecar replicas share")
     serving_batch_max: int = Field(5000, ge=1, le=100_000, description="most events (1-100000) the sidecar scores in one micro-batch")
     serving_batch_wait_ms: float = Field(
-        10.0, ge=0, le=10_000, description="milliseconds (0-10000) the sidecar waits to fill a micro-batch")
+        5.0, ge=0, le=10_000, description="milliseconds (0-10000) the sidecar waits to fill a micro-batch")
     serving_poll_s: float = Field(
         30.0, gt=0, le=3600, description="seconds (0-3600] between checks of the champion alias, the fallback to control messages")
     serving_shadow: bool = Field(False, description="true or false: also score the challenger to topic_predictions_shadow")
+    expectations_dir: str | None = Field(
+        None, description="the folder of the Great Expectations suites (empty: the repository's expectations/)")
     kafka_conn_id: str = Field("kafka_default", description="the Airflow connection with the Kafka client config")
     offload_lateness_minutes: float = Field(
         10.0, ge=0, le=24 * 60, description="minutes (0-1440) a record may arrive out of order and still count for its hour")
@@ -61,7 +63,9 @@ class Settings(BaseSettings):
     retrain_min_per_class: int = Field(
         20, ge=1, description="an integer >= 1: fewest failures (and non-failures) in the training set")
     retrain_search_seconds: float = Field(
-        60.0, gt=0, le=3600, description="seconds (0-3600] the hyperparameter search may spend")
+        45.0, gt=0, le=3600, description="seconds (0-3600] the hyperparameter search may spend")
+    retrain_search_rows: int = Field(
+        200_000, ge=1000, description="an integer >= 1000: training rows sampled for the search (the final fit uses all)")
     retrain_max_rounds: int = Field(400, ge=1, description="an integer >= 1: most boosting rounds per fit")
     serving_threshold: float = Field(
         0.5, gt=0, lt=1, description="a probability in (0, 1): scores at or above it are acted on")
@@ -79,6 +83,17 @@ class Settings(BaseSettings):
     approval_timeout_minutes: float = Field(
         24 * 60.0, gt=0, description="minutes > 0 to wait for a person to approve or reject a version")
     approval_poll_seconds: float = Field(30.0, gt=0, description="seconds > 0 between checks of the approval tag")
+
+    # on-call alerts (ml/alerts.py, plugins/notifiers/on_call.py): channels come from Airflow connections
+    alert_webhook_conn_id: str = Field("alert_webhook", description="the Airflow http connection whose host is the webhook URL")
+    alert_smtp_conn_id: str = Field("smtp_default", description="the Airflow smtp connection for alert e-mail")
+    alert_email_to: str = Field("", description="comma-separated e-mail recipients of alerts; empty sends no e-mail")
+    alert_email_from: str | None = Field(None, description="sender address; empty uses the smtp connection's from_email")
+    alert_cooldown_minutes: float = Field(
+        60.0, ge=0, le=7 * 24 * 60, description="minutes (0-10080) an alert with the same dedupe key is not sent again")
+    alert_state_path: str = Field(".local/alerts/state.json", description="a file path: when each dedupe key was last sent")
+    alert_log_path: str | None = Field(None, description="a file path: also append every alert as a JSON line (local stack)")
+    alert_to_topic: bool = Field(False, description="true or false: also produce every alert to topic_alerts (local stack)")
 
     topic_telemetry: str = "telemetry"
     topic_outcomes: str = "outcomes"
@@ -126,6 +141,10 @@ class Settings(BaseSettings):
     @property
     def offload_lateness(self) -> timedelta:
         return timedelta(minutes=self.offload_lateness_minutes)
+
+    @property
+    def alert_cooldown(self) -> timedelta:
+        return timedelta(minutes=self.alert_cooldown_minutes)
 
     @cached_property
     def topics(self) -> dict[str, str]:

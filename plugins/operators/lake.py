@@ -57,11 +57,27 @@ def validate(kind: str, window: Window) -> dict:
 
     settings = load_settings()
     lake = Lake.from_settings(settings)
-    outcome = validate_hour(lake, load_contract(settings.contract), kind, window)
+    outcome = validate_hour(lake, load_contract(settings.contract), kind, window,
+                            expectations_dir=settings.expectations_dir)
     log.info("validation of %s %s\n%s\nData Docs: %s", kind, window.partition_path, outcome.describe(),
              lake.url(outcome.docs_key))
     if outcome.status == INVALID:
+        alert_invalid_hour(lake, kind, window, outcome, settings)
         raise AirflowFailException(f"{kind} {window.partition_path} is invalid and excluded from drift and "
                                    f"training.\n{outcome.describe()}\nData Docs: {lake.url(outcome.docs_key)}")
     return {"topic": kind, "hour": window.start.isoformat(), "rows": outcome.rows, "status": outcome.status,
             "warnings": len(outcome.warnings), "docs": lake.url(outcome.docs_key)}
+
+
+def alert_invalid_hour(lake: Lake, kind: str, window: Window, outcome, settings) -> None:
+    """Tell on-call an hour is invalid: the validation summary, its Data Docs, manifest and result."""
+    from ml.alerts import HOUR_INVALID, Alert
+    from ml.validation.hour import manifest_key
+    from plugins.notifiers.on_call import notify_on_call
+
+    hour = f"{window.start:%Y-%m-%dT%H}"
+    notify_on_call(Alert(
+        HOUR_INVALID, title=f"{kind} hour {hour}:00Z is invalid and excluded from drift and training",
+        reason=outcome.describe(), subject=kind, dedupe_key=f"{HOUR_INVALID}:{kind}:{hour}",
+        evidence={"data_docs": lake.url(outcome.docs_key), "manifest": lake.url(manifest_key(kind, window)),
+                  "validation_result": lake.url(outcome.result_key)}), settings=settings)
