@@ -57,6 +57,7 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
     ranges = partition_ranges(consumer, topic, window, lateness)
     writer = HourWriter(lake, raw_prefix, quarantine_prefix, codec.output_schema)
     read, strays = 0, []
+    _limit_arenas()
     try:
         for batch in _prefetched(read_window(consumer, topic, window, ranges, batch_size=batch_size)):
             if not batch.in_window.all():
@@ -106,6 +107,12 @@ def _missed(consumer, topic: str, window: Window, strays: RawBatch, lateness: ti
                            f"({lateness}) out of order; its hour {own.start:%Y-%m-%dT%H} does not read offset "
                            f"{offset}, so it is kept here, in the hour {window.start:%Y-%m-%dT%H}")
     return reject_table(strays, np.asarray(missed, dtype=np.int64), reasons)
+
+
+def _limit_arenas() -> None:
+    """At most two malloc arenas (one per thread of the offload) instead of one per thread and core."""
+    if _LIBC is not None:
+        _LIBC.mallopt(-8, 2)  # M_ARENA_MAX
 
 
 def _release_heap() -> None:
