@@ -12,6 +12,9 @@ lateness (`CONTINUUM_OFFLOAD_LATENESS_MINUTES`) has passed:
    and Data Docs go to `validation/`. A critical failure marks the hour invalid and fails the task; a
    valid hour updates the `validated_telemetry` Asset, which schedules `monitor_model`.
 
+A failed task alerts on-call (`task_failed`, with the task's log), and so does an invalid hour
+(`hour_invalid`, with the summary, its Data Docs and manifest): see `plugins/notifiers/on_call.py`.
+
 Backfill a range from the UI (Trigger > Backfill) or with
 `airflow backfill create --dag-id lake_offload --from-date 2026-11-20T00:00:00 --to-date 2026-11-21T00:00:00`.
 """
@@ -24,6 +27,7 @@ from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
 from ml.settings import load_settings
 from plugins.assets import VALIDATED_TELEMETRY
+from plugins.notifiers.on_call import on_failure_notifier
 
 TOPICS = ["telemetry", "outcomes", "predictions"]
 _settings = load_settings()  # schedule-level settings only: start date and catchup
@@ -35,7 +39,7 @@ _settings = load_settings()  # schedule-level settings only: start date and catc
     catchup=_settings.offload_catchup,
     max_active_runs=3,
     tags=["continuum", "lake", "hourly"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1)},
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "on_failure_callback": on_failure_notifier},
     doc_md=__doc__,
 )
 def lake_offload():

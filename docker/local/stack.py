@@ -262,6 +262,10 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{AIRFLOW_PORT}/execution/",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
         "CONTINUUM_LAKE_URI": str(LOCAL / "lake"),
+        # on-call alerts also go to a log file and the alerts topic here (webhook/e-mail need connections)
+        "CONTINUUM_ALERT_LOG_PATH": str(LOGS / "alerts.jsonl"),
+        "CONTINUUM_ALERT_STATE_PATH": str(LOCAL / "alerts" / "state.json"),
+        "CONTINUUM_ALERT_TO_TOPIC": "true",
         "AIRFLOW_CONN_KAFKA_DEFAULT": json.dumps(
             {"conn_type": "kafka", "extra": {"bootstrap.servers": f"127.0.0.1:{KAFKA_PORT}"}}
         ),
