@@ -45,6 +45,11 @@ def hour_prefixes(kind: str, window: Window) -> tuple[str, str]:
     return f"raw/{kind}/{window.partition_path}", f"quarantine/{kind}/{window.partition_path}"
 
 
+def manifest_key(kind: str, window: Window) -> str:
+    """Lake key of an hour's manifest: readers start there, an hour without one is not offloaded."""
+    return f"{hour_prefixes(kind, window)[0]}/_manifest.json"
+
+
 def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str, window: Window,
                  lateness: timedelta, batch_size: int = 20_000) -> dict:
     """Read the records of `topic` whose timestamp falls in the window and write them to the lake.

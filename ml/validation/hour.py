@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from ml.contract import Contract
 from ml.lake import Lake
 from ml.offload.decode import codec_for
+from ml.offload.run import manifest_key
 from ml.offload.window import HOUR, Window
 from ml.offload.writer import manifest_hash
 from ml.validation.engine import failures, run_suite
@@ -58,10 +59,6 @@ class ValidationOutcome:
 
 def validation_prefix(topic_kind: str, window: Window) -> str:
     return f"validation/{topic_kind}/{window.partition_path}"
-
-
-def manifest_key(topic_kind: str, window: Window) -> str:
-    return f"raw/{topic_kind}/{window.partition_path}/_manifest.json"
 
 
 def validate_hour(lake: Lake, contract: Contract, topic_kind: str, window: Window, suite: dict | None = None,

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from ml.contract import load_contract
 from ml.lake import Lake
-from ml.offload import Window, offload_hour
+from ml.offload import Window, manifest_key, offload_hour
 from ml.settings import load_settings
 from plugins.hooks.kafka_window import KafkaWindowReaderHook
 
@@ -45,7 +45,7 @@ def offload(kind: str, window: Window) -> dict:
     return {
         "topic": kind, "hour": window.start.isoformat(), "rows": manifest["rows"],
         "quarantined": manifest["quarantined"], "quarantine_reasons": manifest["quarantine_reasons"],
-        "manifest": lake.url(f"raw/{kind}/{window.partition_path}/_manifest.json"),
+        "manifest": lake.url(manifest_key(kind, window)),
     }
 
 
@@ -72,7 +72,6 @@ def validate(kind: str, window: Window) -> dict:
 def alert_invalid_hour(lake: Lake, kind: str, window: Window, outcome, settings) -> None:
     """Tell on-call an hour is invalid: the validation summary, its Data Docs, manifest and result."""
     from ml.alerts import HOUR_INVALID, Alert
-    from ml.validation.hour import manifest_key
     from plugins.notifiers.on_call import notify_on_call
 
     hour = f"{window.start:%Y-%m-%dT%H}"
