@@ -38,7 +38,7 @@ class BatchHistogram:
     def collect(self):
         with self._lock:
             cumulative, total = np.cumsum(self.counts).tolist(), self.sum
-        labels = [repr(float(e)) if e != int(e) else f"{float(e)}" for e in self.edges] + ["+Inf"]
+        labels = [repr(float(e)) for e in self.edges] + ["+Inf"]
         family = HistogramMetricFamily(self.name, self.documentation)
         family.add_metric([], list(zip(labels, cumulative)), total)
         yield family

@@ -1,9 +1,8 @@
 """Score a micro-batch: raw telemetry in, prediction, alert, shadow and dead-letter records out.
 
-Decoding is the offload's (`ml.offload.decode`: one Arrow parse of the whole batch, the contract's
-vectorized checks, record by record only for a batch that does not parse); features are the
-contract's `model_frame`, the same code training ran. The model is called once per batch and model,
-never once per event.
+Decoding applies the contract's rules (`ml.serving.batch`); features are the contract's `model_frame`,
+the same code training ran. The model is called once per batch and model,
+never once per event, and prediction records are encoded column-wise by Arrow.
 """
 
 from __future__ import annotations
@@ -14,24 +13,27 @@ from datetime import datetime, timezone
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ml.contract import Contract, model_frame
-from ml.offload.decode import TopicCodec, decode
+from ml.offload.decode import TopicCodec
 from ml.offload.window import RawBatch
+from ml.serving.batch import decode_batch
 from ml.serving.routing import ServingState
 
 ALERT_COMMAND = "schedule_maintenance"
-Record = tuple  # (key, value) or (key, value, headers)
+NEEDS_ESCAPE = r'["\\\x00-\x1f]'  # characters a JSON string cannot hold verbatim
 
 
 @dataclass
 class Scored:
-    """The records one batch produces, ready for the producer."""
+    """The records one batch produces, ready for the producer: (key, value) pairs, dead letters with headers."""
 
-    predictions: list[Record] = field(default_factory=list)
-    alerts: list[Record] = field(default_factory=list)
-    shadow: list[Record] = field(default_factory=list)
-    dlq: list[Record] = field(default_factory=list)
+    predictions: list = field(default_factory=list)
+    alerts: list = field(default_factory=list)
+    shadow: list = field(default_factory=list)
+    dlq: list = field(default_factory=list)
     latency_s: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
@@ -40,68 +42,69 @@ def iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def predict_frame(contract: Contract, state: ServingState, frame: pd.DataFrame) -> tuple[np.ndarray, list, pd.DataFrame]:
-    """(score per row, serving model per row, model features) of decoded, valid events: routing, the
-    contract's features, one model call per serving model."""
+def predict_frame(contract: Contract, state: ServingState, frame: pd.DataFrame):
+    """Score decoded, valid events (the contract's raw features and entity key): returns (scores, index of
+    each row's model in `models`, models, features). One model call per serving model."""
     features = model_frame(contract, frame)
-    devices = frame[contract.entity_key].tolist()
+    routes = state.route(frame[contract.entity_key].tolist() if state.split else [])
+    models = [model for model, _ in routes]
     scores = np.empty(len(frame), dtype=np.float64)
-    models: list = [state.champion] * len(frame)
-    for model, rows in state.route(devices):
+    index = np.zeros(len(frame), dtype=np.int64)
+    for i, (model, rows) in enumerate(routes):
         if rows is None:
             scores[:] = model.predict(features)
-            models = [model] * len(frame)
         elif len(rows):
             scores[rows] = model.predict(features.iloc[rows])
-            for i in rows.tolist():
-                models[i] = model
-    return scores, models, features
+            index[rows] = i
+    return scores, index, models, features
 
 
 def score_batch(contract: Contract, codec: TopicCodec, state: ServingState, raw: RawBatch,
                 topic: str, now_ms: int) -> Scored:
     """Decode, score and encode one batch; bad records become dead letters with their reason."""
-    valid, rejects = decode(codec, raw)
-    out = Scored()
-    for row in rejects.to_pylist():
-        out.dlq.append((row["key"], row["value"], dead_letter_headers(row["reason"], topic, row["kafka_partition"],
-                                                                      row["kafka_offset"])))
-    if not valid.num_rows:
+    batch = decode_batch(contract, codec, raw, topic)
+    out = Scored(dlq=batch.dead)
+    if not len(batch.frame):
         return out
-    frame = valid.to_pandas()
-    scores, models, features = predict_frame(contract, state, frame)
-    keep = np.ones(len(raw), dtype=bool)
-    if rejects.num_rows:
-        bad = set(zip(rejects["kafka_partition"].to_pylist(), rejects["kafka_offset"].to_pylist()))
-        keep = np.array([(p, o) not in bad for p, o in zip(raw.partitions.tolist(), raw.offsets.tolist())])
-    latency_ms = now_ms - raw.timestamps[keep].astype(np.float64)
+    scores, index, models, features = predict_frame(contract, state, batch.frame)
+    latency_ms = np.round(now_ms - raw.timestamps[batch.keep].astype(np.float64), 3)
     out.latency_s = latency_ms / 1000.0
-    served_at = iso_ms(now_ms)
-    ids, devices = frame[contract.event_id].tolist(), frame[contract.entity_key].tolist()
-    id_name, key_name, dumps = contract.event_id, contract.entity_key, orjson.dumps
-    for event_id, device, score, model, lat in zip(ids, devices, scores.tolist(), models, latency_ms.tolist()):
-        alert = score >= model.threshold
-        key = device.encode()
-        out.predictions.append((key, dumps({
-            id_name: event_id, key_name: device, "model_name": model.name, "model_version": model.version,
-            "score": score, "decision": "alert" if alert else "normal", "served_at": served_at, "latency_ms": lat})))
-        if alert:
-            out.alerts.append((key, dumps({
-                "type": "failure_risk", id_name: event_id, key_name: device, "score": score,
-                "threshold": model.threshold, "command": ALERT_COMMAND, "model_name": model.name,
-                "model_version": model.version, "at": served_at})))
+    ids, devices, served_at = batch.ids, batch.devices, iso_ms(now_ms)
+    thresholds = np.array([m.threshold for m in models])[index]
+    alert = scores >= thresholds
+    keys = devices.to_pylist()
+    out.predictions = list(zip(keys, encode_predictions(contract, ids, devices, scores, alert, index, models,
+                                                        served_at, latency_ms)))
+    for i in np.flatnonzero(alert).tolist():
+        model = models[index[i]]
+        out.alerts.append((keys[i], orjson.dumps({
+            "type": "failure_risk", contract.event_id: ids[i].as_py(), contract.entity_key: keys[i],
+            "score": float(scores[i]), "threshold": model.threshold, "command": ALERT_COMMAND,
+            "model_name": model.name, "model_version": model.version, "at": served_at})))
     if state.shadow is not None:
-        shadow = state.shadow
-        shadow_scores = shadow.predict(features)
-        for event_id, device, score, lat in zip(ids, devices, shadow_scores.tolist(), latency_ms.tolist()):
-            out.shadow.append((device.encode(), dumps({
-                id_name: event_id, key_name: device, "model_name": shadow.name, "model_version": shadow.version,
-                "score": score, "decision": "alert" if score >= shadow.threshold else "normal",
-                "served_at": served_at, "latency_ms": lat})))
+        shadow = state.shadow.predict(features)
+        values = encode_predictions(contract, ids, devices, shadow, shadow >= state.shadow.threshold,
+                                    np.zeros(len(shadow), dtype=np.int64), [state.shadow], served_at, latency_ms)
+        out.shadow = list(zip(keys, values))
     return out
 
 
-def dead_letter_headers(reason: str, topic: str, partition: int, offset: int) -> list[tuple[str, bytes]]:
-    """Where a dead letter came from and why it was refused; its value stays the original bytes."""
-    return [("error", reason.encode()), ("source_topic", topic.encode()),
-            ("source_partition", str(partition).encode()), ("source_offset", str(offset).encode())]
+def encode_predictions(contract: Contract, ids: pa.Array, devices: pa.Array, scores: np.ndarray, alert: np.ndarray,
+                       index: np.ndarray, models: list, served_at: str, latency_ms: np.ndarray) -> list[str]:
+    """Prediction records as JSON text, in `ml.offload.decode.prediction_schema` field order."""
+    if pc.any(pc.match_substring_regex(ids, NEEDS_ESCAPE)).as_py() or \
+            pc.any(pc.match_substring_regex(devices, NEEDS_ESCAPE)).as_py():
+        return [orjson.dumps({contract.event_id: i, contract.entity_key: d, "model_name": models[m].name,
+                              "model_version": models[m].version, "score": s, "decision": "alert" if a else "normal",
+                              "served_at": served_at, "latency_ms": lat}).decode()
+                for i, d, m, s, a, lat in zip(ids.to_pylist(), devices.to_pylist(), index.tolist(), scores.tolist(),
+                                              alert.tolist(), latency_ms.tolist())]
+    model = pa.array([orjson.dumps(m.name).decode() + ',"model_version":' + orjson.dumps(m.version).decode()
+                      for m in models])
+    model = model.take(pa.array(index)) if len(models) > 1 else model[0]
+    decision = pc.if_else(pa.array(alert), "alert", "normal")
+    text = pc.binary_join_element_wise(
+        f'{{"{contract.event_id}":"', ids, f'","{contract.entity_key}":"', devices, '","model_name":', model,
+        ',"score":', pc.cast(pa.array(scores), pa.string()), ',"decision":"', decision,
+        f'","served_at":"{served_at}","latency_ms":', pc.cast(pa.array(latency_ms), pa.string()), "}", "")
+    return text.to_pylist()

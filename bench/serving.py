@@ -1,0 +1,223 @@
+"""Benchmark: the serving sidecar against the real broker, with its ceiling and a naive baseline.
+
+    python bench/serving.py            # 300,000 events, median of 3 runs
+    python bench/serving.py --quick    # 50,000 events, one run (the test suite's smoke check)
+
+Each run fills fresh topics with live-stamped telemetry, then measures, side by side:
+  (a) passthrough: the sidecar's own Kafka loop (consume, produce, commit after delivery) with no model:
+      the ceiling of consume-to-produce on this machine;
+  (b) the sidecar: `python -m ml.serving`, one process, scoring the champion (a 50-tree XGBoost model);
+  (c) the naive baseline: one event at a time, decode_event, the generic MLflow pyfunc, produce;
+  and the end-to-end latency (event produced -> prediction appended by the broker) with 5,000 events/s
+offered to the sidecar. Throughput is the count over the span of the outputs' broker append times,
+so process start-up is not counted. Writes bench/results/serving.json (with --quick only given --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ml.contract import decode_event, model_frame  # noqa: E402
+from ml.serving.metrics import ServingMetrics  # noqa: E402
+from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, StreamLoop  # noqa: E402
+from ml.settings import load_settings  # noqa: E402
+from tests.integration.serving_support import CONTRACT, SidecarProcess, events, new_model, produce, promote, \
+    read_topic, register, train_booster  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
+APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
+MODEL_ROUNDS, MODEL_DEPTH = 50, 4
+
+
+def make_topics(admin: AdminClient, run: str) -> dict[str, str]:
+    names = {k: f"bench.serving.{run}.{k}" for k in ("in", "pass", "pred", "alerts", "dlq", "control", "shadow", "naive")}
+    topics = [NewTopic(n, num_partitions=3 if k in ("in", "pass", "pred") else 1, replication_factor=1,
+                       config=APPEND_TIME) for k, n in names.items()]
+    for fut in admin.create_topics(topics).values():
+        fut.result(30)
+    return names
+
+
+def percentile(xs: list, q: float) -> float:
+    return float(np.percentile(np.asarray(xs, dtype=np.float64), q)) if xs else float("nan")
+
+
+def span_eps(rows: list) -> float:
+    stamps = [r["timestamp"] for r in rows]
+    return (len(stamps) - 1) / max((max(stamps) - min(stamps)) / 1000, 1e-3)
+
+
+def passthrough(bootstrap: str, topics: dict, n: int) -> float:
+    """The sidecar's Kafka loop forwarding raw values: no decode, no model."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-pass-{uuid.uuid4().hex}", **CONSUMER_DEFAULTS})
+    producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS})
+    loop = StreamLoop(consumer, producer, topics["in"], ServingMetrics(), 5000, 0.005)
+    loop.subscribe()
+    done, out = [0], topics["pass"]
+
+    def forward(batch, output):
+        output.many(out, list(zip(batch.keys, batch.values)))
+        done[0] += len(batch)
+    deadline = time.monotonic() + 600
+    while done[0] < n and time.monotonic() < deadline:
+        loop.step(forward)
+    loop.close()
+    return span_eps(read_topic(bootstrap, out, until=lambda r: len(r) >= n))
+
+
+def scored(sidecar: SidecarProcess) -> float:
+    text = sidecar.http("/metrics")[1].decode()
+    found = re.search(r'continuum_events_total\{outcome="scored"\} (\S+)', text)
+    return float(found.group(1)) if found else 0.0
+
+
+def sidecar_run(bootstrap: str, settings, topics: dict, model: str, n: int, latency_s: float, log: Path) -> dict:
+    env = {"CONTINUUM_KAFKA_BOOTSTRAP": bootstrap, "CONTINUUM_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+           "CONTINUUM_MODEL_NAME": model, "CONTINUUM_SERVING_GROUP": f"bench-serving-{uuid.uuid4().hex[:8]}",
+           "CONTINUUM_TOPIC_TELEMETRY": topics["in"], "CONTINUUM_TOPIC_PREDICTIONS": topics["pred"],
+           "CONTINUUM_TOPIC_ALERTS": topics["alerts"], "CONTINUUM_TOPIC_DLQ": topics["dlq"],
+           "CONTINUUM_TOPIC_CONTROL": topics["control"], "CONTINUUM_TOPIC_PREDICTIONS_SHADOW": topics["shadow"]}
+    sidecar = SidecarProcess(env, log).start()
+    try:
+        sidecar.wait_health(timeout_s=120)
+        deadline = time.monotonic() + 600
+        while scored(sidecar) < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+        eps = span_eps(read_topic(bootstrap, topics["pred"], until=lambda r: len(r) >= n))
+        sent = offer(bootstrap, topics["in"], 5000, latency_s)
+        while scored(sidecar) < n + len(sent) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        rows = read_topic(bootstrap, topics["pred"], until=lambda r: len(r) >= n + len(sent))
+        lat = [r["timestamp"] - sent[e] for r in rows if (e := orjson.loads(r["value"])["event_id"]) in sent]
+        assert sidecar.terminate() == 0, sidecar.output()
+    finally:
+        sidecar.close()
+    return {"sidecar_eps": eps, "p50_ms_at_5k": percentile(lat, 50), "p99_ms_at_5k": percentile(lat, 99),
+            "latency_events": len(lat)}
+
+
+def offer(bootstrap: str, topic: str, rate: int, seconds: float) -> dict[str, int]:
+    """Produce live events at `rate` per second for `seconds`; returns event id -> produce time (ms)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1, "compression.type": "lz4"})
+    records = events(int(rate * seconds), seed=11)
+    sent: dict[str, int] = {}
+    tick, per_tick, start = 0.01, max(int(rate * 0.01), 1), time.monotonic()
+    for i in range(0, len(records), per_tick):
+        while time.monotonic() < start + (i // per_tick) * tick:
+            time.sleep(0.0005)
+        now = time.time_ns() // 1_000_000
+        for key, value, _ in records[i:i + per_tick]:
+            producer.produce(topic, value, key, timestamp=now)
+            sent[orjson.loads(value)["event_id"]] = now
+        producer.poll(0)
+    producer.flush(30)
+    return sent
+
+
+def naive(bootstrap: str, topics: dict, model_uri: str, m: int) -> float:
+    """One event at a time: poll, decode_event, the generic pyfunc, produce."""
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-naive-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest"})
+    producer = Producer({"bootstrap.servers": bootstrap})
+    consumer.subscribe([topics["in"]])
+    done, started = 0, None
+    while done < m:
+        msg = consumer.poll(1.0)
+        if msg is None or msg.error():
+            continue
+        started = started or time.perf_counter()
+        X = model_frame(CONTRACT, pd.DataFrame([decode_event(CONTRACT, msg.value())]))
+        X = X.assign(**{c: X[c].cat.codes.astype("float64").where(X[c].cat.codes >= 0)  # pyfunc has no categoricals
+                        for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)})
+        score = float(model.predict(X)[0])
+        producer.produce(topics["naive"], orjson.dumps({"event_id": orjson.loads(msg.value())["event_id"], "score": score}))
+        producer.poll(0)
+        done += 1
+    producer.flush(30)
+    consumer.close()
+    return m / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    n, runs, latency_s, m = (50_000, 1, 5.0, 100) if args.quick else (300_000, 3, 20.0, 300)
+    settings = load_settings()
+    bootstrap = settings.kafka_bootstrap
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    booster = train_booster(rounds=MODEL_ROUNDS)
+    results = []
+    for run in range(runs):
+        tag = f"{run}-{uuid.uuid4().hex[:6]}"
+        topics = make_topics(admin, tag)
+        model = new_model(client)
+        env = {"CONTINUUM_MODEL_NAME": model, "CONTINUUM_KAFKA_BOOTSTRAP": bootstrap, "CONTINUUM_TOPIC_CONTROL": topics["control"]}
+        version = register(client, model, booster)
+        promote(env, client, version)
+        try:
+            produce(bootstrap, topics["in"], [(k, v, None) for k, v, _ in events(n, seed=run)])
+            figures = {"passthrough_eps": passthrough(bootstrap, topics, n)}
+            figures.update(sidecar_run(bootstrap, settings, topics, model, n, latency_s,
+                                       Path(tempfile.gettempdir()) / f"bench-serving-{tag}.log"))
+            figures["naive_eps"] = naive(bootstrap, topics, f"models:/{model}/{version}", m)
+        finally:
+            for fut in admin.delete_topics(list(topics.values())).values():
+                fut.result(30)
+        figures["sidecar_vs_passthrough"] = figures["sidecar_eps"] / figures["passthrough_eps"]
+        figures["sidecar_vs_naive"] = figures["sidecar_eps"] / figures["naive_eps"]
+        figures["load_avg_1m"] = os.getloadavg()[0]
+        results.append(figures)
+        print(f"run {run + 1}/{runs}: " + ", ".join(f"{k}={v:,.1f}" for k, v in figures.items()), flush=True)
+    med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    out = {k: round(v, 3) for k, v in med.items() if k != "latency_events"}
+    out.update(events=n, runs=runs, date=datetime.now(timezone.utc).isoformat(timespec="seconds"), cores=os.cpu_count(),
+               notes=f"median of {runs} run(s); {n:,} events; one sidecar process, batch<=5000/5 ms, model "
+                     f"{MODEL_ROUNDS} trees depth {MODEL_DEPTH}, nthread 1; naive = {m} events one at a time "
+                     f"through mlflow.pyfunc; latency = event produce time to prediction LogAppendTime at 5,000/s "
+                     f"offered for {latency_s:g} s; ratios are per run, then the median; the broker and other "
+                     f"work share the same {os.cpu_count()} cores (load_avg_1m)")
+    print(f"\n{'figure':<28}{'median':>14}   target")
+    rows = [("passthrough events/s", out["passthrough_eps"], "ceiling"),
+            ("sidecar events/s", out["sidecar_eps"], ">= 50,000"),
+            ("naive events/s", out["naive_eps"], "baseline"),
+            ("sidecar / passthrough", out["sidecar_vs_passthrough"], ">= 0.6"),
+            ("sidecar / naive", out["sidecar_vs_naive"], ">= 10"),
+            ("p50 ms at 5k/s", out["p50_ms_at_5k"], ""), ("p99 ms at 5k/s", out["p99_ms_at_5k"], "< 50")]
+    for name, value, target in rows:
+        print(f"{name:<28}{value:>14,.2f}   {target}")
+    path = args.out or (None if args.quick else RESULTS)
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

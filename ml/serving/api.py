@@ -1,0 +1,125 @@
+"""The sidecar's HTTP port: `/healthz`, `/metrics` and `POST /predict`.
+
+`/predict` scores request/response callers with the very model and feature code of the stream
+(`predict_frame` on the current state). Its body is one event as a JSON object, a JSON array of
+events, or `{"events": [...]}`, each event in the telemetry contract. A bad body gets a 400 naming every
+broken field of every event; no champion yet gets a 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+import orjson
+import pandas as pd
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ml.contract import Contract, check_records
+from ml.serving.metrics import ServingMetrics
+from ml.serving.routing import ServingState
+from ml.serving.score import predict_frame
+
+log = logging.getLogger(__name__)
+MAX_EVENTS = 1000
+
+
+class RequestError(ValueError):
+    """A /predict body the sidecar cannot score; `status` and `body` are the response."""
+
+    def __init__(self, status: int, error: str, rejects: list | None = None) -> None:
+        super().__init__(error)
+        self.status, self.body = status, {"error": error, **({"rejects": rejects} if rejects else {})}
+
+
+def predict_request(contract: Contract, state: ServingState | None, body: bytes) -> dict:
+    """Score the events of a /predict body; RequestError (4xx/503) when it cannot be scored."""
+    if len(body) > MAX_EVENTS * contract.limits.max_event_bytes:
+        raise RequestError(413, f"body of {len(body)} bytes is too large")
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(400, f"body is not JSON: {exc}") from None
+    events = parsed.get("events") if isinstance(parsed, dict) and "events" in parsed else parsed
+    events = [events] if isinstance(events, dict) else events
+    if not isinstance(events, list) or not events:
+        raise RequestError(400, "expected an event object, a non-empty array of events or {\"events\": [...]}")
+    if len(events) > MAX_EVENTS:
+        raise RequestError(413, f"{len(events)} events in one request; at most {MAX_EVENTS}")
+    rejects = [{"index": i, "reason": f"expected a JSON object, got {type(e).__name__}"}
+               for i, e in enumerate(events) if not isinstance(e, dict)]
+    if rejects:
+        raise RequestError(400, "events must be JSON objects", rejects)
+    valid, bad = check_records(contract, pd.DataFrame.from_records(events))
+    if len(bad):
+        rejects = [{"index": int(i), "reason": reason} for i, reason in zip(bad.index, bad["reason"])]
+        raise RequestError(400, f"{len(bad)} of {len(events)} events break the contract {contract.name}", rejects)
+    if state is None:
+        raise RequestError(503, "no champion model yet")
+    scores, index, models, _ = predict_frame(contract, state, valid)
+    ids, devices = valid[contract.event_id].tolist(), valid[contract.entity_key].tolist()
+    return {"predictions": [
+        {contract.event_id: i, contract.entity_key: d, "model_name": models[m].name,
+         "model_version": models[m].version, "score": s,
+         "decision": "alert" if s >= models[m].threshold else "normal", "threshold": models[m].threshold}
+        for i, d, s, m in zip(ids, devices, scores.tolist(), index.tolist())]}
+
+
+class ServingApi:
+    """The HTTP server, in a daemon thread; `status()` says whether the sidecar is ready and why."""
+
+    def __init__(self, host: str, port: int, contract: Contract, metrics: ServingMetrics,
+                 state: Callable[[], ServingState | None], status: Callable[[], dict]) -> None:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (stdlib name)
+                if self.path == "/healthz":
+                    body = api.status()
+                    self._send(200 if body.get("ready") else 503, orjson.dumps(body))
+                elif self.path == "/metrics":
+                    self._send(200, generate_latest(api.metrics.registry), CONTENT_TYPE_LATEST)
+                else:
+                    self._send(404, orjson.dumps({"error": f"no such path {self.path}"}))
+
+            def do_POST(self):  # noqa: N802
+                if self.path != "/predict":
+                    return self._send(404, orjson.dumps({"error": f"no such path {self.path}"}))
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    if length < 0:
+                        raise ValueError(length)
+                except ValueError:
+                    return self._send(400, orjson.dumps({"error": "a valid Content-Length is required"}))
+                try:
+                    self._send(200, orjson.dumps(predict_request(api.contract, api.state(), self.rfile.read(length))))
+                except RequestError as exc:
+                    self._send(exc.status, orjson.dumps(exc.body))
+
+            def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, fmt, *args):
+                log.debug("http: " + fmt, *args)
+
+        self.contract, self.metrics, self.state, self.status = contract, metrics, state, status
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

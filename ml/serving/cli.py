@@ -1,0 +1,40 @@
+"""`continuum-serve`: run one serving sidecar with the settings from the environment.
+
+Every option is a CONTINUUM_* setting (ml/settings.py): the broker, the MLflow server, the model name,
+the contract, the topics, CONTINUUM_SERVING_PORT / _HOST / _GROUP / _BATCH_MAX / _BATCH_WAIT_MS /
+_POLL_S / _SHADOW. SIGTERM or SIGINT drains the current batch, commits and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from ml.settings import SettingsError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="continuum-serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+    import mlflow
+
+    from ml.contract import load_contract
+    from ml.serving.sidecar import Sidecar
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    sidecar = Sidecar(settings, load_contract(settings.contract), mlflow.MlflowClient(settings.mlflow_tracking_uri))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sidecar.stop())
+    sidecar.run()
+    return 0

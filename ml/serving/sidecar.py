@@ -1,0 +1,113 @@
+"""The serving sidecar assembled: model keeper, control listener, scoring loop and HTTP port.
+
+Until a champion exists the sidecar reports not-ready and does not even join the consumer group, so
+its partitions stay with replicas that can score them. `stop()` (SIGTERM) lets the current batch
+finish, flushes the producer and commits before leaving the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from confluent_kafka import Consumer, Producer
+
+from ml.contract import Contract
+from ml.offload.decode import codec_for
+from ml.offload.window import RawBatch
+from ml.serving.api import ServingApi
+from ml.serving.control import ControlListener, alert_sender
+from ml.serving.metrics import ServingMetrics
+from ml.serving.score import score_batch
+from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, Output, StreamLoop
+from ml.serving.swap import ModelKeeper
+from ml.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Sidecar:
+    """One serving process. `run()` blocks until `stop()`."""
+
+    def __init__(self, settings: Settings, contract: Contract, client) -> None:
+        self.settings, self.contract = settings, contract
+        self.metrics = ServingMetrics()
+        self.codec = codec_for(contract, "telemetry")
+        self.producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, **PRODUCER_DEFAULTS, "logger": log})
+        consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.serving_group,
+                             **CONSUMER_DEFAULTS, "logger": log})
+        self.keeper = ModelKeeper(client, settings.mlflow_tracking_uri, settings.model_name, contract, self.metrics,
+                                  alert_sender(settings.kafka_bootstrap, settings.topic_alerts,
+                                               settings.mlflow_tracking_uri),
+                                  settings.serving_poll_s, settings.serving_shadow)
+        self.control = ControlListener(settings.kafka_bootstrap, settings.topic_control, settings.model_name,
+                                       self.keeper.on_control)
+        self.loop = StreamLoop(consumer, self.producer, settings.topic_telemetry, self.metrics,
+                               settings.serving_batch_max, settings.serving_batch_wait_ms / 1000)
+        self.api = ServingApi(settings.serving_host, settings.serving_port, contract, self.metrics,
+                              lambda: self.keeper.state, self.status)
+        self._stop = threading.Event()
+
+    def status(self) -> dict:
+        """What /healthz shows: ready once a champion serves and the stream is consumed."""
+        state = self.keeper.state
+        body = {"ready": state is not None and self.loop.subscribed, "model": self.settings.model_name,
+                "versions": [m.version for m in state.models] if state else [],
+                "champion": state.champion.version if state else None,
+                "shadow": state.shadow.version if state and state.shadow else None,
+                "refused": sorted(self.keeper.refused), "partitions": sorted(self.loop.assigned)}
+        if state is None:
+            body["reason"] = f"no champion for {self.settings.model_name} yet"
+        return body
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        self.api.start()
+        self.keeper.start()
+        self.control.start()
+        log.info("serving on http://%s:%d; waiting for a champion of %s", self.settings.serving_host,
+                 self.api.port, self.settings.model_name)
+        try:
+            while not self._stop.is_set():
+                if self.keeper.state is None:
+                    self._stop.wait(0.1)
+                    continue
+                if not self.loop.subscribed:
+                    self.loop.subscribe()
+                    self.metrics.ready.set(1)
+                    log.info("champion v%s loaded; consuming %s as group %s", self.keeper.state.champion.version,
+                             self.settings.topic_telemetry, self.settings.serving_group)
+                self.loop.step(self._process)
+        finally:
+            self.metrics.ready.set(0)
+            self.control.stop()
+            self.keeper.stop()
+            if self.loop.subscribed:
+                self.loop.close()
+            self.producer.flush(30)
+            self.api.stop()
+            log.info("stopped")
+
+    def _process(self, batch: RawBatch, out: Output) -> None:
+        state = self.keeper.state  # one state for the whole batch: a swap lands between batches
+        started = time.perf_counter()
+        scored = score_batch(self.contract, self.codec, state, batch, self.settings.topic_telemetry,
+                             time.time_ns() // 1_000_000)
+        self.metrics.scoring.observe(time.perf_counter() - started)
+        topics = self.settings
+        out.many(topics.topic_predictions, scored.predictions)
+        out.many(topics.topic_alerts, scored.alerts)
+        out.many(topics.topic_predictions_shadow, scored.shadow)
+        for key, value, headers in scored.dlq:
+            out.one(topics.topic_dlq, value, key, headers)
+        self.metrics.batch_size.observe(len(batch))
+        self.metrics.scored.inc(len(scored.predictions))
+        if scored.dlq:
+            self.metrics.dead.inc(len(scored.dlq))
+            self.metrics.dlq.inc(len(scored.dlq))
+            log.warning("%d bad events to %s, e.g. %s", len(scored.dlq), topics.topic_dlq,
+                        scored.dlq[0][2][0][1].decode(errors="replace"))
+        self.metrics.end_to_end.observe_many(scored.latency_s)

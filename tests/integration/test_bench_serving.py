@@ -1,0 +1,27 @@
+"""bench/serving.py keeps working: its quick run measures all three loops and the latency, prints, writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_benchmark_prints_and_writes_its_figures(kafka_bootstrap, mlflow_uri, tmp_path):
+    out = tmp_path / "serving.json"
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "serving.py"), "--quick", "--out", str(out)],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "passthrough" in run.stdout and "naive" in run.stdout and "p99" in run.stdout
+    figures = json.loads(out.read_text())
+    keys = {"passthrough_eps", "sidecar_eps", "naive_eps", "p50_ms_at_5k", "p99_ms_at_5k", "date", "cores", "notes"}
+    assert keys <= set(figures) and figures["events"] == 50_000
+    assert figures["passthrough_eps"] > 0 and figures["naive_eps"] > 0
+    assert figures["sidecar_eps"] > 10 * figures["naive_eps"]
+    assert 0 < figures["p50_ms_at_5k"] <= figures["p99_ms_at_5k"]

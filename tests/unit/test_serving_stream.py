@@ -1,0 +1,57 @@
+"""At-least-once bookkeeping: offsets are committed only for the prefix of batches fully acknowledged."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml.serving.stream import BatchAck, DeliveryFailed, OffsetTracker
+
+
+class CommitLog:
+    """Records what would be committed (the offsets logic under test never talks to Kafka itself)."""
+
+    def __init__(self):
+        self.commits = []
+
+    def commit(self, offsets, asynchronous):
+        self.commits.append({tp.partition: tp.offset for tp in offsets})
+
+
+class Msg:
+    def topic(self):
+        return "predictions"
+
+
+def acked(offsets, pending):
+    ack = BatchAck(offsets)
+    ack.pending = pending
+    return ack
+
+
+def test_a_batch_is_committed_only_after_it_and_every_earlier_batch_is_acknowledged():
+    log = CommitLog()
+    tracker = OffsetTracker(log, "telemetry")
+    first, second = acked({0: 10, 1: 5}, 2), acked({0: 20}, 1)
+    tracker.inflight.extend([first, second])
+    second.done(None, Msg())
+    assert tracker.commit_ready() == 0 and log.commits == []  # the first is still in flight
+    first.done(None, Msg())
+    assert tracker.commit_ready() == 0
+    first.done(None, Msg())
+    assert tracker.commit_ready() == 2
+    assert log.commits == [{0: 21, 1: 6}]  # the next offset to read, per partition
+
+
+def test_a_failed_delivery_stops_the_commits():
+    class Err:
+        def str(self):
+            return "timed out"
+
+    log = CommitLog()
+    tracker = OffsetTracker(log, "telemetry")
+    ack = acked({0: 3}, 1)
+    tracker.inflight.append(ack)
+    ack.done(Err(), Msg())
+    with pytest.raises(DeliveryFailed, match="timed out"):
+        tracker.commit_ready()
+    assert log.commits == []
