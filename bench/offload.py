@@ -6,7 +6,7 @@
 Measured in the same run on the same records: the offload end to end (read, decode, check, write
 Parquet, manifest) as a separate process, so its peak RSS is its own; and the ceiling, a bare consumer
 reading the same offsets with nothing done to the records. Prints a table and writes
-bench/results/offload.json (or offload-quick.json). The published reference for this job, Kafka
+bench/results/offload.json (a --quick run writes only with --out). The published reference for this job, Kafka
 Connect's S3 sink at about 250k records/s, ran on larger machines; it is quoted, not measured here.
 """
 
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="200,000 events, one run")
     parser.add_argument("--events", type=int, help="events in the hour (default 5,000,000; quick 200,000)")
     parser.add_argument("--runs", type=int, help="runs to take the median of (default 3; quick 1)")
+    parser.add_argument("--out", type=Path, help="where to write the figures (default bench/results/offload.json; "
+                                                  "a --quick run writes only when given this)")
     args = parser.parse_args(argv)
     events = args.events or (200_000 if args.quick else 5_000_000)
     runs = args.runs or (1 if args.quick else 3)
@@ -131,10 +133,11 @@ def main(argv: list[str] | None = None) -> int:
                 "peak_rss_mb", "seconds"):
         print(f"{key:28} {figures[key]:>14,}")
     print("targets: >= 200,000 events/s; peak RSS < 600 MB for 5,000,000 events")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("offload-quick.json" if args.quick else "offload.json")
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"wrote {out}")
+    out = args.out or (None if args.quick else RESULTS / "offload.json")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"wrote {out}")
     return 0
 
 
