@@ -69,7 +69,8 @@ def latency_ms_per_1k(booster, contract: Contract, df: pd.DataFrame, repeats: in
 def evaluate(booster, contract: Contract, holdout: pd.DataFrame, threshold: float) -> dict[str, float]:
     """Every holdout figure promotion looks at, prefixed `holdout_`, plus latency and model size."""
     p = score(booster, contract, holdout)
-    metrics = {f"holdout_{k}": v for k, v in classification_metrics(holdout[contract.label.field], p, threshold).items()}
+    figures = classification_metrics(holdout[contract.label.field], p, threshold)
+    metrics = {f"holdout_{k}": v for k, v in figures.items()}
     metrics["holdout_rows"] = float(len(holdout))
     metrics["latency_ms_per_1k"] = latency_ms_per_1k(booster, contract, holdout)
     metrics["model_bytes"] = float(len(booster.save_raw("ubj")))

@@ -27,9 +27,10 @@ def set_champion(client: MlflowClient, name: str, version: str | int, actor: str
     client.get_model_version(name, version)  # fails naming the version if it does not exist
     current = champion(client, name)
     if current is not None and current.version == version:
-        for record in reversed(audit_log(lake)):
-            if record["model"] == name and record["to"] == version:
-                return record
+        moves = [r for r in audit_log(lake) if r["model"] == name and r["to"] == version]
+        return moves[-1] if moves else {"type": kind, "model": name, "alias": CHAMPION, "from": version,
+                                         "to": version, "actor": actor, "at": current.tags.get("champion_since", ""),
+                                         "reason": "already champion"}
     old = current.version if current is not None else None
     if old is not None:
         client.set_registered_model_alias(name, PREVIOUS, old)

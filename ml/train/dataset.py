@@ -96,7 +96,8 @@ def build_training_set(lake: Lake, contract: Contract, start: datetime, end: dat
 
 
 def _lineage(kind: str, window: Window, manifest: dict) -> dict:
-    return {"topic": kind, "hour": window.start.isoformat(), "key": f"raw/{kind}/{window.partition_path}/_manifest.json",
+    return {"topic": kind, "hour": window.start.isoformat(),
+            "key": f"raw/{kind}/{window.partition_path}/_manifest.json",
             "content_sha256": manifest.get("content_sha256", ""), "rows": int(manifest.get("rows", 0))}
 
 

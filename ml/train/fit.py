@@ -1,9 +1,10 @@
 """Fit XGBoost on the contract's model frame: hist trees, early stopping, a small time-boxed search.
 
-The data is binned once (`QuantileDMatrix`) and every trial of the search reuses the bins, so the
-search costs only boosting. Trials run in a fixed order (the default first), each stops early on the
-validation log loss, and the search ends when its time budget would be exceeded; the best trial's
-booster, cut at its best round, is the candidate.
+The search runs on a random sample of at most `search_rows` training rows, binned once
+(`QuantileDMatrix`) and reused by every trial, so a trial costs only boosting. Trials run in a fixed
+order (the defaults first), each stops early on the validation log loss, and the search ends when the
+next trial would overrun its time budget. The best trial's parameters are then fitted once on every
+training row (when the search saw a sample), and the booster is cut at its best round.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 import xgboost as xgb
 
 BASE_PARAMS = {"objective": "binary:logistic", "tree_method": "hist", "eval_metric": "logloss", "max_bin": 256}
-SEARCH_SPACE = {"max_depth": [6, 4, 8], "learning_rate": [0.1, 0.2, 0.05], "min_child_weight": [1.0, 5.0],
+SEARCH_SPACE = {"max_depth": [6, 4, 8], "learning_rate": [0.2, 0.1, 0.3], "min_child_weight": [1.0, 5.0],
                 "subsample": [0.8, 1.0], "colsample_bytree": [0.8, 1.0]}
 DEFAULTS = {name: values[0] for name, values in SEARCH_SPACE.items()}
 EARLY_STOPPING_ROUNDS = 20
@@ -54,15 +55,20 @@ def candidates(fixed: dict | None = None, n: int = 12, seed: int = 0) -> list[di
 
 
 def fit(X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame, y_valid, budget_seconds: float,
-        max_rounds: int = 400, fixed: dict | None = None, seed: int = 0) -> FitResult:
-    """Search `candidates(fixed)` within `budget_seconds` (the first trial always runs) and return the best."""
+        max_rounds: int = 400, fixed: dict | None = None, search_rows: int = 200_000, seed: int = 0) -> FitResult:
+    """Search `candidates(fixed)` within `budget_seconds` (the first trial always runs), then fit the best
+    parameters on all training rows; returns the booster cut at its best round."""
     started = time.perf_counter()
-    threads = os.cpu_count() or 1
-    dtrain = xgb.QuantileDMatrix(X_train, label=np.asarray(y_train), enable_categorical=True,
-                                 max_bin=BASE_PARAMS["max_bin"], nthread=threads)
-    dvalid = xgb.QuantileDMatrix(X_valid, label=np.asarray(y_valid), enable_categorical=True, ref=dtrain,
-                                 nthread=threads)
-    positives = float(np.sum(y_train))
+    y_train, y_valid = np.asarray(y_train), np.asarray(y_valid)
+    base_score = min(max(float(y_train.mean()), 1e-6), 1 - 1e-6)
+    sampled = len(X_train) > search_rows
+    if sampled:
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(len(X_train), search_rows, replace=False))
+        vrows = np.sort(rng.choice(len(X_valid), min(len(X_valid), search_rows // 2), replace=False))
+        dtrain, dvalid = _matrices(X_train.iloc[rows], y_train[rows], X_valid.iloc[vrows], y_valid[vrows])
+    else:
+        dtrain, dvalid = _matrices(X_train, y_train, X_valid, y_valid)
     best: FitResult | None = None
     trials: list[dict] = []
     for trial in candidates(fixed, seed=seed):
@@ -71,16 +77,31 @@ def fit(X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame, y_valid, budget_s
         if trials and elapsed + slowest > budget_seconds:
             break
         t0 = time.perf_counter()
-        params = {**BASE_PARAMS, **trial, "nthread": threads, "seed": seed,
-                  "base_score": min(max(positives / len(X_train), 1e-6), 1 - 1e-6)}
-        booster = xgb.train(params, dtrain, num_boost_round=max_rounds, evals=[(dvalid, "valid")],
-                            early_stopping_rounds=EARLY_STOPPING_ROUNDS, verbose_eval=False)
-        result = {**trial, "best_iteration": booster.best_iteration, "valid_logloss": booster.best_score,
-                  "seconds": round(time.perf_counter() - t0, 3)}
-        trials.append(result)
+        booster = _train(trial, dtrain, dvalid, max_rounds, base_score, seed)
+        trials.append({**trial, "best_iteration": booster.best_iteration, "valid_logloss": booster.best_score,
+                       "seconds": round(time.perf_counter() - t0, 3)})
         if best is None or booster.best_score < best.best_score:
             best = FitResult(booster, trial, booster.best_iteration, booster.best_score)
     assert best is not None
+    if sampled:
+        del dtrain, dvalid
+        booster = _train(best.params, *_matrices(X_train, y_train, X_valid, y_valid), max_rounds, base_score, seed)
+        best = FitResult(booster, best.params, booster.best_iteration, booster.best_score)
     best.booster = best.booster[: best.best_iteration + 1]
     best.trials, best.seconds = trials, time.perf_counter() - started
     return best
+
+
+def _matrices(X_train, y_train, X_valid, y_valid) -> tuple[xgb.QuantileDMatrix, xgb.QuantileDMatrix]:
+    threads = os.cpu_count() or 1
+    dtrain = xgb.QuantileDMatrix(X_train, label=y_train, enable_categorical=True, max_bin=BASE_PARAMS["max_bin"],
+                                 nthread=threads)
+    dvalid = xgb.QuantileDMatrix(X_valid, label=y_valid, enable_categorical=True, ref=dtrain,
+                                 max_bin=BASE_PARAMS["max_bin"], nthread=threads)
+    return dtrain, dvalid
+
+
+def _train(trial: dict, dtrain, dvalid, max_rounds: int, base_score: float, seed: int) -> xgb.Booster:
+    params = {**BASE_PARAMS, **trial, "nthread": os.cpu_count() or 1, "seed": seed, "base_score": base_score}
+    return xgb.train(params, dtrain, num_boost_round=max_rounds, evals=[(dvalid, "valid")],
+                     early_stopping_rounds=EARLY_STOPPING_ROUNDS, verbose_eval=False)

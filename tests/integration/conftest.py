@@ -11,6 +11,7 @@ import pytest
 
 from ml.lake import Lake
 from ml.settings import load_settings
+from tests.integration.training_data import training_lake  # noqa: F401  (a shared session fixture)
 
 START_HINT = "start it with `make up` or `python docker/local/stack.py up {name}`"
 S3_ENDPOINT = os.environ.get("CONTINUUM_TEST_S3_ENDPOINT", "http://127.0.0.1:9000")

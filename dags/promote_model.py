@@ -1,0 +1,67 @@
+"""
+### promote_model: gates, approval, then the challenger becomes champion
+
+Runs when `retrain_model` updates the **challenger** Asset, or by hand with a `version` (empty: the
+version the `challenger` alias points at).
+
+1. **check_gates**: better than the champion by `CONTINUUM_PROMOTION_MARGIN` on the shared holdout (or,
+   with no champion, above `CONTINUUM_PROMOTION_FLOOR`), trained only on valid hours, scoring latency
+   and model size within limits. Every verdict is tagged on the version (`gate_<name>`). A failed gate
+   tags it `approval=rejected`; with `CONTINUUM_APPROVAL_POLICY=auto` passing gates tag it
+   `approval=approved`, with `manual` it stays `approval=pending`. The task log and XCom hold the
+   evidence: metric diff, gate verdicts, MLflow links, drift report.
+2. **wait_for_approval**: deferred in the triggerer until someone sets the version's tag `approval` to
+   `approved` or `rejected` in the MLflow UI (with `approved_by`); after
+   `CONTINUUM_APPROVAL_TIMEOUT_MINUTES` the version is tagged rejected (timeout) and the task fails.
+3. **promote_champion**: `champion` moves to the version, the old champion becomes `previous`, and the
+   move is appended to `registry/audit.jsonl` in the lake. A rejected version is skipped here.
+4. **announce_promotion**: a `promotion` message on the control topic, so every sidecar swaps.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import Param, dag, task
+
+from plugins.assets import CHALLENGER
+from plugins.sensors.mlflow_approval import MlflowApprovalSensor
+
+
+@dag(
+    schedule=[CHALLENGER],
+    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["continuum", "promotion", "mlflow"],
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
+    params={"version": Param(None, type=["null", "string"], description="version to promote; empty: the challenger")},
+    doc_md=__doc__,
+)
+def promote_model():
+    @task
+    def check_gates(params=None) -> dict:
+        from plugins.operators.promotion import check
+
+        return check(params.get("version"))
+
+    @task
+    def promote_champion(evidence: dict) -> dict:
+        from plugins.operators.promotion import promote
+
+        return promote(evidence["version"])
+
+    @task
+    def announce_promotion(record: dict) -> dict:
+        from plugins.operators.promotion import announce
+
+        return announce(record)
+
+    evidence = check_gates()
+    wait = MlflowApprovalSensor(task_id="wait_for_approval", version=evidence["version"])
+    promoted = promote_champion(evidence)
+    wait >> promoted
+    announce_promotion(promoted)
+
+
+promote_model()

@@ -1,0 +1,76 @@
+"""
+### retrain_model: a new candidate from validated data, compared with the champion, registered as challenger
+
+Runs when `monitor_model` updates the **retrain_request** Asset, on the weekly cron
+(`CONTINUUM_RETRAIN_CRON`, UTC), or by hand (Trigger, with a reason, a window in days and, optionally,
+hyperparameters to fix: those the search then leaves alone).
+
+1. **plan_retrain**: the trigger reason and the window: whole hours ending at the last closed hour.
+2. **train_candidate**: telemetry of the *valid* hours of the window joined with the matured outcomes
+   (by event id), the contract's features and label, a time-ordered split (train, validation, the most
+   recent rows as holdout); XGBoost (hist, early stopping) with a time-boxed search; the candidate and
+   the champion scored on the same holdout. Too few rows, or one class only, fails with what is
+   missing. The MLflow run holds params, metrics, the lake hours and their manifest hashes (lineage),
+   the drift reference sample, a feature-importance plot and the model as UBJ.
+3. **register_challenger**: a version of the registered model with its tags (trigger, window, data
+   hash, validation, holdout metrics, approval pending), alias `challenger`; updates the **challenger**
+   Asset, which schedules `promote_model`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+
+from ml.settings import load_settings
+from plugins.assets import CHALLENGER, RETRAIN_REQUEST
+
+_settings = load_settings()  # schedule-level settings only: the cron
+
+
+@dag(
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(_settings.retrain_cron, timezone="UTC"),
+                                 assets=RETRAIN_REQUEST),
+    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["continuum", "training", "mlflow"],
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=2)},
+    params={
+        "reason": Param("manual", type="string", description="why you retrain (recorded on the version)"),
+        "window_days": Param(None, type=["null", "number"], minimum=0.05,
+                             description="days of data; empty: the setting"),
+        "max_depth": Param(None, type=["null", "integer"], minimum=1, maximum=16, description="fix the tree depth"),
+        "learning_rate": Param(None, type=["null", "number"], exclusiveMinimum=0, maximum=1, description="fix eta"),
+        "min_child_weight": Param(None, type=["null", "number"], minimum=0, description="fix min child weight"),
+        "search_seconds": Param(None, type=["null", "number"], exclusiveMinimum=0, description="search time budget"),
+    },
+    doc_md=__doc__,
+)
+def retrain_model():
+    @task
+    def plan_retrain(params=None, dag_run=None, triggering_asset_events=None) -> dict:
+        from plugins.operators.retrain import plan
+
+        events = [dict(e.extra or {}) for evs in (triggering_asset_events or {}).values() for e in evs]
+        return plan(getattr(dag_run.run_type, "value", str(dag_run.run_type)), dict(params), events)
+
+    @task
+    def train_candidate(request: dict) -> dict:
+        from plugins.operators.retrain import train
+
+        return train(request)
+
+    @task(outlets=[CHALLENGER])
+    def register_challenger(summary: dict, outlet_events=None) -> dict:
+        from plugins.operators.retrain import register
+
+        registered = register(summary)
+        outlet_events[CHALLENGER].extra = {"model": registered["model"], "version": registered["version"]}
+        return registered
+
+    register_challenger(train_candidate(plan_retrain()))
+
+
+retrain_model()

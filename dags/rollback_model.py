@@ -1,0 +1,49 @@
+"""
+### rollback_model: put a known-good model back in service, by hand
+
+Trigger it with an optional `version` (empty: the version the `previous` alias points at) and a reason.
+
+1. **rollback_champion**: `champion` moves back to that version, the one it leaves becomes `previous`,
+   and the move (who triggered it, when, from, to, why) is appended to `registry/audit.jsonl`.
+2. **announce_rollback**: a `rollback` message on the control topic, so every sidecar swaps at once.
+The task log carries the rollback as a warning for on-call.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import Param, dag, task
+
+
+@dag(
+    schedule=None,
+    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["continuum", "promotion", "mlflow", "manual"],
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    params={
+        "version": Param(None, type=["null", "string"], description="version to serve; empty: the previous champion"),
+        "reason": Param("rollback", type="string", description="why (recorded in the audit trail)"),
+    },
+    doc_md=__doc__,
+)
+def rollback_model():
+    @task
+    def rollback_champion(params=None, dag_run=None) -> dict:
+        from plugins.operators.promotion import rollback
+
+        actor = getattr(dag_run, "triggering_user_name", None) or "airflow"
+        return rollback(params.get("version"), actor, params.get("reason") or "rollback")
+
+    @task
+    def announce_rollback(record: dict) -> dict:
+        from plugins.operators.promotion import announce
+
+        return announce(record)
+
+    announce_rollback(rollback_champion())
+
+
+rollback_model()

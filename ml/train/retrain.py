@@ -1,0 +1,114 @@
+"""One retraining: the window's training set, the search, both models on the shared holdout, the MLflow run.
+
+    request = plan_request("schedule", window_days=7, now=datetime.now(timezone.utc))
+    summary = train_candidate(lake, contract, settings, request)     # run id, metrics, tags for the version
+    version = register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary, summary["tags"])
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+from mlflow import MlflowClient
+
+from ml.contract import Contract, model_frame
+from ml.evaluate import evaluate, score
+from ml.lake import Lake
+from ml.registry import champion, load_version
+from ml.train.dataset import build_training_set, check_split, time_split
+from ml.train.fit import fit
+from ml.train.track import log_candidate, version_tags
+
+log = logging.getLogger(__name__)
+SCORE_CHECK_ROWS = 200
+
+
+@dataclass(frozen=True)
+class RetrainRequest:
+    """Why and on what to retrain: the trigger, the window of event time, when labels count as matured,
+    hyperparameters a person fixed, and the search budget."""
+
+    trigger: str
+    start: datetime
+    end: datetime
+    as_of: datetime
+    hyperparameters: dict = field(default_factory=dict)
+    search_seconds: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"trigger": self.trigger, "start": self.start.isoformat(), "end": self.end.isoformat(),
+                "as_of": self.as_of.isoformat(), "hyperparameters": self.hyperparameters,
+                "search_seconds": self.search_seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RetrainRequest":
+        return cls(data["trigger"], datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]),
+                   datetime.fromisoformat(data["as_of"]), dict(data.get("hyperparameters") or {}),
+                   data.get("search_seconds"))
+
+
+def plan_request(trigger: str, window_days: float, now: datetime, hyperparameters: dict | None = None,
+                 search_seconds: float | None = None) -> RetrainRequest:
+    """The window of whole hours ending at the last closed hour before `now`, `window_days` long."""
+    end = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(hours=max(1, round(window_days * 24)))
+    fixed = {k: v for k, v in (hyperparameters or {}).items() if v not in (None, "")}
+    return RetrainRequest(trigger, start, end, now.astimezone(timezone.utc), fixed, search_seconds)
+
+
+def train_candidate(lake: Lake, contract: Contract, settings, request: RetrainRequest) -> dict:
+    """Build the training set, fit, evaluate the candidate and the champion on the same holdout, log the
+    run; returns a JSON-able summary with the tags its registered version should carry."""
+    data = build_training_set(lake, contract, request.start, request.end, request.as_of)
+    label = contract.label.field
+    split = time_split(data.frame, settings.retrain_holdout_fraction, settings.retrain_validation_fraction)
+    check_split(split, label, settings.retrain_min_rows, settings.retrain_min_per_class)
+    budget = request.search_seconds or settings.retrain_search_seconds
+    result = fit(model_frame(contract, split.train), split.train[label], model_frame(contract, split.valid),
+                 split.valid[label], budget, settings.retrain_max_rounds, request.hyperparameters,
+                 settings.retrain_search_rows)
+    threshold = settings.serving_threshold
+    metrics = evaluate(result.booster, contract, split.holdout, threshold)
+    incumbent = _evaluate_champion(settings, contract, split.holdout, threshold)
+    telemetry_hours = [h for h in data.hours if h["topic"] == "telemetry"]
+    lineage = {"lake": lake.uri, "window_start": request.start.isoformat(), "window_end": request.end.isoformat(),
+               "as_of": request.as_of.isoformat(), "data_hash": data.data_hash, "hours": data.hours,
+               "telemetry_hours": len(telemetry_hours), "skipped": data.skipped}
+    rows = {"train": len(split.train), "valid": len(split.valid), "holdout": len(split.holdout)}
+    params = {**result.params, "best_iteration": result.best_iteration, "trigger": request.trigger,
+              "window_start": lineage["window_start"], "window_end": lineage["window_end"], "threshold": threshold,
+              "trials": len(result.trials), **{f"rows_{k}": v for k, v in rows.items()},
+              "train_positives": int(split.train[label].sum())}
+    check = split.holdout.iloc[:SCORE_CHECK_ROWS]
+    scores = pd.DataFrame({contract.event_id: check[contract.event_id].astype(str).to_numpy(),
+                           "score": score(result.booster, contract, check)})
+    logged = {**metrics, "search_seconds": result.seconds, "valid_logloss": result.best_score}
+    if incumbent:
+        logged.update({f"champion_{k}": v for k, v in incumbent["metrics"].items()})
+    run = log_candidate(settings.mlflow_tracking_uri, settings.model_name, contract,
+                        f"{request.trigger}-{request.as_of:%Y%m%dT%H%M}", result.booster, params, logged, lineage,
+                        split.train, scores, result.trials)
+    tags = version_tags(metrics, incumbent, lineage, contract, threshold, request.trigger)
+    log.info("candidate run %s: %s; champion: %s", run["run_id"], _fmt(metrics),
+             f"v{incumbent['version']} {_fmt(incumbent['metrics'])}" if incumbent else "none")
+    return {**run, "request": request.to_dict(), "rows": rows, "data_hash": data.data_hash,
+            "telemetry_hours": len(telemetry_hours), "params": result.params, "metrics": metrics,
+            "champion": incumbent, "search_seconds": round(result.seconds, 2), "trials": len(result.trials),
+            "tags": tags}
+
+
+def _evaluate_champion(settings, contract: Contract, holdout: pd.DataFrame, threshold: float) -> dict | None:
+    """The champion's figures on this holdout (None when there is no champion yet)."""
+    current = champion(MlflowClient(settings.mlflow_tracking_uri), settings.model_name)
+    if current is None:
+        return None
+    booster, champion_threshold, _ = load_version(settings.mlflow_tracking_uri, settings.model_name, current.version)
+    return {"version": current.version, "metrics": evaluate(booster, contract, holdout, champion_threshold)}
+
+
+def _fmt(metrics: dict) -> str:
+    keys = ("holdout_roc_auc", "holdout_pr_auc", "holdout_precision", "holdout_recall")
+    return ", ".join(f"{k.removeprefix('holdout_')} {metrics[k]:.4f}" for k in keys)

@@ -1,0 +1,102 @@
+"""Record a candidate in MLflow: the run (params, metrics, lineage, reference sample, importance plot,
+the model as UBJ with signature and input example) and its registered version with tags and alias.
+
+Each registered model has its own experiment, named after it, so runs and versions line up.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.models import infer_signature
+
+from ml.contract import Contract, model_frame
+from ml.registry import APPROVAL, CHALLENGER, PENDING
+
+MODEL_ARTIFACT = "model"
+REFERENCE_ARTIFACT = "reference/reference.parquet"
+REFERENCE_ROWS = 10_000
+SCORES_ARTIFACT = "checks/holdout_scores.json"
+
+
+def log_candidate(tracking_uri: str, model_name: str, contract: Contract, run_name: str, booster, params: dict,
+                  metrics: dict, lineage: dict, train: pd.DataFrame, holdout_scores: pd.DataFrame,
+                  trials: list[dict]) -> dict:
+    """Log one training run with its model; returns {run_id, model_uri, experiment_id}."""
+    mlflow.set_tracking_uri(tracking_uri)
+    experiment = mlflow.set_experiment(model_name)
+    with mlflow.start_run(run_name=run_name, experiment_id=experiment.experiment_id) as run:
+        mlflow.log_params({k: v for k, v in params.items() if v is not None})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
+        mlflow.set_tags({"data_hash": lineage["data_hash"], "contract": contract.name,
+                         "trigger": params.get("trigger", "")})
+        hours = pd.DataFrame(lineage["hours"])
+        dataset = mlflow.data.from_pandas(hours, source=lineage["lake"], digest=lineage["data_hash"][:36],
+                                          name=f"lake-hours-{lineage['data_hash'][:12]}")
+        mlflow.log_input(dataset, context="training")
+        mlflow.log_dict(lineage, "lineage.json")
+        mlflow.log_dict({"trials": trials}, "search/trials.json")
+        mlflow.log_dict({"event_id": holdout_scores.iloc[:, 0].tolist(), "score": holdout_scores.iloc[:, 1].tolist()},
+                        SCORES_ARTIFACT)
+        with tempfile.TemporaryDirectory() as tmp:
+            sample = train.sample(min(REFERENCE_ROWS, len(train)), random_state=0).sort_index()
+            path = Path(tmp) / "reference.parquet"
+            columns = [c for c in contract.fields + [contract.label.field] if c in sample.columns]
+            sample[columns].to_parquet(path, index=False)
+            mlflow.log_artifact(str(path), "reference")
+        mlflow.log_figure(_importance_figure(booster), "feature_importance.png")
+        example = model_frame(contract, train.iloc[:5])
+        signature = infer_signature(example, booster.inplace_predict(example))
+        info = mlflow.xgboost.log_model(booster, name=MODEL_ARTIFACT, model_format="ubj", signature=signature,
+                                        input_example=example)
+    return {"run_id": run.info.run_id, "model_uri": info.model_uri, "model_id": info.model_id,
+            "experiment_id": experiment.experiment_id}
+
+
+def _importance_figure(booster):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gain = sorted(booster.get_score(importance_type="gain").items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(6, 0.4 * max(len(gain), 1) + 1))
+    ax.barh([k for k, _ in gain], [v for _, v in gain])
+    ax.set_xlabel("total gain")
+    ax.set_title("feature importance")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def register_challenger(tracking_uri: str, model_name: str, run: dict, tags: dict[str, str]) -> str:
+    """Register the run's model as a new version with `tags`, approval pending, alias `challenger`."""
+    client = MlflowClient(tracking_uri)
+    try:
+        client.get_registered_model(model_name)
+    except mlflow.exceptions.MlflowException:
+        client.create_registered_model(model_name, description="Continuum: failure probability of a machine event")
+    mv = client.create_model_version(model_name, source=run["model_uri"], run_id=run["run_id"],
+                                     model_id=run["model_id"],
+                                     tags={**{k: str(v) for k, v in tags.items()}, APPROVAL: PENDING},
+                                     description=f"trained by run {run['run_id']}")
+    client.set_registered_model_alias(model_name, CHALLENGER, mv.version)
+    return mv.version
+
+
+def version_tags(metrics: dict, champion: dict | None, lineage: dict, contract: Contract, threshold: float,
+                 trigger: str) -> dict[str, str]:
+    """The string tags a version carries: serving threshold, contract, lineage, holdout figures, champion's."""
+    tags = {"threshold": f"{threshold:g}", "contract": contract.name, "schema_hash": contract.schema_hash(),
+            "trigger": trigger, "window_start": lineage["window_start"], "window_end": lineage["window_end"],
+            "data_hash": lineage["data_hash"], "validation": "valid", "hours": str(lineage["telemetry_hours"])}
+    tags.update({k: f"{v:.6g}" for k, v in metrics.items()})
+    if champion:
+        tags["champion_version"] = champion["version"]
+        tags.update({f"champion_{k}": f"{v:.6g}" for k, v in champion["metrics"].items()})
+    return tags

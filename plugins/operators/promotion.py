@@ -1,0 +1,110 @@
+"""Airflow glue for promote_model and rollback_model: gates and approval state on the version, the alias
+move with its audit record, and the control message, each returning a small JSON-able dict."""
+
+from __future__ import annotations
+
+import logging
+
+from mlflow import MlflowClient
+
+from ml.gates import APPROVED, PENDING, REJECTED, check_gates, decide, failed
+from ml.lake import Lake
+from ml.registry import (
+    APPROVAL, CHALLENGER, by_alias, champion, publish_control, rollback_target, set_champion, version_url,
+)
+from ml.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+
+def check(version: str | None) -> dict:
+    """Run the gates on a version (default: the challenger), record each verdict and the approval state
+    on it, and return the evidence a person needs to decide."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    settings = load_settings()
+    client, name = MlflowClient(settings.mlflow_tracking_uri), settings.model_name
+    mv = client.get_model_version(name, str(version)) if version else by_alias(client, name, CHALLENGER)
+    if mv is None:
+        raise AirflowSkipException(f"{name} has no challenger to promote")
+    current = champion(client, name)
+    if current is not None and current.version == mv.version:
+        raise AirflowSkipException(f"{name} v{mv.version} is already the champion")
+    gates = check_gates(mv.tags, current.version if current else None, settings)
+    decision = decide(gates, settings.approval_policy)
+    for gate in gates:
+        verdict = f"{'pass' if gate.passed else 'fail'}: {gate.detail}"
+        client.set_model_version_tag(name, mv.version, f"gate_{gate.name}", verdict)
+    if decision == REJECTED:
+        _decide(client, name, mv.version, REJECTED, "gates", f"failed gates: {', '.join(failed(gates))}")
+    elif decision == APPROVED:
+        _decide(client, name, mv.version, APPROVED, "policy:auto", "every gate passed")
+    elif mv.tags.get(APPROVAL) not in (APPROVED, REJECTED):
+        client.set_model_version_tag(name, mv.version, APPROVAL, PENDING)
+    metric = settings.promotion_metric
+    evidence = {
+        "version": mv.version, "champion": current.version if current else None, "decision": decision,
+        "policy": settings.approval_policy, "gates": [g.to_dict() for g in gates], "failed": failed(gates),
+        "metric": metric, "challenger_value": mv.tags.get(metric), "champion_value": mv.tags.get(f"champion_{metric}"),
+        "version_url": version_url(settings.mlflow_tracking_uri, mv),
+        "run_url": f"{settings.mlflow_tracking_uri}/#/experiments/{client.get_run(mv.run_id).info.experiment_id}"
+                   f"/runs/{mv.run_id}",
+        "drift_report": mv.tags.get("drift_report"), "trigger": mv.tags.get("trigger"),
+    }
+    lines = [f"{'PASS' if g.passed else 'FAIL'} {g.name}: {g.detail}" for g in gates]
+    log.info("%s v%s vs champion %s: %s (policy %s)\n%s\nversion: %s", name, mv.version, evidence["champion"],
+             decision, settings.approval_policy, "\n".join(lines), evidence["version_url"])
+    return evidence
+
+
+def _decide(client, name: str, version: str, approval: str, who: str, why: str) -> None:
+    client.set_model_version_tag(name, version, APPROVAL, approval)
+    client.set_model_version_tag(name, version, "approved_by", who)
+    client.set_model_version_tag(name, version, "approval_reason", why)
+
+
+def expire_approval(version: str, minutes: float) -> None:
+    """Mark a version nobody decided on in time as rejected by timeout."""
+    settings = load_settings()
+    _decide(MlflowClient(settings.mlflow_tracking_uri), settings.model_name, version, REJECTED, "timeout",
+            f"no decision within {minutes:g} minutes")
+
+
+def promote(version: str) -> dict:
+    """Make an approved version the champion (audit record appended); a rejected one is skipped, saying who."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    settings = load_settings()
+    client, name = MlflowClient(settings.mlflow_tracking_uri), settings.model_name
+    tags = client.get_model_version(name, str(version)).tags
+    who = tags.get("approved_by", "unknown")
+    if tags.get(APPROVAL) != APPROVED:
+        raise AirflowSkipException(f"{name} v{version} is {tags.get(APPROVAL)} by {who}: "
+                                   f"{tags.get('approval_reason', '')}")
+    metric = settings.promotion_metric
+    why = (f"{tags.get('trigger', '?')}; {metric} {tags.get(metric)} vs champion "
+           f"{tags.get(f'champion_{metric}', 'none')}; approved by {who}")
+    record = set_champion(client, name, str(version), who, why, Lake.from_settings(settings))
+    log.info("champion of %s: v%s -> v%s (%s)", name, record["from"], record["to"], why)
+    return record
+
+
+def rollback(version: str | None, actor: str, reason: str) -> dict:
+    """Move `champion` back to a version (default: `previous`), with an audit record."""
+    settings = load_settings()
+    client, name = MlflowClient(settings.mlflow_tracking_uri), settings.model_name
+    target = rollback_target(client, name, version)
+    record = set_champion(client, name, target, actor, reason or "rollback", Lake.from_settings(settings),
+                          kind="rollback")
+    log.warning("ROLLBACK of %s: champion v%s -> v%s by %s: %s", name, record["from"], record["to"], actor, reason)
+    return record
+
+
+def announce(record: dict) -> dict:
+    """Tell every sidecar on the control topic, through the Airflow Kafka connection."""
+    from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
+
+    settings = load_settings()
+    value = publish_control(KafkaProducerHook(settings.kafka_conn_id).get_producer(), settings.topic_control, record)
+    log.info("control message on %s: %s", settings.topic_control, value)
+    return value

@@ -1,0 +1,137 @@
+"""promote_model and rollback_model run by the real Airflow task runner against the real MLflow server,
+the real broker (control topic) and a real lake: first model, better, worse, approval, timeout, rollback."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from confluent_kafka import Consumer
+from mlflow import MlflowClient
+
+from ml.registry import audit_log, by_alias, champion
+from ml.settings import load_settings
+from ml.train import plan_request, register_challenger, train_candidate
+from tests.integration.training_data import CONTRACT, airflow_db, run_dag, xcom  # noqa: F401
+
+WEAK = {"max_depth": 1, "learning_rate": 0.01, "colsample_bytree": 0.8}
+
+
+@pytest.fixture
+def env(mlflow_uri, kafka_bootstrap, training_lake, topic_factory, monkeypatch, airflow_db):
+    """A model name, experiment and control topic of this test's own, through the deployment's settings."""
+    control = topic_factory("control")
+    for var, value in {"MODEL_NAME": f"test-mf-{uuid.uuid4().hex[:8]}", "LAKE_URI": training_lake.uri,
+                       "TOPIC_CONTROL": control, "RETRAIN_SEARCH_SECONDS": "1", "RETRAIN_MAX_ROUNDS": "60",
+                       "PROMOTION_FLOOR": "0.6", "APPROVAL_POLL_SECONDS": "1"}.items():
+        monkeypatch.setenv(f"CONTINUUM_{var}", value)
+    monkeypatch.setenv("AIRFLOW_CONN_KAFKA_DEFAULT",
+                       json.dumps({"conn_type": "kafka", "extra": {"bootstrap.servers": kafka_bootstrap}}))
+    return load_settings()
+
+
+def candidate(lake, hyperparameters: dict | None = None) -> str:
+    """Train and register a challenger the way retrain_model does; returns its version."""
+    settings = load_settings()
+    request = plan_request("manual:test", 1.0, datetime.now(timezone.utc), hyperparameters)
+    summary = train_candidate(lake, CONTRACT, settings, request)
+    return register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary, summary["tags"])
+
+
+def control_messages(settings) -> list[dict]:
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"t-{uuid.uuid4().hex[:8]}",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([settings.topic_control])
+    out, deadline = [], time.monotonic() + 15
+    while time.monotonic() < deadline:
+        msg = consumer.poll(1.0)
+        if msg is not None and not msg.error():
+            assert msg.key() == settings.model_name.encode()
+            out.append(json.loads(msg.value()))
+        elif out:
+            break
+    consumer.close()
+    return out
+
+
+def test_first_model_promoted_then_a_better_one_a_worse_one_refused_and_a_rollback(env, training_lake):
+    client, name = MlflowClient(env.mlflow_tracking_uri), env.model_name
+    first = candidate(training_lake, WEAK)
+    run, states = run_dag("promote_model")
+    assert run.state == "success", states
+    assert champion(client, name).version == first and by_alias(client, name, "previous") is None
+    tags = client.get_model_version(name, first).tags
+    assert (tags["approval"], tags["approved_by"]) == ("approved", "policy:auto")
+    assert tags["gate_metric"].startswith("pass: no champion")
+
+    better = candidate(training_lake)
+    run, states = run_dag("promote_model")
+    assert run.state == "success", states
+    assert champion(client, name).version == better and by_alias(client, name, "previous").version == first
+    assert by_alias(client, name, "challenger") is None
+
+    worse = candidate(training_lake, WEAK)
+    run, states = run_dag("promote_model")
+    assert states["promote_champion"] == "skipped" and states["announce_promotion"] == "skipped", states
+    evidence = xcom(run, "check_gates")
+    assert evidence["decision"] == "rejected" and evidence["failed"] == ["metric"]
+    tags = client.get_model_version(name, worse).tags
+    assert (tags["approval"], tags["approved_by"]) == ("rejected", "gates") and tags["gate_metric"].startswith("fail")
+    assert champion(client, name).version == better
+
+    run, states = run_dag("rollback_model", {"reason": "bad alerts in plant-b"})
+    assert run.state == "success", states
+    assert champion(client, name).version == first and by_alias(client, name, "previous").version == better
+
+    trail = [r for r in audit_log(training_lake) if r["model"] == name]
+    assert [(r["type"], r["from"], r["to"]) for r in trail] == [
+        ("promotion", None, first), ("promotion", first, better), ("rollback", better, first)]
+    assert trail[-1]["reason"] == "bad alerts in plant-b" and trail[-1]["actor"]
+    sent = control_messages(env)
+    assert [(m["type"], m["version"], m["previous"]) for m in sent] == [
+        ("promotion", first, None), ("promotion", better, first), ("rollback", first, better)]
+    assert all(m["model"] == name and m["alias"] == "champion" for m in sent)
+
+
+def test_manual_policy_waits_for_a_person_to_approve_in_the_registry(env, training_lake, monkeypatch):
+    monkeypatch.setenv("CONTINUUM_APPROVAL_POLICY", "manual")
+    client, name = MlflowClient(env.mlflow_tracking_uri), env.model_name
+    version = candidate(training_lake)
+
+    def approve_when_pending():  # a person in the MLflow UI, while the sensor waits
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if client.get_model_version(name, version).tags.get("gate_metric"):
+                time.sleep(3)
+                client.set_model_version_tag(name, version, "approved_by", "alice")
+                client.set_model_version_tag(name, version, "approval", "approved")
+                return
+            time.sleep(0.5)
+
+    person = threading.Thread(target=approve_when_pending)
+    person.start()
+    run, states = run_dag("promote_model")
+    person.join()
+    assert run.state == "success", states
+    assert xcom(run, "check_gates")["decision"] == "pending"
+    assert xcom(run, "wait_for_approval") == {"version": version, "approval": "approved", "by": "alice"}
+    assert champion(client, name).version == version
+    record = [r for r in audit_log(training_lake) if r["model"] == name][-1]
+    assert record["actor"] == "alice" and record["to"] == version
+
+
+def test_nobody_deciding_in_time_rejects_the_version_and_fails_the_wait(env, training_lake, monkeypatch):
+    monkeypatch.setenv("CONTINUUM_APPROVAL_POLICY", "manual")
+    monkeypatch.setenv("CONTINUUM_APPROVAL_TIMEOUT_MINUTES", "0.05")
+    client, name = MlflowClient(env.mlflow_tracking_uri), env.model_name
+    version = candidate(training_lake)
+    run, states = run_dag("promote_model")
+    assert run.state == "failed"
+    assert states["wait_for_approval"] == "failed" and states["promote_champion"] == "upstream_failed", states
+    tags = client.get_model_version(name, version).tags
+    assert (tags["approval"], tags["approved_by"]) == ("rejected", "timeout")
+    assert champion(client, name) is None and not [r for r in audit_log(training_lake) if r["model"] == name]

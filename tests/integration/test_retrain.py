@@ -1,0 +1,109 @@
+"""Retraining against the real MLflow server and a real lake: the run, its lineage, the version, the DAG."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from mlflow import MlflowClient
+
+from ml.evaluate import score
+from ml.registry import CHALLENGER, by_alias, load_version
+from ml.settings import load_settings
+from ml.train import DatasetError, build_training_set, plan_request, register_challenger, train_candidate
+from tests.integration.training_data import CONTRACT, airflow_db, run_dag, xcom  # noqa: F401
+
+NOW = datetime.now(timezone.utc)
+
+
+@pytest.fixture
+def env(mlflow_uri, training_lake, monkeypatch):
+    """Settings as a deployment reads them, for a registered model (and experiment) of this test only."""
+    for var, value in {"MODEL_NAME": f"test-mf-{uuid.uuid4().hex[:8]}", "LAKE_URI": training_lake.uri,
+                       "RETRAIN_SEARCH_SECONDS": "2", "RETRAIN_MAX_ROUNDS": "80"}.items():
+        monkeypatch.setenv(f"CONTINUUM_{var}", value)
+    return load_settings()
+
+
+def test_a_candidate_is_logged_with_its_lineage_and_registered_as_challenger(env, training_lake, tmp_path):
+    settings = env
+    summary = train_candidate(training_lake, CONTRACT, settings, plan_request("manual:test", 1.0, NOW))
+    assert summary["champion"] is None and summary["telemetry_hours"] == 3
+    assert sum(summary["rows"].values()) > 10_000 and summary["metrics"]["holdout_roc_auc"] > 0.85
+
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    run = client.get_run(summary["run_id"])
+    assert client.get_experiment(run.info.experiment_id).name == settings.model_name
+    assert run.data.params["trigger"] == "manual:test" and "max_depth" in run.data.params
+    assert run.data.metrics["holdout_pr_auc"] == pytest.approx(summary["metrics"]["holdout_pr_auc"])
+    for key in ("holdout_precision", "holdout_recall", "holdout_calibration_error", "latency_ms_per_1k", "model_bytes"):
+        assert key in run.data.metrics
+    dataset = run.inputs.dataset_inputs[0].dataset
+    assert dataset.source and summary["data_hash"].startswith(dataset.digest)
+    lineage = json.loads(Path(mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="lineage.json", tracking_uri=settings.mlflow_tracking_uri)).read_text())
+    for hour in lineage["hours"]:
+        manifest = json.loads(training_lake.read_text(hour["key"]))
+        assert hour["content_sha256"] == manifest["content_sha256"]
+    assert {h["topic"] for h in lineage["hours"]} == {"telemetry", "outcomes"}
+    arts = {a.path for a in client.list_artifacts(run.info.run_id)} | {
+        a.path for a in client.list_artifacts(run.info.run_id, "reference")}
+    assert {"feature_importance.png", "reference/reference.parquet", "lineage.json"} <= arts
+
+    version = register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary, summary["tags"])
+    assert by_alias(client, settings.model_name, CHALLENGER).version == version
+    tags = client.get_model_version(settings.model_name, version).tags
+    assert tags["approval"] == "pending" and tags["validation"] == "valid" and tags["threshold"] == "0.5"
+    assert tags["trigger"] == "manual:test" and tags["data_hash"] == summary["data_hash"]
+    assert tags["schema_hash"] == CONTRACT.schema_hash() and float(tags["holdout_roc_auc"]) > 0.85
+
+    files = Path(mlflow.artifacts.download_artifacts(f"models:/{settings.model_name}/{version}", dst_path=str(tmp_path),
+                                                     tracking_uri=settings.mlflow_tracking_uri))
+    names = {p.name for p in files.rglob("*")}
+    assert "model.ubj" in names and not any(n.endswith((".pkl", ".pickle")) for n in names)
+    booster, threshold, loaded_tags = load_version(settings.mlflow_tracking_uri, settings.model_name, version)
+    assert isinstance(booster, xgb.Booster) and threshold == 0.5 and loaded_tags == tags
+    logged = json.loads(Path(mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="checks/holdout_scores.json",
+        tracking_uri=settings.mlflow_tracking_uri)).read_text())
+    rows = build_training_set(training_lake, CONTRACT, datetime.fromisoformat(summary["request"]["start"]),
+                              datetime.fromisoformat(summary["request"]["end"]), NOW).frame.set_index("event_id")
+    again = score(booster, CONTRACT, rows.loc[logged["event_id"]].reset_index())
+    np.testing.assert_allclose(again, logged["score"], rtol=0, atol=1e-7)
+
+
+def test_too_few_rows_are_refused_naming_what_is_missing(env, training_lake):
+    settings = env
+    strict = settings.model_copy(update={"retrain_min_rows": 1_000_000})
+    with pytest.raises(DatasetError, match=r"labelled rows in the window; at least 1000000"):
+        train_candidate(training_lake, CONTRACT, strict, plan_request("manual:test", 1.0, NOW))
+    with pytest.raises(DatasetError, match="no valid telemetry hours"):
+        train_candidate(training_lake, CONTRACT, settings, plan_request("manual:test", 1.0, NOW - timedelta(days=30)))
+    assert not MlflowClient(settings.mlflow_tracking_uri).search_registered_models(f"name = '{settings.model_name}'")
+
+
+def test_the_dag_trains_registers_and_announces_the_challenger(env, airflow_db):
+    settings = env
+    run, states = run_dag("retrain_model", {"reason": "dag-test", "window_days": 1, "max_depth": 3})
+    assert run.state == "success", states
+    registered = xcom(run, "register_challenger")
+    assert registered["model"] == settings.model_name and registered["trigger"] == "manual:dag-test"
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    mv = by_alias(client, settings.model_name, CHALLENGER)
+    assert mv.version == registered["version"] and mv.tags["window_end"] > mv.tags["window_start"]
+    assert client.get_run(mv.run_id).data.params["max_depth"] == "3"
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        event = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                 .filter(AssetModel.name == "challenger", AssetEvent.source_run_id == run.run_id).one())
+        assert event.extra == {"model": settings.model_name, "version": mv.version}
