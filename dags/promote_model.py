@@ -26,6 +26,7 @@ from airflow.sdk import Param, dag, task
 
 from plugins.assets import CHALLENGER
 from plugins.sensors.mlflow_approval import MlflowApprovalSensor
+from plugins.notifiers.on_call import on_failure_notifier
 
 
 @dag(
@@ -34,7 +35,7 @@ from plugins.sensors.mlflow_approval import MlflowApprovalSensor
     catchup=False,
     max_active_runs=1,
     tags=["continuum", "promotion", "mlflow"],
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": on_failure_notifier},
     params={"version": Param(None, type=["null", "string"], description="version to promote; empty: the challenger")},
     doc_md=__doc__,
 )

@@ -25,6 +25,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, t
 
 from ml.settings import load_settings
 from plugins.assets import CHALLENGER, RETRAIN_REQUEST
+from plugins.notifiers.on_call import on_failure_notifier
 
 _settings = load_settings()  # schedule-level settings only: the cron
 
@@ -36,7 +37,7 @@ _settings = load_settings()  # schedule-level settings only: the cron
     catchup=False,
     max_active_runs=1,
     tags=["continuum", "training", "mlflow"],
-    default_args={"retries": 1, "retry_delay": timedelta(minutes=2)},
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=2), "on_failure_callback": on_failure_notifier},
     params={
         "reason": Param("manual", type="string", description="why you retrain (recorded on the version)"),
         "window_days": Param(None, type=["null", "number"], minimum=0.05,

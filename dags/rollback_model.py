@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Param, dag, task
+from plugins.notifiers.on_call import on_failure_notifier
 
 
 @dag(
@@ -22,7 +23,7 @@ from airflow.sdk import Param, dag, task
     catchup=False,
     max_active_runs=1,
     tags=["continuum", "promotion", "mlflow", "manual"],
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "on_failure_callback": on_failure_notifier},
     params={
         "version": Param(None, type=["null", "string"], description="version to serve; empty: the previous champion"),
         "reason": Param("rollback", type="string", description="why (recorded in the audit trail)"),

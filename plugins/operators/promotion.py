@@ -7,6 +7,7 @@ import logging
 
 from mlflow import MlflowClient
 
+from ml.alerts import APPROVAL_PENDING, MODEL_REFUSED, PROMOTED, ROLLED_BACK, Alert
 from ml.gates import APPROVED, PENDING, REJECTED, check_gates, decide, failed
 from ml.lake import Lake
 from ml.registry import (
@@ -52,9 +53,29 @@ def check(version: str | None) -> dict:
         "drift_report": mv.tags.get("drift_report"), "trigger": mv.tags.get("trigger"),
     }
     lines = [f"{'PASS' if g.passed else 'FAIL'} {g.name}: {g.detail}" for g in gates]
+    _alert_decision(name, mv.version, decision, evidence, lines, settings)
     log.info("%s v%s vs champion %s: %s (policy %s)\n%s\nversion: %s", name, mv.version, evidence["champion"],
              decision, settings.approval_policy, "\n".join(lines), evidence["version_url"])
     return evidence
+
+
+def _alert_decision(name: str, version: str, decision: str, evidence: dict, lines: list[str], settings) -> None:
+    """On-call hears of a version that waits for a person, and of one the gates refused."""
+    from plugins.notifiers.on_call import notify_on_call
+
+    if decision == APPROVED:
+        return
+    diff = (f"{evidence['metric']} {evidence['challenger_value']} vs champion v{evidence['champion']} "
+            f"{evidence['champion_value']}")
+    links = {k: evidence[k] for k in ("version_url", "run_url", "drift_report") if evidence.get(k)}
+    if decision == REJECTED:
+        alert = Alert(MODEL_REFUSED, f"{name} v{version} refused by its gates: {', '.join(evidence['failed'])}",
+                      "\n".join([diff, *lines]), links, subject=name, dedupe_key=f"refused:{name}:{version}")
+    else:
+        alert = Alert(APPROVAL_PENDING, f"{name} v{version} waits for approval in MLflow",
+                      "\n".join([diff, *lines, "Set the tag approval=approved or approval=rejected on the version."]),
+                      links, subject=name, dedupe_key=f"pending:{name}:{version}")
+    notify_on_call(alert, settings=settings)
 
 
 def _decide(client, name: str, version: str, approval: str, who: str, why: str) -> None:
@@ -107,4 +128,13 @@ def announce(record: dict) -> dict:
     settings = load_settings()
     value = publish_control(KafkaProducerHook(settings.kafka_conn_id).get_producer(), settings.topic_control, record)
     log.info("control message on %s: %s", settings.topic_control, value)
+    from plugins.notifiers.on_call import notify_on_call
+
+    kind = ROLLED_BACK if record.get("type") == "rollback" else PROMOTED
+    notify_on_call(Alert(
+        kind, f"{record['model']}: champion v{record['from']} -> v{record['to']} ({record.get('type', 'promotion')})",
+        f"by {record.get('actor')}: {record.get('reason')}",
+        {"registry": f"{settings.mlflow_tracking_uri}/#/models/{record['model']}",
+         "audit": Lake.from_settings(settings).url("registry/audit.jsonl")},
+        subject=record["model"], dedupe_key=f"{kind}:{record['model']}:{record['to']}"), settings=settings)
     return value

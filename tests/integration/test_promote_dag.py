@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 from ml.registry import audit_log, by_alias, champion
 from ml.settings import load_settings
 from ml.train import plan_request, register_challenger, train_candidate
+from tests.integration.alert_support import use_webhook, webhook  # noqa: F401
 from tests.integration.training_data import CONTRACT, airflow_db, run_dag, xcom  # noqa: F401
 
 WEAK = {"max_depth": 1, "learning_rate": 0.01, "colsample_bytree": 0.8}
@@ -58,7 +59,14 @@ def control_messages(settings) -> list[dict]:
     return out
 
 
-def test_first_model_promoted_then_a_better_one_a_worse_one_refused_and_a_rollback(env, training_lake):
+def _alerts(webhook, name: str) -> list[dict]:
+    return [b["json"] for b in webhook.bodies if b["json"].get("subject") == name]
+
+
+def test_first_model_promoted_then_a_better_one_a_worse_one_refused_and_a_rollback(env, training_lake, webhook,
+                                                                                    monkeypatch, tmp_path):
+    use_webhook(monkeypatch, webhook.url)
+    monkeypatch.setenv("CONTINUUM_ALERT_STATE_PATH", str(tmp_path / "alerts.json"))
     client, name = MlflowClient(env.mlflow_tracking_uri), env.model_name
     first = candidate(training_lake, WEAK)
     run, states = run_dag("promote_model")
@@ -95,10 +103,17 @@ def test_first_model_promoted_then_a_better_one_a_worse_one_refused_and_a_rollba
     assert [(m["type"], m["version"], m["previous"]) for m in sent] == [
         ("promotion", first, None), ("promotion", better, first), ("rollback", first, better)]
     assert all(m["model"] == name and m["alias"] == "champion" for m in sent)
+    kinds = [a["kind"] for a in _alerts(webhook, name)]
+    assert kinds == ["promoted", "promoted", "model_refused", "rolled_back"], kinds
+    refused = _alerts(webhook, name)[2]
+    assert f"v{worse}" in refused["title"] and "metric" in refused["title"] and refused["evidence"]["version_url"]
 
 
-def test_manual_policy_waits_for_a_person_to_approve_in_the_registry(env, training_lake, monkeypatch):
+def test_manual_policy_waits_for_a_person_to_approve_in_the_registry(env, training_lake, monkeypatch, webhook,
+                                                                     tmp_path):
     monkeypatch.setenv("CONTINUUM_APPROVAL_POLICY", "manual")
+    use_webhook(monkeypatch, webhook.url)
+    monkeypatch.setenv("CONTINUUM_ALERT_STATE_PATH", str(tmp_path / "alerts.json"))
     client, name = MlflowClient(env.mlflow_tracking_uri), env.model_name
     version = candidate(training_lake)
 
@@ -122,6 +137,10 @@ def test_manual_policy_waits_for_a_person_to_approve_in_the_registry(env, traini
     assert champion(client, name).version == version
     record = [r for r in audit_log(training_lake) if r["model"] == name][-1]
     assert record["actor"] == "alice" and record["to"] == version
+    pending = [a for a in _alerts(webhook, name) if a["kind"] == "approval_pending"]
+    assert len(pending) == 1, "on-call hears once that the version waits for a person"
+    assert pending[0]["evidence"]["version_url"] and pending[0]["evidence"]["run_url"]
+    assert "holdout_roc_auc" in pending[0]["reason"] and "approval=approved" in pending[0]["reason"]
 
 
 def test_nobody_deciding_in_time_rejects_the_version_and_fails_the_wait(env, training_lake, monkeypatch):
