@@ -10,7 +10,7 @@ Everything downstream reads field names, types, ranges, derived features and the
 from ml.contract.frame import derive, model_frame
 from ml.contract.loader import CONTRACTS_DIR, load_contract, parse_contract
 from ml.contract.model import Contract, ContractError, Derived, Feature, Label, Limits
-from ml.contract.records import check_records, decode_event
+from ml.contract.records import check_records, decode_event, invalid_rows
 
 __all__ = [
     "CONTRACTS_DIR",
@@ -23,6 +23,7 @@ __all__ = [
     "check_records",
     "decode_event",
     "derive",
+    "invalid_rows",
     "load_contract",
     "model_frame",
     "parse_contract",

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pj
 
-from ml.contract import Contract, check_records
+from ml.contract import Contract, check_records, invalid_rows
 from ml.contract.model import TIMESTAMP
 from ml.offload.window import RawBatch
 
@@ -38,6 +38,7 @@ class TopicCodec:
     schema: pa.Schema  # parsed row, without Kafka columns
     check: Check  # decoded frame -> (valid, rejects with `reason`)
     max_bytes: int
+    flag: Callable[[pa.Table], np.ndarray] | None = None  # the same rules on a typed Arrow table, in Arrow
 
     @property
     def output_schema(self) -> pa.Schema:
@@ -59,7 +60,8 @@ def codec_for(contract: Contract, kind: str) -> TopicCodec:
     """The codec of a logical topic: telemetry, outcomes or predictions."""
     limit = contract.limits.max_event_bytes
     if kind == "telemetry":
-        return TopicCodec(kind, contract.arrow_schema(), lambda df: check_records(contract, df), limit)
+        return TopicCodec(kind, contract.arrow_schema(), lambda df: check_records(contract, df), limit,
+                          lambda table: invalid_rows(contract, table))
     if kind == "outcomes":
         return TopicCodec(kind, contract.label_arrow_schema(), lambda df: _check_required(df, contract.label_arrow_schema(), {contract.label.field: (0, 1)}), limit)
     if kind == "predictions":
@@ -72,11 +74,16 @@ def decode(codec: TopicCodec, batch: RawBatch) -> tuple[pa.Table, pa.Table]:
     """(valid rows with Kafka partition/offset, rejects in REJECT_SCHEMA) of one raw batch."""
     table = _fast_parse(codec, batch.values)
     if table is not None:
-        _, rejects = codec.check(table.to_pandas())
+        # rows Arrow flags (all rows when the codec has no Arrow rules) get their reasons from the checks
+        suspects = np.flatnonzero(codec.flag(table)) if codec.flag else np.arange(table.num_rows)
+        if len(suspects):
+            _, rejects = codec.check(table.take(pa.array(suspects)).to_pandas())
+            bad_pos, reasons = suspects[rejects.index.to_numpy()], rejects["reason"].tolist()
+        else:
+            bad_pos, reasons = np.zeros(0, dtype=np.int64), []
         keep = np.ones(len(batch), dtype=bool)
-        keep[rejects.index.to_numpy()] = False
+        keep[bad_pos] = False
         valid = table if keep.all() else table.filter(keep)
-        bad_pos, reasons = rejects.index.to_numpy(), rejects["reason"].tolist()
     else:
         valid, bad_pos, reasons = _slow_parse(codec, batch.values)
     kept = np.ones(len(batch), dtype=bool)
