@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,12 +28,12 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ml.contract import load_contract
+from results_file import save_figures
 from ml.offload import Window
 from ml.settings import load_settings
 from ml.simulate.produce import KafkaSink
 from ml.simulate.stream import SimConfig, Simulator
 
-RESULTS = Path(__file__).resolve().parent / "results"
 # an hour of the recent past: the broker keeps a week, judged by record timestamps
 HOUR = Window.hour(datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=6))
 
@@ -133,11 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 "peak_rss_mb", "seconds"):
         print(f"{key:28} {figures[key]:>14,}")
     print("targets: >= 200,000 events/s; peak RSS < 600 MB for 5,000,000 events")
-    out = args.out or (None if args.quick else RESULTS / "offload.json")
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"wrote {out}")
+    save_figures("offload", figures, args.quick, args.out)
     return 0
 
 

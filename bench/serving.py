@@ -16,7 +16,6 @@ so process start-up is not counted. Writes bench/results/serving.json (with --qu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -38,10 +37,11 @@ from ml.contract import decode_event, model_frame  # noqa: E402
 from ml.serving.metrics import ServingMetrics  # noqa: E402
 from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, StreamLoop  # noqa: E402
 from ml.settings import load_settings  # noqa: E402
+from results_file import RESULTS as RESULTS_DIR, save_figures  # noqa: E402
 from tests.integration.serving_support import CONTRACT, SidecarProcess, events, new_model, produce, promote, \
     read_topic, register, train_booster  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
+RESULTS = RESULTS_DIR / "serving.json"
 APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
 MODEL_ROUNDS, MODEL_DEPTH = 50, 4
 
@@ -211,11 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             ("p50 ms at 5k/s", out["p50_ms_at_5k"], ""), ("p99 ms at 5k/s", out["p99_ms_at_5k"], "< 50")]
     for name, value, target in rows:
         print(f"{name:<28}{value:>14,.2f}   {target}")
-    path = args.out or (None if args.quick else RESULTS)
-    if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(out, indent=2) + "\n")
-        print(f"wrote {path}")
+    save_figures("serving", out, args.quick, args.out)
     return 0
 
 

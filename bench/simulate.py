@@ -28,9 +28,10 @@ from ml.contract import load_contract
 from ml.settings import load_settings
 from ml.simulate import SimConfig, Simulator
 from ml.simulate.produce import KafkaSink
+from results_file import RESULTS as RESULTS_DIR, save_figures
 
 TOPICS = {"telemetry": ("bench.simulate", 6), "outcomes": ("bench.simulate.outcomes", 3)}
-RESULTS = Path(__file__).resolve().parent / "results" / "simulate.json"
+RESULTS = RESULTS_DIR / "simulate.json"
 HOUR = 3_600_000
 
 
@@ -146,11 +147,7 @@ def main() -> int:
                   f"(2 messages per event), lz4, linger 50 ms, idempotent; baseline: {naive['events']:,} events one "
                   "at a time with a flush each, telemetry only; local single-node KRaft broker on the same machine"),
     }
-    out = args.out or (None if args.quick else RESULTS)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"wrote {out}")
+    save_figures("simulate", figures, args.quick, args.out)
     return 0
 
 

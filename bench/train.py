@@ -14,7 +14,6 @@ single XGBoost fit with the default parameters and no search. Writes bench/resul
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -27,8 +26,9 @@ from ml.evaluate import evaluate
 from ml.settings import load_settings
 from ml.simulate.stream import SimConfig, Simulator
 from ml.train import check_split, fit, time_split
+from results_file import RESULTS as RESULTS_DIR, save_figures
 
-RESULTS = Path(__file__).resolve().parent / "results" / "train.json"
+RESULTS = RESULTS_DIR / "train.json"
 DAY_MS = 86_400_000
 
 
@@ -83,10 +83,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['roc_auc']:>10.4f}")
     print(f"rows {len(df):,}, search budget {settings.retrain_search_seconds:g} s, target < 120 s: "
           f"{'met' if seconds < 120 else 'MISSED'}")
-    out = args.out or (None if args.quick else RESULTS)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({
+    save_figures("train", {
             "seconds": round(seconds, 2), "rows": len(df), "baseline_seconds": round(baseline["seconds"], 2),
             "trials": best["trials"], "roc_auc": round(best["roc_auc"], 4),
             "baseline_roc_auc": round(baseline["roc_auc"], 4),
@@ -94,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             "notes": f"features + split + search (budget {settings.retrain_search_seconds:g} s, max "
                      f"{settings.retrain_max_rounds} rounds) + holdout evaluation; median of {runs}; "
                      "baseline = one default fit, no search",
-        }, indent=2) + "\n")
-        print(f"wrote {out}")
+    }, args.quick, args.out)
     return 0 if seconds < 120 or args.quick else 1
 
 
