@@ -18,7 +18,7 @@ import pandas as pd
 
 from ml.contract import Contract
 from ml.lake import Lake
-from ml.offload import Window
+from ml.offload import Window, manifest_key
 from ml.validation import read_hour, valid_hours
 
 
@@ -52,7 +52,7 @@ class Split:
 
 def _manifest(lake: Lake, kind: str, window: Window) -> dict | None:
     try:
-        return json.loads(lake.read_text(f"raw/{kind}/{window.partition_path}/_manifest.json"))
+        return json.loads(lake.read_text(manifest_key(kind, window)))
     except FileNotFoundError:
         return None
 
@@ -62,27 +62,10 @@ def build_training_set(lake: Lake, contract: Contract, start: datetime, end: dat
     observed before `as_of`; events whose outcome has not matured yet are left out."""
     label = contract.label
     out = TrainingSet(pd.DataFrame())
-    frames = []
-    for manifest in valid_hours(lake, "telemetry", start, end):
-        window = Window.hour(manifest["window"]["start"])
-        df, problems = read_hour(lake, contract, "telemetry", manifest)
-        if problems:
-            out.skipped.append(f"telemetry {window.partition_path}: {'; '.join(problems)}")
-            continue
-        frames.append(df)
-        out.hours.append(_lineage("telemetry", window, manifest))
-    outcomes = []
+    frames = _read_hours(lake, contract, "telemetry", valid_hours(lake, "telemetry", start, end), out)
     label_end = min(end + timedelta(minutes=label.max_delay_minutes), as_of + timedelta(hours=1))
-    for window in Window(start, max(label_end, start + timedelta(hours=1))).hours():
-        manifest = _manifest(lake, "outcomes", window)
-        if manifest is None:
-            continue
-        df, problems = read_hour(lake, contract, "outcomes", manifest)
-        if problems:
-            out.skipped.append(f"outcomes {window.partition_path}: {'; '.join(problems)}")
-            continue
-        outcomes.append(df)
-        out.hours.append(_lineage("outcomes", window, manifest))
+    outcome_hours = (_manifest(lake, "outcomes", w) for w in Window(start, max(label_end, start + timedelta(hours=1))).hours())
+    outcomes = _read_hours(lake, contract, "outcomes", [m for m in outcome_hours if m is not None], out)
     if not frames or not outcomes:
         raise DatasetError(f"no {'valid telemetry' if not frames else 'outcome'} hours in the lake between "
                            f"{start.isoformat()} and {end.isoformat()}; run lake_offload for that range first")
@@ -95,9 +78,23 @@ def build_training_set(lake: Lake, contract: Contract, start: datetime, end: dat
     return out
 
 
+def _read_hours(lake: Lake, contract: Contract, kind: str, manifests: list[dict], out: TrainingSet) -> list[pd.DataFrame]:
+    """The frames of the given hours; an hour whose files fail their manifest check is skipped and noted."""
+    frames = []
+    for manifest in manifests:
+        window = Window.hour(manifest["window"]["start"])
+        df, problems = read_hour(lake, contract, kind, manifest)
+        if problems:
+            out.skipped.append(f"{kind} {window.partition_path}: {'; '.join(problems)}")
+            continue
+        frames.append(df)
+        out.hours.append(_lineage(kind, window, manifest))
+    return frames
+
+
 def _lineage(kind: str, window: Window, manifest: dict) -> dict:
     return {"topic": kind, "hour": window.start.isoformat(),
-            "key": f"raw/{kind}/{window.partition_path}/_manifest.json",
+            "key": manifest_key(kind, window),
             "content_sha256": manifest.get("content_sha256", ""), "rows": int(manifest.get("rows", 0))}
 
 
