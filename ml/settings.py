@@ -84,6 +84,26 @@ class Settings(BaseSettings):
         24 * 60.0, gt=0, description="minutes > 0 to wait for a person to approve or reject a version")
     approval_poll_seconds: float = Field(30.0, gt=0, description="seconds > 0 between checks of the approval tag")
 
+    # monitoring (ml/drift, ml/policy.py, monitor_model): when drift, live metrics or age ask for a retrain
+    drift_num_method: str = Field("wasserstein", description="an Evidently drift method for numeric features (a distance, e.g. wasserstein)")
+    drift_cat_method: str = Field("jensenshannon", description="an Evidently drift method for categorical features (e.g. jensenshannon)")
+    drift_num_threshold: float = Field(0.1, gt=0, description="a number > 0: the numeric distance at or above which a feature drifted")
+    drift_cat_threshold: float = Field(0.1, gt=0, description="a number > 0: the categorical distance at or above which a feature drifted")
+    drift_sample_rows: int = Field(
+        100_000, ge=1000, description="an integer >= 1000: most rows of each side (reference, window) the drift check reads")
+    drift_share_threshold: float = Field(
+        0.3, gt=0, le=1, description="a fraction in (0, 1]: share of drifted features above which a window counts as drifted")
+    drift_windows_k: int = Field(3, ge=1, le=100, description="an integer (1-100): consecutive drifted windows that ask for a retrain")
+    live_auc_floor: float = Field(0.70, ge=0, le=1, description="a number in [0, 1]: live AUC below it asks for a retrain")
+    live_auc_drop_margin: float = Field(
+        0.05, ge=0, le=1, description="a number in [0, 1]: a live AUC this far under the champion's holdout AUC asks for a retrain")
+    min_mature_labels: int = Field(500, ge=1, description="an integer >= 1: fewest mature labels for the live AUC to count")
+    max_model_age_hours: float = Field(
+        14 * 24.0, gt=0, description="hours > 0: a champion older than this asks for a retrain")
+    retrain_cooldown_hours: float = Field(
+        6.0, ge=0, le=7 * 24, description="hours (0-168) after a retrain during which no other retrain is asked for")
+    retrain_daily_budget: int = Field(3, ge=0, description="an integer >= 0: most retrains asked for in any 24 hours")
+
     # on-call alerts (ml/alerts.py, plugins/notifiers/on_call.py): channels come from Airflow connections
     alert_webhook_conn_id: str = Field("alert_webhook", description="the Airflow http connection whose host is the webhook URL")
     alert_smtp_conn_id: str = Field("smtp_default", description="the Airflow smtp connection for alert e-mail")

@@ -1,0 +1,120 @@
+"""Drift of a window of telemetry against the champion's reference sample, per feature and overall.
+
+With hundreds of thousands of rows a p-value test calls drift on differences nobody would act on, so
+each feature is judged by a distance with a threshold instead: Evidently's normed Wasserstein distance
+for numeric features and Jensen-Shannon distance for categorical ones by default (settings say which).
+Each side is capped at `drift_sample_rows` rows drawn with a fixed seed: a distance measured on a
+100,000-row sample differs from the full data's by far less than any threshold worth setting, and the
+check then costs the same for an hour as for a day. The features the model leans on most are named,
+so a person can tell drift that matters from drift in a feature the model hardly reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+from evidently import DataDefinition, Dataset, Report
+from evidently.presets import DataDriftPreset
+
+from ml.contract import Contract, ContractError
+
+SAMPLE_SEED = 20261122
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One feature's verdict: the distance, how it was measured, the threshold and whether it drifted."""
+
+    name: str
+    kind: str
+    method: str
+    threshold: float
+    score: float
+    drifted: bool
+    importance: float | None = None
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """A window's drift: per feature, the share of features that drifted, and how that share compares to
+    the policy's threshold; the model's most important features and which of them drifted."""
+
+    features: tuple[FeatureDrift, ...]
+    drift_share: float
+    share_threshold: float
+    reference_rows: int
+    current_rows: int
+    sample_cap: int
+    top_features: tuple[str, ...] = ()
+
+    @property
+    def drifted(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features if f.drifted)
+
+    @property
+    def window_drifted(self) -> bool:
+        """True when the share of drifted features is over the threshold (the policy's test)."""
+        return self.drift_share > self.share_threshold
+
+    @property
+    def top_drifted(self) -> tuple[str, ...]:
+        return tuple(name for name in self.top_features if name in self.drifted)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out.update(drifted=list(self.drifted), window_drifted=self.window_drifted, top_drifted=list(self.top_drifted),
+                   top_features=list(self.top_features), features=[asdict(f) for f in self.features])
+        return out
+
+
+def sample(frame: pd.DataFrame, rows: int, seed: int = SAMPLE_SEED) -> pd.DataFrame:
+    """At most `rows` rows of a frame, drawn without replacement with a fixed seed (all of it if smaller)."""
+    return frame if len(frame) <= rows else frame.sample(n=rows, random_state=seed)
+
+
+def detect_drift(contract: Contract, reference: pd.DataFrame, current: pd.DataFrame, settings,
+                 importances: dict[str, float] | None = None, top_k: int = 3):
+    """Compare a window (the contract's model columns, as `model_frame` gives them) with the reference.
+
+    Returns the `DriftResult` and Evidently's snapshot (its `save_html(path)` writes the report)."""
+    columns = list(contract.model_columns)
+    for side, frame in (("reference", reference), ("current", current)):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ContractError(f"drift: the {side} frame lacks model columns {', '.join(missing)}")
+    if len(reference) == 0 or len(current) == 0:
+        raise ValueError(f"drift: need rows on both sides (reference {len(reference)}, current {len(current)})")
+    cap = settings.drift_sample_rows
+    ref, cur = sample(reference[columns], cap), sample(current[columns], cap)
+    categorical = [f.name for f in contract.features if f.kind == "categorical"]
+    definition = DataDefinition(numerical_columns=[c for c in columns if c not in categorical],
+                                categorical_columns=categorical)
+    preset = DataDriftPreset(columns=columns, num_method=settings.drift_num_method,
+                             cat_method=settings.drift_cat_method, num_threshold=settings.drift_num_threshold,
+                             cat_threshold=settings.drift_cat_threshold, drift_share=settings.drift_share_threshold)
+    snapshot = Report([preset], include_tests=True).run(
+        Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition))
+    features = _features(snapshot, categorical, importances or {})
+    ranked = sorted((name for name in importances or {} if name in columns), key=lambda n: -importances[n])
+    share = sum(f.drifted for f in features) / len(features)
+    return DriftResult(features=features, drift_share=share, share_threshold=settings.drift_share_threshold,
+                       reference_rows=len(reference), current_rows=len(current), sample_cap=cap,
+                       top_features=tuple(ranked[:top_k])), snapshot
+
+
+def _features(snapshot, categorical: list[str], importances: dict[str, float]) -> tuple[FeatureDrift, ...]:
+    """Per-feature scores from the ValueDrift metrics and verdicts from their drift tests."""
+    failed = {t.metric_config.params.get("column"): t.status.value == "FAIL"
+              for t in snapshot.tests_results if t.id == "drift"}
+    out = []
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if config.get("type") != "evidently:metric_v2:ValueDrift":
+            continue
+        name = config["column"]
+        out.append(FeatureDrift(name=name, kind="categorical" if name in categorical else "numeric",
+                                method=config["method"], threshold=float(config["threshold"]),
+                                score=float(metric["value"]), drifted=failed[name],
+                                importance=importances.get(name)))
+    return tuple(out)
