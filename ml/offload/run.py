@@ -76,8 +76,7 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
             del batch, valid, rejects
             _release_heap()
         for stray in strays:
-            writer.add(codec.output_schema.empty_table(), _missed(consumer, topic, window, stray, lateness),
-                       stray.timestamps[:0])
+            writer.reject(_missed(consumer, topic, window, stray, lateness))
     except BaseException:
         writer.abort()
         raise

@@ -14,11 +14,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ml.lake import Lake
-from ml.offload.decode import REJECT_SCHEMA
 
 ROW_GROUP_ROWS = 50_000
 COMPRESSION = "zstd"
@@ -48,18 +48,23 @@ class HourWriter:
         lake.clean_staging(quarantine_prefix)
 
     def add(self, valid: pa.Table, rejects: pa.Table, timestamps_ms) -> None:
+        """One decoded batch of the hour: its valid rows, its rejects and the timestamps it read."""
         if len(timestamps_ms):
             lo, hi = int(timestamps_ms.min()), int(timestamps_ms.max())
             self.min_ts = lo if self.min_ts is None else min(self.min_ts, lo)
             self.max_ts = hi if self.max_ts is None else max(self.max_ts, hi)
-        if rejects.num_rows:
-            self.rejects.append(rejects)
+        self.reject(rejects)
         if not valid.num_rows:
             return
         partitions = valid.column("kafka_partition").to_numpy()
-        for p in sorted(set(partitions.tolist())):
-            rows = valid.filter(pa.array(partitions == p)) if len(set(partitions.tolist())) > 1 else valid
-            self._append(p, rows)
+        present = np.unique(partitions).tolist()
+        for p in present:
+            self._append(p, valid if len(present) == 1 else valid.filter(pa.array(partitions == p)))
+
+    def reject(self, rejects: pa.Table) -> None:
+        """Rows kept in the hour's quarantine (in REJECT_SCHEMA), with their reasons."""
+        if rejects.num_rows:
+            self.rejects.append(rejects)
 
     def _append(self, p: int, rows: pa.Table) -> None:
         part = self.parts.get(p)
