@@ -150,8 +150,14 @@ def _suppression(ev: Evidence, p: Policy) -> tuple[str, str] | None:
     return None
 
 
-def record_decision(lake: Lake, decision: Decision, run_id: str) -> str:
-    """Write the decision and its evidence to `decisions/<run_id>.json`; returns the key."""
-    key = f"decisions/{run_id}.json"
-    lake.write_text(key, json.dumps({"run_id": run_id, **decision.to_dict()}, sort_keys=True, indent=2))
+def decision_key(run_id: str) -> str:
+    return f"decisions/{run_id}.json"
+
+
+def record_decision(lake: Lake, decision: Decision, run_id: str, context: dict | None = None) -> str:
+    """Write the decision and its evidence to `decisions/<run_id>.json`, with `context` (the window, the
+    champion, the drift and live figures, links to the reports); returns the key."""
+    key = decision_key(run_id)
+    record = {**(context or {}), "run_id": run_id, **decision.to_dict()}
+    lake.write_text(key, json.dumps(record, sort_keys=True, indent=2, default=str))
     return key

@@ -103,6 +103,16 @@ class Settings(BaseSettings):
     retrain_cooldown_hours: float = Field(
         6.0, ge=0, le=7 * 24, description="hours (0-168) after a retrain during which no other retrain is asked for")
     retrain_daily_budget: int = Field(3, ge=0, description="an integer >= 0: most retrains asked for in any 24 hours")
+    drift_window_hours: int = Field(
+        6, ge=1, le=24 * 14, description="an integer (1-336): valid telemetry hours of the recent window the drift check reads")
+    drift_match_hour_of_day: bool = Field(
+        True, description="true or false: compare a window with the reference rows of the same hours of the day (removes the daily cycle)")
+    live_window_hours: int = Field(
+        6, ge=1, le=24 * 14, description="an integer (1-336): hours of mature predictions the live metrics are computed on")
+    live_min_label_coverage: float = Field(
+        0.5, ge=0, le=1, description="a fraction in [0, 1]: share of mature predictions with a label for the live metrics to count")
+    monitor_max_hours: int = Field(
+        48, ge=1, le=24 * 31, description="an integer (1-744): most hours one monitor_model run evaluates (a range or a backlog)")
 
     # on-call alerts (ml/alerts.py, plugins/notifiers/on_call.py): channels come from Airflow connections
     alert_webhook_conn_id: str = Field("alert_webhook", description="the Airflow http connection whose host is the webhook URL")
@@ -114,6 +124,17 @@ class Settings(BaseSettings):
     alert_state_path: str = Field(".local/alerts/state.json", description="a file path: when each dedupe key was last sent")
     alert_log_path: str | None = Field(None, description="a file path: also append every alert as a JSON line (local stack)")
     alert_to_topic: bool = Field(False, description="true or false: also produce every alert to topic_alerts (local stack)")
+
+    # batch scoring (ml/batch, batch_score): history scored with a registered version, daily summaries
+    batch_start: datetime = Field(
+        datetime(2026, 11, 1, tzinfo=timezone.utc), description="an ISO date: the first day batch_score schedules")
+    batch_catchup: bool = Field(False, description="true or false: schedule every day since batch_start")
+    batch_delay_minutes: float = Field(
+        120.0, ge=0, le=24 * 60,
+        description="minutes (0-1440) after a day ends before batch_score scores it, so lake_offload has validated its last hours")
+    batch_model: str = Field(
+        "champion", pattern=r"^([0-9]+|[A-Za-z][A-Za-z0-9_-]*)$",
+        description="a version number (7) or an alias (champion, challenger, previous): the model scheduled runs score with")
 
     topic_telemetry: str = "telemetry"
     topic_outcomes: str = "outcomes"
@@ -153,7 +174,7 @@ class Settings(BaseSettings):
             raise ValueError(f"expected a local folder or s3://bucket/prefix, got {value!r}")
         return value.rstrip("/")
 
-    @field_validator("offload_start")
+    @field_validator("offload_start", "batch_start")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

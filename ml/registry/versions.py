@@ -47,8 +47,9 @@ def load_version(tracking_uri: str, name: str, version: str | int):
     except MlflowException as exc:
         raise RegistryError(f"model {name!r} has no version {version!r}: {exc.message}") from None
     with tempfile.TemporaryDirectory(prefix="continuum-model-") as tmp:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{mv.version}",
-                                                    dst_path=tmp, tracking_uri=tracking_uri)
+        # resolved through this client: a `models:/` URI would go to the process-wide registry instead
+        source = client.get_model_version_download_uri(name, mv.version)
+        local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp, tracking_uri=tracking_uri)
         booster = mlflow.xgboost.load_model(local)
     tags = dict(mv.tags)
     return booster, float(tags.get("threshold", DEFAULT_THRESHOLD)), tags

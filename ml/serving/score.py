@@ -28,7 +28,10 @@ NEEDS_ESCAPE = r'["\\\x00-\x1f]'  # characters a JSON string cannot hold verbati
 
 @dataclass
 class Scored:
-    """The records one batch produces, ready for the producer: (key, value) pairs, dead letters with headers."""
+    """The records one batch produces, ready for the producer: predictions and shadow predictions as
+    (key, value, timestamp) with the scored event's own Kafka timestamp (as Kafka Streams propagates
+    input timestamps), so the lake files a prediction under its event's hour even when history is
+    replayed; alerts as (key, value), stamped when sent; dead letters with headers."""
 
     predictions: list = field(default_factory=list)
     alerts: list = field(default_factory=list)
@@ -73,8 +76,9 @@ def score_batch(contract: Contract, codec: TopicCodec, state: ServingState, raw:
     thresholds = np.array([m.threshold for m in models])[index]
     alert = scores >= thresholds
     keys = devices.to_pylist()
+    event_ms = raw.timestamps[batch.keep].tolist()
     out.predictions = list(zip(keys, encode_predictions(contract, ids, devices, scores, alert, index, models,
-                                                        served_at, latency_ms)))
+                                                        served_at, latency_ms), event_ms))
     for i in np.flatnonzero(alert).tolist():
         model = models[index[i]]
         out.alerts.append((keys[i], orjson.dumps({
@@ -85,7 +89,7 @@ def score_batch(contract: Contract, codec: TopicCodec, state: ServingState, raw:
         shadow = state.shadow.predict(features)
         values = encode_predictions(contract, ids, devices, shadow, shadow >= state.shadow.threshold,
                                     np.zeros(len(shadow), dtype=np.int64), [state.shadow], served_at, latency_ms)
-        out.shadow = list(zip(keys, values))
+        out.shadow = list(zip(keys, values, event_ms))
     return out
 
 

@@ -100,14 +100,16 @@ class Output:
         self.producer, self.ack = producer, ack
 
     def many(self, topic: str, records: list) -> None:
-        """Produce (key, value) pairs to one topic."""
+        """Produce (key, value) or (key, value, timestamp ms) records to one topic; without a timestamp
+        the producer stamps the time of sending."""
         produce, done = self.producer.produce, self.ack.done
         self.ack.pending += len(records)
-        for key, value in records:
+        for key, value, *stamp in records:
+            ts = stamp[0] if stamp else 0
             try:
-                produce(topic, value, key, -1, done)
+                produce(topic, value, key, -1, done, ts)
             except BufferError:
-                self._retry(topic, value, key, None)
+                self._retry(topic, value, key, None, ts)
 
     def one(self, topic: str, value: bytes | None, key, headers: list | None = None) -> None:
         self.ack.pending += 1
@@ -116,11 +118,11 @@ class Output:
         except BufferError:
             self._retry(topic, value, key, headers)
 
-    def _retry(self, topic, value, key, headers) -> None:
+    def _retry(self, topic, value, key, headers, timestamp: int = 0) -> None:
         while True:  # the local queue is full: serve delivery reports until there is room
             self.producer.poll(0.05)
             try:
-                return self.producer.produce(topic, value, key, -1, self.ack.done, headers=headers)
+                return self.producer.produce(topic, value, key, -1, self.ack.done, timestamp, headers)
             except BufferError:
                 continue
 

@@ -90,7 +90,7 @@ def train_candidate(lake: Lake, contract: Contract, settings, request: RetrainRe
         logged.update({f"champion_{k}": v for k, v in incumbent["metrics"].items()})
     run = log_candidate(settings.mlflow_tracking_uri, settings.model_name, contract,
                         f"{request.trigger}-{request.as_of:%Y%m%dT%H%M}", result.booster, params, logged, lineage,
-                        split.train, scores, result.trials)
+                        data.frame, scores, result.trials)
     tags = version_tags(metrics, incumbent, lineage, contract, threshold, request.trigger)
     log.info("candidate run %s: %s; champion: %s", run["run_id"], _fmt(metrics),
              f"v{incumbent['version']} {_fmt(incumbent['metrics'])}" if incumbent else "none")

@@ -25,9 +25,12 @@ SCORES_ARTIFACT = "checks/holdout_scores.json"
 
 
 def log_candidate(tracking_uri: str, model_name: str, contract: Contract, run_name: str, booster, params: dict,
-                  metrics: dict, lineage: dict, train: pd.DataFrame, holdout_scores: pd.DataFrame,
+                  metrics: dict, lineage: dict, window: pd.DataFrame, holdout_scores: pd.DataFrame,
                   trials: list[dict]) -> dict:
-    """Log one training run with its model; returns {run_id, model_uri, experiment_id}."""
+    """Log one training run with its model; returns {run_id, model_uri, experiment_id}.
+
+    The drift reference is a sample of the whole training window (train, validation and holdout rows):
+    every hour of the day it covered is in it, so monitoring can compare a window with the same hours."""
     mlflow.set_tracking_uri(tracking_uri)
     experiment = mlflow.set_experiment(model_name)
     with mlflow.start_run(run_name=run_name, experiment_id=experiment.experiment_id) as run:
@@ -44,13 +47,13 @@ def log_candidate(tracking_uri: str, model_name: str, contract: Contract, run_na
         mlflow.log_dict({"event_id": holdout_scores.iloc[:, 0].tolist(), "score": holdout_scores.iloc[:, 1].tolist()},
                         SCORES_ARTIFACT)
         with tempfile.TemporaryDirectory() as tmp:
-            sample = train.sample(min(REFERENCE_ROWS, len(train)), random_state=0).sort_index()
+            sample = window.sample(min(REFERENCE_ROWS, len(window)), random_state=0).sort_index()
             path = Path(tmp) / "reference.parquet"
             columns = [c for c in contract.fields + [contract.label.field] if c in sample.columns]
             sample[columns].to_parquet(path, index=False)
             mlflow.log_artifact(str(path), "reference")
         mlflow.log_figure(_importance_figure(booster), "feature_importance.png")
-        example = model_frame(contract, train.iloc[:5])
+        example = model_frame(contract, window.iloc[:5])
         signature = infer_signature(example, booster.inplace_predict(example))
         info = mlflow.xgboost.log_model(booster, name=MODEL_ARTIFACT, model_format="ubj", signature=signature,
                                         input_example=example)

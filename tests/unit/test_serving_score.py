@@ -35,14 +35,15 @@ def events(torques: list[float]) -> list[bytes]:
 
 def test_each_event_gets_one_prediction_with_the_schema_version_and_decision(model):
     out = score_batch(CONTRACT, CODEC, ServingState(model), batch(events([10.0, 90.0, 20.0])), "telemetry", NOW)
-    preds = [orjson.loads(v) for _, v in out.predictions]
+    preds = [orjson.loads(v) for _, v, _ in out.predictions]
     assert [list(p) for p in preds] == [prediction_schema(CONTRACT).names] * 3
     assert [p["event_id"] for p in preds] == ["e0", "e1", "e2"]
     assert [p["decision"] for p in preds] == ["normal", "alert", "normal"]
     assert preds[1]["score"] >= 0.5 > preds[0]["score"]
     assert {p["model_version"] for p in preds} == {"4"} and preds[0]["served_at"] == iso_ms(NOW)
     assert preds[0]["latency_ms"] == 40 and list(out.latency_s) == [0.04] * 3
-    assert [k for k, _ in out.predictions] == ["dev-0", "dev-1", "dev-2"]
+    assert [k for k, _, _ in out.predictions] == ["dev-0", "dev-1", "dev-2"]
+    assert [t for _, _, t in out.predictions] == [NOW - 40] * 3  # the event's own time, for the lake's hour
     (alert,) = [orjson.loads(v) for _, v in out.alerts]
     assert alert["event_id"] == "e1" and alert["threshold"] == 0.5 and alert["command"] and not out.dlq
 
@@ -57,7 +58,7 @@ def test_bad_records_become_dead_letters_and_the_rest_is_scored(model):
     good = events([10.0, 90.0])
     raw = batch([good[0], b"{oops", orjson.dumps({**EVENT, "event_id": "x", "torque_nm": 500.0}), None, good[1]])
     out = score_batch(CONTRACT, CODEC, ServingState(model), raw, "telemetry", NOW)
-    assert [orjson.loads(v)["event_id"] for _, v in out.predictions] == ["e0", "e1"]
+    assert [orjson.loads(v)["event_id"] for _, v, _ in out.predictions] == ["e0", "e1"]
     assert [v for _, v, _ in out.dlq] == [b"{oops", raw.values[2], None]
     headers = [dict(h) for _, _, h in out.dlq]
     assert [h["source_offset"] for h in headers] == [b"101", b"102", b"103"]
@@ -68,7 +69,7 @@ def test_bad_records_become_dead_letters_and_the_rest_is_scored(model):
 
 def test_ids_that_need_json_escaping_still_give_valid_records(model):
     raw = batch([orjson.dumps({**EVENT, "event_id": 'quote"back\\slash', "device_id": "dev\n1"})])
-    (key, value), = score_batch(CONTRACT, CODEC, ServingState(model), raw, "telemetry", NOW).predictions
+    (key, value, _), = score_batch(CONTRACT, CODEC, ServingState(model), raw, "telemetry", NOW).predictions
     assert orjson.loads(value)["event_id"] == 'quote"back\\slash' and key == "dev\n1"
 
 
@@ -77,11 +78,11 @@ def test_split_scores_each_device_with_its_version_and_shadow_scores_all(model):
     state = split_state(model, {"4": model, "6": other}, parse_split({"4": 1, "6": 1}), shadow=other)
     raw = batch(events([90.0] * 200))
     out = score_batch(CONTRACT, CODEC, state, raw, "telemetry", NOW)
-    preds = [orjson.loads(v) for _, v in out.predictions]
+    preds = [orjson.loads(v) for _, v, _ in out.predictions]
     versions = {p["model_version"] for p in preds}
     assert versions == {"4", "6"}
     assert all(p["decision"] == ("alert" if p["model_version"] == "4" else "normal") for p in preds)
     assert len(out.alerts) == sum(p["model_version"] == "4" for p in preds)
-    shadow = [orjson.loads(v) for _, v in out.shadow]
+    shadow = [orjson.loads(v) for _, v, _ in out.shadow]
     assert [s["event_id"] for s in shadow] == [p["event_id"] for p in preds]
     assert {s["model_version"] for s in shadow} == {"6"} and {s["decision"] for s in shadow} == {"normal"}

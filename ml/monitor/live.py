@@ -1,0 +1,112 @@
+"""Live performance: the champion's predictions joined with the late outcomes, judged only once mature.
+
+A label arrives minutes to hours after its event, and not at random: how long it takes may depend on
+the outcome itself. An AUC over whatever labels have arrived is biased toward the quick ones, so only
+*mature* predictions count: those from hours that ended at least the contract's longest label delay
+before `as_of`, when every label that will come has come. The live window is the `hours` most recent
+mature hours; its coverage (labelled / predicted) says whether the labels actually came. The metrics are
+computed only when enough of them did (`min_labels` and `min_coverage`), and only for the version that
+serves now: right after a promotion the new champion has no mature hours yet, so it is not judged on
+the old model's predictions.
+
+Predictions are filed in the lake under their event's hour (the sidecar stamps each prediction with its
+event's Kafka timestamp), so a window of predictions and the window of telemetry are the same events.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from ml.contract import Contract
+from ml.evaluate import classification_metrics
+from ml.lake import Lake
+from ml.offload import Window, manifest_key
+from ml.validation import read_hour
+
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class LiveMetrics:
+    """One live window: its hours, how many predictions of the version and how many labels they got, and
+    the metrics when they were judged (None otherwise, with `note` saying why)."""
+
+    start: str
+    end: str
+    version: str | None
+    predictions: int
+    labels: int
+    mature: int
+    coverage: float
+    judged: bool
+    note: str
+    roc_auc: float | None = None
+    pr_auc: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    positive_rate: float | None = None
+    threshold: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def live_window(contract: Contract, end: datetime, hours: int) -> Window:
+    """The `hours` latest whole hours whose labels have all had time to arrive by `end`."""
+    delay = timedelta(hours=math.ceil(contract.label.max_delay_minutes / 60))
+    last = end.replace(minute=0, second=0, microsecond=0) - delay
+    return Window(last - hours * HOUR, last)
+
+
+def _read(lake: Lake, contract: Contract, kind: str, window: Window) -> pd.DataFrame:
+    import json
+
+    frames = []
+    for hour in window.hours():
+        try:
+            manifest = json.loads(lake.read_text(manifest_key(kind, hour)))
+        except FileNotFoundError:
+            continue
+        df, problems = read_hour(lake, contract, kind, manifest)
+        if not problems:
+            frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def live_metrics(lake: Lake, contract: Contract, end: datetime, hours: int, version: str | None, threshold: float,
+                 min_labels: int, min_coverage: float) -> LiveMetrics:
+    """The live window's figures for `version` as of `end` (outcomes observed before `end` count)."""
+    window = live_window(contract, end, hours)
+    label, event_id = contract.label, contract.event_id
+    base = dict(start=window.start.isoformat(), end=window.end.isoformat(), version=version, threshold=threshold)
+    preds = _read(lake, contract, "predictions", window)
+    if version is None or preds.empty:
+        note = "no champion" if version is None else "no predictions offloaded for the live window"
+        return LiveMetrics(predictions=0, labels=0, mature=0, coverage=0.0, judged=False, note=note, **base)
+    preds = preds[preds["model_version"].astype(str) == str(version)]
+    preds = preds.drop_duplicates(event_id, keep="last")
+    outcomes = _read(lake, contract, "outcomes", Window(window.start, end.replace(minute=0, second=0, microsecond=0)))
+    if not outcomes.empty:
+        observed = pd.to_datetime(outcomes[label.observed_at], utc=True) < pd.Timestamp(end)
+        outcomes = outcomes.loc[observed, [label.join_key, label.field]].drop_duplicates(label.join_key, keep="last")
+        joined = preds.merge(outcomes, left_on=event_id, right_on=label.join_key, how="inner")
+    else:
+        joined = preds.iloc[:0].assign(**{label.field: pd.Series(dtype="int64")})
+    n, labelled = len(preds), len(joined)
+    coverage = labelled / n if n else 0.0
+    counts = dict(predictions=n, labels=labelled, mature=labelled, coverage=round(coverage, 4))
+    if labelled < min_labels or coverage < min_coverage:
+        note = (f"not judged: {labelled} mature labels of {n} predictions of v{version} (coverage {coverage:.2f}); "
+                f"need {min_labels} labels and coverage {min_coverage:.2f}")
+        return LiveMetrics(judged=False, note=note, **counts, **base)
+    y = joined[label.field].astype(int).to_numpy()
+    if y.min() == y.max():
+        return LiveMetrics(judged=False, note=f"not judged: all {labelled} labels are {y[0]}", **counts, **base)
+    m = classification_metrics(y, joined["score"].to_numpy(dtype=float), threshold)
+    return LiveMetrics(judged=True, note=f"judged on {labelled} mature labels", roc_auc=m["roc_auc"],
+                       pr_auc=m["pr_auc"], precision=m["precision"], recall=m["recall"],
+                       positive_rate=m["positive_rate"], **counts, **base)

@@ -1,0 +1,210 @@
+"""One monitoring step: the window ending at an hour, against the champion, to a recorded decision.
+
+    outcome = monitor_hour(lake, contract, settings, end=datetime(2026, 11, 22, 14, tzinfo=timezone.utc))
+    outcome["decision"]["kind"], outcome["decision"]["reason"], outcome["links"]["report"]
+
+For the hour ending at `end` (event time, so a backfill sees what a live run would have seen):
+- drift: the valid telemetry hours of the recent window (`drift_window_hours`) against the champion's
+  training reference, with Evidently; the HTML report and its JSON summary go to `reports/drift/<run>/`;
+- live metrics: the champion's mature predictions joined with their outcomes (`ml.monitor.live`);
+- history: the decisions of the 24 hours before, in `decisions/`, give the drift shares of the previous
+  windows (k consecutive drifted windows count, a missing hour breaks the run) and the recent retrains
+  (cooldown, budget);
+- the decision (`ml.policy.decide`), written to `decisions/<run>.json` with all of the above, and an
+  MLflow run in the `<model>-monitoring` experiment holding the figures, the report and the decision, so
+  a person can open the report from the MLflow UI.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from ml.contract import Contract, model_frame
+from ml.drift import detect_drift, write_drift_report
+from ml.lake import Lake
+from ml.monitor.champion import ChampionInfo, champion_info, reference_sample
+from ml.monitor.live import live_metrics
+from ml.policy import NONE, Evidence, Policy, decide, decision_key, record_decision
+from ml.validation import read_hour, valid_hours
+
+log = logging.getLogger(__name__)
+HOUR = timedelta(hours=1)
+HISTORY_HOURS = 24
+MIN_REFERENCE_ROWS = 1000
+
+
+def run_id_for(end: datetime) -> str:
+    """The run name of the window ending at `end`: reruns and backfills of an hour rewrite its records."""
+    return f"monitor-{end.astimezone(timezone.utc):%Y%m%dT%H%M}"
+
+
+def whole_hour(value: datetime) -> datetime:
+    """`value` as an aware UTC datetime on a whole hour; anything else is refused with the fix."""
+    if value.tzinfo is None:
+        raise ValueError(f"monitor: {value.isoformat()} has no time zone; give UTC times such as 2026-11-22T14:00Z")
+    value = value.astimezone(timezone.utc)
+    if value != value.replace(minute=0, second=0, microsecond=0):
+        raise ValueError(f"monitor: windows end on whole hours; {value.isoformat()} is not one")
+    return value
+
+
+def previous_decisions(lake: Lake, end: datetime, hours: int = HISTORY_HOURS) -> list[dict]:
+    """The recorded decisions of the `hours` hourly windows before `end`, newest first (gaps skipped)."""
+    out = []
+    for back in range(1, hours + 1):
+        try:
+            out.append(json.loads(lake.read_text(decision_key(run_id_for(end - back * HOUR)))))
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def drift_history(decisions: list[dict], end: datetime) -> list[float]:
+    """Drift shares of the uninterrupted run of hourly windows just before `end`, oldest first."""
+    shares = []
+    for back, record in enumerate(sorted(decisions, key=lambda r: r["evidence"]["now"], reverse=True), start=1):
+        share = (record.get("drift") or {}).get("drift_share")
+        if record["evidence"]["now"] != (end - back * HOUR).isoformat() or share is None:
+            break
+        shares.append(float(share))
+    return shares[::-1]
+
+
+def recent_retrains(decisions: list[dict]) -> tuple[datetime, ...]:
+    return tuple(sorted(datetime.fromisoformat(r["evidence"]["now"]) for r in decisions if r.get("retrain")))
+
+
+def window_frame(lake: Lake, contract: Contract, start: datetime, end: datetime) -> tuple[pd.DataFrame, list[str]]:
+    """The telemetry of the valid hours in [start, end) and the hours it came from."""
+    frames, hours = [], []
+    for manifest in valid_hours(lake, "telemetry", start, end):
+        df, problems = read_hour(lake, contract, "telemetry", manifest)
+        if problems:
+            log.warning("skipping %s: %s", manifest["window"]["start"], "; ".join(problems))
+            continue
+        frames.append(df)
+        hours.append(manifest["window"]["start"])
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), hours
+
+
+class ReferenceCache:
+    """The champion's reference sample, fetched once per run of many hours."""
+
+    def __init__(self, tracking_uri: str):
+        self.tracking_uri, self._frames = tracking_uri, {}
+
+    def get(self, info: ChampionInfo) -> pd.DataFrame:
+        if info.run_id not in self._frames:
+            self._frames[info.run_id] = reference_sample(self.tracking_uri, info.run_id)
+        return self._frames[info.run_id]
+
+
+def same_hours_of_day(contract: Contract, reference: pd.DataFrame, hours: list[str], min_rows: int) -> tuple[pd.DataFrame, bool]:
+    """The reference rows from the window's hours of the day, when the training window covered each of
+    those hours and there are at least `min_rows` of them.
+
+    Machines run warmer in the afternoon than at night: a 6-hour window against a whole day's reference
+    shows that daily cycle as drift every day. Comparing with the same hours of the training days removes
+    the cycle and keeps real shifts. Returns (rows, True), or (the whole reference, False) when the
+    training window did not cover these hours often enough to compare with."""
+    wanted = {datetime.fromisoformat(h).hour for h in hours}
+    times = pd.to_datetime(reference[contract.event_time], utc=True)
+    hour = times.dt.hour.to_numpy()
+    matched = reference[pd.Series(hour).isin(wanted).to_numpy()]
+    covered = wanted <= set(hour.tolist())
+    return (matched, True) if covered and len(matched) >= min_rows else (reference, False)
+
+
+def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, references: ReferenceCache | None = None,
+                 info: ChampionInfo | None | bool = False) -> dict:
+    """Monitor the window ending at `end`; returns the recorded decision and where its evidence is."""
+    end = whole_hour(end)
+    run_id = run_id_for(end)
+    references = references or ReferenceCache(settings.mlflow_tracking_uri)
+    if info is False:
+        info = champion_info(settings.mlflow_tracking_uri, settings.model_name)
+    start = end - settings.drift_window_hours * HOUR
+    context = {"window": {"start": start.isoformat(), "end": end.isoformat()}, "model": settings.model_name,
+               "champion": info.to_dict() if info else None, "drift": None, "live": None, "links": {}}
+    history = previous_decisions(lake, end)
+    drift_summary, html = None, None
+    with tempfile.TemporaryDirectory(prefix="continuum-monitor-") as tmp:
+        if info is not None:
+            current, hours = window_frame(lake, contract, start, end)
+            context["window"]["hours"] = len(hours)
+            if len(current):
+                reference, matched = references.get(info), False
+                if settings.drift_match_hour_of_day:
+                    reference, matched = same_hours_of_day(contract, reference, hours, MIN_REFERENCE_ROWS)
+                context["window"]["reference"] = {"rows": len(reference), "same_hours_of_day": matched}
+                result, snapshot = detect_drift(contract, model_frame(contract, reference), model_frame(contract, current),
+                                                settings, info.importances)
+                html = Path(tmp) / "report.html"
+                snapshot.save_html(str(html))
+                keys = write_drift_report(lake, result, html, run_id)
+                drift_summary = {**result.to_dict(), "report": keys["html"], "summary": keys["summary"]}
+                context["drift"] = {k: drift_summary[k] for k in (
+                    "drift_share", "drifted", "top_features", "top_drifted", "window_drifted", "current_rows",
+                    "reference_rows", "report", "summary")}
+                context["links"]["report"] = lake.url(keys["html"])
+            live = live_metrics(lake, contract, end, settings.live_window_hours, info.version, info.threshold,
+                                settings.min_mature_labels, settings.live_min_label_coverage)
+            context["live"] = live.to_dict()
+        shares = drift_history(history, end) + ([context["drift"]["drift_share"]] if context["drift"] else [])
+        if not context["drift"]:
+            shares = []  # no window measured now: the run of drifted windows is broken
+        live = context["live"] or {}
+        evidence = Evidence(
+            now=end, drift_shares=tuple(shares), live_auc=live.get("roc_auc") if live.get("judged") else None,
+            live_labels=int(live.get("labels") or 0), mature_labels=int(live.get("mature") or 0),
+            champion_auc=info.holdout_roc_auc if info else None, model_age_hours=info.age_hours(end) if info else None,
+            recent_retrains=recent_retrains(history))
+        decision = decide(evidence, Policy.from_settings(settings))
+        if info is None:
+            decision = replace(decision, kind=NONE, reason="no champion to monitor yet: train and promote one first",
+                               fired=(), suppressed_by=None)
+        mlflow_run = _log_run(settings, run_id, context, decision, html, drift_summary)
+        context["links"]["mlflow_run"] = mlflow_run["url"]
+        key = record_decision(lake, decision, run_id, context)
+    context["links"]["decision"] = lake.url(key)
+    log.info("%s: %s%s: %s", run_id, decision.kind, " (retrain)" if decision.retrain else "", decision.reason)
+    return {"run_id": run_id, "decision": decision.to_dict(), "key": key, **context}
+
+
+def _log_run(settings, run_id: str, context: dict, decision, html: Path | None, drift_summary: dict | None) -> dict:
+    """The monitoring run in MLflow: figures as metrics, the report and decision as artifacts."""
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    experiment = mlflow.set_experiment(f"{settings.model_name}-monitoring")
+    live = context["live"] or {}
+    metrics = {"drift_share": (context["drift"] or {}).get("drift_share"), "live_roc_auc": live.get("roc_auc"),
+               "live_pr_auc": live.get("pr_auc"), "live_precision": live.get("precision"),
+               "live_recall": live.get("recall"), "label_coverage": live.get("coverage"),
+               "mature_labels": live.get("labels"), "retrain": float(decision.retrain)}
+    with mlflow.start_run(run_name=run_id, experiment_id=experiment.experiment_id) as run:
+        mlflow.set_tags({"decision": decision.kind, "retrain": str(decision.retrain).lower(),
+                         "window_end": context["window"]["end"],
+                         "champion_version": (context["champion"] or {}).get("version", "")})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
+        mlflow.log_dict({"run_id": run_id, **context, **decision.to_dict()}, "decision.json")
+        if drift_summary is not None:
+            mlflow.log_dict(drift_summary, "drift/summary.json")
+        if html is not None:
+            mlflow.log_artifact(str(html), "drift")
+    url = f"{settings.mlflow_tracking_uri}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}"
+    return {"run_id": run.info.run_id, "url": url}
+
+
+def monitor_hours(lake: Lake, contract: Contract, settings, ends: list[datetime]) -> list[dict]:
+    """Monitor several windows in time order (a backlog, a range), each seeing the decisions before it."""
+    references = ReferenceCache(settings.mlflow_tracking_uri)
+    info = champion_info(settings.mlflow_tracking_uri, settings.model_name)
+    return [monitor_hour(lake, contract, settings, end, references, info) for end in sorted(set(ends))]
+
