@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED = {"lake_offload", "retrain_model", "promote_model", "rollback_model"}
+EXPECTED = {"lake_offload", "monitor_model", "retrain_model", "promote_model", "rollback_model", "batch_score"}
 
 
 @pytest.fixture(scope="module")

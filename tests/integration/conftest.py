@@ -3,11 +3,14 @@ test that needs it, with the command that starts it; nothing is skipped."""
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
+import requests
 
 from ml.lake import Lake
 from ml.settings import load_settings
@@ -16,6 +19,10 @@ from tests.integration.training_data import training_lake  # noqa: F401  (a shar
 START_HINT = "start it with `make up` or `python docker/local/stack.py up {name}`"
 S3_ENDPOINT = os.environ.get("CONTINUUM_TEST_S3_ENDPOINT", "http://127.0.0.1:9000")
 S3_BUCKET = os.environ.get("CONTINUUM_TEST_S3_BUCKET", "continuum-lake")
+# the running Airflow (the local stack's by default): its API, and its home for the CLI and the login
+AIRFLOW_URL = os.environ.get("CONTINUUM_TEST_AIRFLOW_URL", "http://127.0.0.1:8080")
+AIRFLOW_HOME = Path(os.environ.get("CONTINUUM_TEST_AIRFLOW_HOME",
+                                   Path(__file__).resolve().parents[2] / ".local" / "airflow"))
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +53,20 @@ def _require_http(url: str, name: str) -> None:
 def mlflow_uri(settings) -> str:
     _require_http(f"{settings.mlflow_tracking_uri}/health", "mlflow")
     return settings.mlflow_tracking_uri
+
+
+@pytest.fixture(scope="session")
+def airflow_token() -> str:
+    """A token for the running Airflow's REST API, obtained the way any client does (POST /auth/token)."""
+    try:
+        requests.get(f"{AIRFLOW_URL}/api/v2/monitor/health", timeout=10).raise_for_status()
+    except requests.RequestException as exc:
+        pytest.fail(f"Airflow at {AIRFLOW_URL} is unreachable ({exc}); " + START_HINT.format(name="airflow"))
+    passwords = AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
+    user, password = next(iter(json.loads(passwords.read_text()).items()))
+    resp = requests.post(f"{AIRFLOW_URL}/auth/token", json={"username": user, "password": password}, timeout=10)
+    resp.raise_for_status()
+    return resp.json()["access_token"]
 
 
 @pytest.fixture(scope="session")

@@ -10,21 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.integration.conftest import AIRFLOW_URL
+
 ROOT = Path(__file__).resolve().parents[2]
-AIRFLOW_URL = os.environ.get("CONTINUUM_TEST_AIRFLOW_URL", "http://127.0.0.1:8080")
-PASSWORDS = ROOT / ".local" / "airflow" / "simple_auth_manager_passwords.json.generated"
-
-
-@pytest.fixture(scope="session")
-def airflow_token() -> str:
-    try:
-        requests.get(f"{AIRFLOW_URL}/api/v2/monitor/health", timeout=10).raise_for_status()
-    except requests.RequestException as exc:
-        pytest.fail(f"Airflow at {AIRFLOW_URL} is unreachable ({exc}); start it with `make up`")
-    user, password = next(iter(json.loads(PASSWORDS.read_text()).items()))
-    resp = requests.post(f"{AIRFLOW_URL}/auth/token", json={"username": user, "password": password}, timeout=10)
-    resp.raise_for_status()
-    return resp.json()["access_token"]
 
 
 def test_rest_api_refuses_a_request_without_a_valid_token():

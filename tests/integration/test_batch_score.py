@@ -1,0 +1,140 @@
+"""Batch scoring against the real MLflow server, the real sidecar on the real broker, a real lake (on S3
+too in test_analysts) and the real Airflow task runner: same scores as the stream, identical reruns,
+a summary that adds up, and the DAG scoring the days it is given."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import datetime, timedelta, timezone
+
+import mlflow
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from mlflow import MlflowClient
+from sklearn.metrics import roc_auc_score
+
+from ml.batch import BatchError, batch_day, load_model, predictions_key
+from ml.lake import Lake
+from ml.offload import Window
+from ml.simulate import SimConfig, Simulator
+from tests.integration.serving_support import SidecarProcess, new_model, produce, promote, read_topic, \
+    register, serving_env, train_booster, values
+from tests.integration.training_data import CONTRACT, airflow_db, run_dag, write_hours  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+SEED, RATE, THRESHOLD = 5, 0.5, 0.1  # about 1,800 events an hour
+# a whole past day: every outcome has been observed and the DAG's wait for the offload is over
+DAY = (datetime.now(timezone.utc) - timedelta(days=2)).replace(hour=0, minute=0, second=0, microsecond=0)
+HOURS = [Window.hour(DAY + timedelta(hours=h)) for h in (10, 11)]
+COLUMNS = ["event_id", "device_id", "ts", "score", "decision", "model_name", "model_version"]
+
+
+@pytest.fixture(scope="module")
+def model(mlflow_uri):
+    """A registered version of a model of this module's own, aliased champion, loaded as the sidecar loads it."""
+    mlflow.set_tracking_uri(mlflow_uri)
+    client = MlflowClient(mlflow_uri)
+    name = new_model(client)
+    version = register(client, name, train_booster(seed=2), threshold=THRESHOLD)
+    client.set_registered_model_alias(name, "champion", version)
+    return load_model(mlflow_uri, CONTRACT, name, version)
+
+
+def read_predictions(lake: Lake, version: str, day) -> tuple[bytes, "pq.Table"]:
+    data = lake.read_bytes(predictions_key(version, day))
+    return data, pq.read_table(io.BytesIO(data))
+
+
+def test_batch_scores_equal_the_sidecars_for_the_same_events(topic_factory, settings, mlflow_uri, tmp_path):
+    lake = Lake(str(tmp_path / "lake"))
+    write_hours(lake, HOURS, seed=SEED, rate=RATE)
+    ctx = serving_env(topic_factory, settings)
+    env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
+    version = register(client, ctx["name"], train_booster(seed=2), threshold=THRESHOLD)
+    promote(env, client, version)
+    # the very events the lake holds, as the machines sent them
+    sim = Simulator(CONTRACT, SimConfig(devices=40, rate=RATE, seed=SEED))
+    records = [(k, v, ts) for batch in sim.replay(HOURS[0].start_ms, HOURS[-1].end_ms) if batch.topic == "telemetry"
+               for k, v, ts in zip(batch.keys, batch.values, batch.timestamps)]
+    produce(bootstrap, env["CONTINUUM_TOPIC_TELEMETRY"], records)
+    sidecar = SidecarProcess(env, tmp_path / "sidecar.log").start()
+    try:
+        assert sidecar.wait_health()["champion"] == version
+        served = values(read_topic(bootstrap, env["CONTINUUM_TOPIC_PREDICTIONS"],
+                                   until=lambda rows: len(rows) >= len(records)))
+        assert sidecar.terminate() == 0, sidecar.output()
+    finally:
+        sidecar.close()
+
+    summary = batch_day(lake, CONTRACT, load_model(mlflow_uri, CONTRACT, ctx["name"], version), DAY.date())
+    _, table = read_predictions(lake, version, DAY.date())
+    batch = {row["event_id"]: row for row in table.to_pylist()}
+    stream = {p["event_id"]: p for p in served}
+    assert len(batch) == len(stream) == len(records) == summary["events"]
+    assert batch.keys() == stream.keys()
+    ids = sorted(batch)
+    np.testing.assert_array_equal([batch[i]["score"] for i in ids], [stream[i]["score"] for i in ids])
+    assert [batch[i]["decision"] for i in ids] == [stream[i]["decision"] for i in ids]
+    assert {"alert", "normal"} == {p["decision"] for p in served}
+    assert {r["model_version"] for r in batch.values()} == {p["model_version"] for p in served} == {version}
+
+
+def test_a_rerun_rewrites_identical_files_and_the_summary_adds_up(model, tmp_path):
+    lake = Lake(str(tmp_path / "lake"))  # on S3 too in test_analysts
+    events = write_hours(lake, HOURS, seed=SEED + 1, rate=RATE)
+    unchecked = Window.hour(DAY + timedelta(hours=20))  # offloaded, never validated: not scored
+    write_hours(lake, [unchecked], seed=SEED + 2, rate=RATE, validate=False)
+    summary = batch_day(lake, CONTRACT, model, DAY.date())
+    first, table = read_predictions(lake, model.version, DAY.date())
+    again = batch_day(lake, CONTRACT, model, DAY.date())
+    assert read_predictions(lake, model.version, DAY.date())[0] == first, "a rerun rewrites the same bytes"
+    assert {k: v for k, v in again.items() if k != "report"} == {k: v for k, v in summary.items() if k != "report"}
+
+    assert table.column_names == COLUMNS and table.num_rows == len(events) == summary["events"]
+    assert set(table.column("event_id").to_pylist()) == set(events["event_id"])
+    assert table.sort_by([("ts", "ascending"), ("event_id", "ascending")]).equals(table)
+    p = table.column("score").to_numpy()
+    decisions = np.array(table.column("decision").to_pylist())
+    assert (decisions == np.where(p >= THRESHOLD, "alert", "normal")).all()
+    assert summary["alerts"] == int((decisions == "alert").sum()) > 0
+    assert summary["alert_rate"] == pytest.approx(summary["alerts"] / len(p))
+    assert summary["score"]["quantiles"]["p50"] == pytest.approx(float(np.median(p)))
+    assert sum(summary["score"]["histogram"]["counts"]) == len(p) and summary["hours"]["scored"] == 2
+
+    truth = events.set_index("event_id")["failure"].reindex(table.column("event_id").to_pylist())
+    labels = summary["labels"]
+    assert labels["coverage"] == 1.0 and labels["labelled"] == len(p) and labels["positives"] == int(truth.sum())
+    assert labels["metrics"]["roc_auc"] == pytest.approx(roc_auc_score(truth, p))
+    assert {"pr_auc", "precision", "recall"} <= labels["metrics"].keys()
+
+    prefix = f"reports/daily/dt={DAY:%Y-%m-%d}/model={model.version}"
+    written = json.loads(lake.read_text(f"{prefix}.json"))
+    assert written["events"] == summary["events"] and written["labels"]["metrics"] == labels["metrics"]
+    page = lake.read_text(f"{prefix}.html")
+    assert f"v{model.version} on {DAY:%Y-%m-%d}" in page and "<svg" in page and "http" not in page.split("<body>")[0]
+
+    empty = DAY - timedelta(days=1)
+    with pytest.raises(BatchError, match=rf"no valid telemetry hours for {empty:%Y-%m-%d}.*run lake_offload"):
+        batch_day(lake, CONTRACT, model, empty.date())
+
+
+def test_the_dag_scores_the_days_it_is_given(airflow_db, model, tmp_path, monkeypatch):
+    lake = Lake(str(tmp_path / "lake"))
+    events = write_hours(lake, HOURS, seed=SEED + 3, rate=RATE)
+    for var, value in {"LAKE_URI": lake.uri, "MODEL_NAME": model.name,
+                       "ALERT_STATE_PATH": str(tmp_path / "alerts.json")}.items():
+        monkeypatch.setenv(f"CONTINUUM_{var}", value)
+    before = DAY - timedelta(days=1)  # nothing offloaded: that day alone fails
+    run, _ = run_dag("batch_score", {"start": f"{before:%Y-%m-%d}", "end": f"{DAY:%Y-%m-%d}", "model": "champion"})
+    states = {(ti.task_id, ti.map_index): ti.state for ti in run.get_task_instances()}
+    assert states == {("plan_days", -1): "success", ("wait_for_offload", -1): "success",
+                      ("resolve_model", -1): "success", ("score_day", 0): "failed", ("score_day", 1): "success"}
+    _, table = read_predictions(lake, model.version, DAY.date())
+    assert table.num_rows == len(events)
+    summary = json.loads(lake.read_text(f"reports/daily/dt={DAY:%Y-%m-%d}/model={model.version}.json"))
+    assert summary["events"] == len(events) and summary["model"]["version"] == model.version
+    assert lake.exists(f"reports/daily/dt={DAY:%Y-%m-%d}/model={model.version}.html")
+    assert not lake.list(f"predictions_batch/model={model.version}/dt={before:%Y-%m-%d}")
