@@ -31,9 +31,13 @@ status: $(STAMP)
 	@$(STACK) status
 
 demo: $(STAMP)
-	@$(STACK) up
+	@$(STACK) up kafka mlflow s3 airflow
+	@$(STACK) down serving >/dev/null
+	@$(VENV)/bin/continuum-loop reset
+	@$(STACK) up serving
+	@$(VENV)/bin/continuum-loop run --profile $(or $(PROFILE),demo)
 	@$(STACK) status
-	@echo "The stack stays up until 'make down'."
+	@echo "The UIs stay up until 'make down'."
 
 test: $(STAMP)
 	@mkdir -p .local/run; \

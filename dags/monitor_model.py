@@ -22,7 +22,9 @@ that is also how a range is re-evaluated (a backfill) after a late offload or a 
      included, goes to `decisions/<run>.json` with its evidence, and to the task log.
 3. **request_retrain**: when a decision asks for a retrain, updates the **retrain_request** Asset (its
    extra holds the reason and the evidence), which schedules `retrain_model`, and alerts on-call once per
-   decision with the reason and the report link. Skipped when nothing asks for a retrain.
+   decision with the reason and the report links. Skipped when nothing asks for a retrain.
+4. **update_loop_report**: redraws `reports/loop/index.html`, the loop report: live AUC, label coverage,
+   drift share, decisions, the version serving, retrains and promotions over time, and the audit trail.
 """
 
 from __future__ import annotations
@@ -78,7 +80,14 @@ def monitor_model():
         outlet_events[RETRAIN_REQUEST].extra = request
         return {**request, "alerts": alerts}
 
-    request_retrain(evaluate_windows(plan_windows()))
+    @task(trigger_rule="all_done")
+    def update_loop_report() -> dict:
+        from plugins.operators.monitor import update_loop_report as update
+
+        return update()
+
+    outcomes = evaluate_windows(plan_windows())
+    request_retrain(outcomes) >> update_loop_report()
 
 
 monitor_model()

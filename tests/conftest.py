@@ -13,3 +13,8 @@ os.environ.setdefault("AIRFLOW_HOME", os.path.join(_ROOT, ".local", "airflow-tes
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_ROOT, "dags"))
 os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", os.path.join(_ROOT, "plugins"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The end-to-end loop resets the stack's topics, lake and registered model: it runs last."""
+    items.sort(key=lambda item: "/tests/e2e/" in str(item.path).replace("\\", "/"))

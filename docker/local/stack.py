@@ -36,6 +36,7 @@ S3_BUCKET = os.environ.get("CONTINUUM_LOCAL_S3_BUCKET", "continuum-lake")
 AIRFLOW_PORT = int(os.environ.get("CONTINUUM_LOCAL_AIRFLOW_PORT", "8080"))
 MLFLOW_PORT = int(os.environ.get("CONTINUUM_LOCAL_MLFLOW_PORT", "5000"))
 KAFKA_PORT = int(os.environ.get("CONTINUUM_LOCAL_KAFKA_PORT", "9092"))
+SERVING_PORT = int(os.environ.get("CONTINUUM_SERVING_PORT", "8000"))
 
 # Topic -> partitions; names follow the architecture (settings may rename them for other deployments).
 TOPICS = {
@@ -301,6 +302,33 @@ def start_airflow() -> None:
     _log(f"airflow ready on http://127.0.0.1:{AIRFLOW_PORT} in {took:.1f}s; login: {airflow_login()}")
 
 
+# --- serving sidecar ------------------------------------------------------------------------------
+
+def _serving_up() -> bool:
+    """The sidecar answers on its port (503 until a champion exists still means it is up)."""
+    import urllib.error
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{SERVING_PORT}/healthz", timeout=2.0):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+def start_serving() -> None:
+    """One sidecar replica (`continuum-serve`): it waits for a champion, then scores the telemetry topic."""
+    env = {"CONTINUUM_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}",
+           "CONTINUUM_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{MLFLOW_PORT}",
+           "CONTINUUM_SERVING_PORT": str(SERVING_PORT), "CONTINUUM_SERVING_POLL_S": "5",
+           "PYTHONPATH": str(ROOT)}
+    _spawn("serving", [str(Path(sys.executable).with_name("continuum-serve"))], {**env, **{
+        k: v for k, v in os.environ.items() if k in env}})
+    took = _wait("serving", _serving_up, 60)
+    _log(f"serving sidecar up on http://127.0.0.1:{SERVING_PORT}/healthz in {took:.1f}s (it scores once a champion exists)")
+
+
 @dataclass(frozen=True)
 class Service:
     start: Callable[[], None]
@@ -313,6 +341,7 @@ SERVICES = {
     "mlflow": Service(start_mlflow, _mlflow_ready, f"http://127.0.0.1:{MLFLOW_PORT}"),
     "s3": Service(start_s3, _s3_ready, f"http://127.0.0.1:{S3_PORT}"),
     "airflow": Service(start_airflow, _airflow_ready, f"http://127.0.0.1:{AIRFLOW_PORT}"),
+    "serving": Service(start_serving, _serving_up, f"http://127.0.0.1:{SERVING_PORT}"),
 }
 
 

@@ -67,12 +67,20 @@ def previous_decisions(lake: Lake, end: datetime, hours: int = HISTORY_HOURS) ->
     return out
 
 
-def drift_history(decisions: list[dict], end: datetime) -> list[float]:
-    """Drift shares of the uninterrupted run of hourly windows just before `end`, oldest first."""
+def drift_chain(history: list[dict], end: datetime, windows: int, measure, version: str | None = None) -> list[float]:
+    """Drift shares of the `windows` hourly windows just before `end`, oldest first, stopping at the
+    first gap. A window without a recorded decision yet (validated hours arrive out of order in
+    backfills and retries), or recorded against another champion's reference (`version`), is measured
+    now by `measure(window_end)`, which returns None for a gap."""
+    by_end = {r["evidence"]["now"]: r for r in history}
     shares = []
-    for back, record in enumerate(sorted(decisions, key=lambda r: r["evidence"]["now"], reverse=True), start=1):
-        share = (record.get("drift") or {}).get("drift_share")
-        if record["evidence"]["now"] != (end - back * HOUR).isoformat() or share is None:
+    for back in range(1, windows + 1):
+        when = end - back * HOUR
+        record = by_end.get(when.isoformat())
+        if record is not None and version is not None and (record.get("champion") or {}).get("version") != version:
+            record = None
+        share = (record.get("drift") or {}).get("drift_share") if record else measure(when)
+        if share is None:
             break
         shares.append(float(share))
     return shares[::-1]
@@ -158,9 +166,13 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
             live = live_metrics(lake, contract, end, settings.live_window_hours, info.version, info.threshold,
                                 settings.min_mature_labels, settings.live_min_label_coverage)
             context["live"] = live.to_dict()
-        shares = drift_history(history, end) + ([context["drift"]["drift_share"]] if context["drift"] else [])
-        if not context["drift"]:
-            shares = []  # no window measured now: the run of drifted windows is broken
+        shares = []  # no window measured now: the run of drifted windows is broken
+        if context["drift"]:
+            def measure(when: datetime) -> float | None:
+                return _share(lake, contract, settings, info, references, when)
+
+            shares = drift_chain(history, end, settings.drift_windows_k - 1, measure, info.version) + [
+                context["drift"]["drift_share"]]
         live = context["live"] or {}
         evidence = Evidence(
             now=end, drift_shares=tuple(shares), live_auc=live.get("roc_auc") if live.get("judged") else None,
@@ -177,6 +189,20 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
     context["links"]["decision"] = lake.url(key)
     log.info("%s: %s%s: %s", run_id, decision.kind, " (retrain)" if decision.retrain else "", decision.reason)
     return {"run_id": run_id, "decision": decision.to_dict(), "key": key, **context}
+
+
+def _share(lake: Lake, contract: Contract, settings, info: ChampionInfo, references: ReferenceCache,
+           end: datetime) -> float | None:
+    """The drift share of the window ending at `end`, if its last hour is valid (no report, no record)."""
+    current, hours = window_frame(lake, contract, end - settings.drift_window_hours * HOUR, end)
+    if not hours or hours[-1] != (end - HOUR).isoformat():
+        return None
+    reference = references.get(info)
+    if settings.drift_match_hour_of_day:
+        reference, _ = same_hours_of_day(contract, reference, hours, MIN_REFERENCE_ROWS)
+    result, _ = detect_drift(contract, model_frame(contract, reference), model_frame(contract, current), settings,
+                             info.importances)
+    return result.drift_share
 
 
 def _log_run(settings, run_id: str, context: dict, decision, html: Path | None, drift_summary: dict | None) -> dict:

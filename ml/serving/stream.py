@@ -107,7 +107,7 @@ class Output:
         for key, value, *stamp in records:
             ts = stamp[0] if stamp else 0
             try:
-                produce(topic, value, key, -1, done, ts)
+                produce(topic, value, key, -1, done, None, ts)  # (..., callback, on_delivery, timestamp)
             except BufferError:
                 self._retry(topic, value, key, None, ts)
 
@@ -122,7 +122,7 @@ class Output:
         while True:  # the local queue is full: serve delivery reports until there is room
             self.producer.poll(0.05)
             try:
-                return self.producer.produce(topic, value, key, -1, self.ack.done, timestamp, headers)
+                return self.producer.produce(topic, value, key, -1, self.ack.done, None, timestamp, headers)
             except BufferError:
                 continue
 

@@ -12,6 +12,7 @@ from ml.settings import load_settings
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
+LOOP_REPORT = "reports/loop/index.html"
 
 
 def _hour(value: str, field: str) -> datetime:
@@ -64,7 +65,8 @@ def evaluate(ends: list[str]) -> list[dict]:
     return [{"run_id": o["run_id"], "window": o["window"], "kind": o["decision"]["kind"],
              "retrain": o["decision"]["retrain"], "suppressed_by": o["decision"]["suppressed_by"],
              "reason": o["decision"]["reason"], "drift_share": (o["drift"] or {}).get("drift_share"),
-             "live_auc": (o["live"] or {}).get("roc_auc"), "links": o["links"],
+             "live_auc": (o["live"] or {}).get("roc_auc"),
+             "links": {**o["links"], "loop_report": Lake.from_settings(settings).url(LOOP_REPORT)},
              "champion": (o["champion"] or {}).get("version")} for o in outcomes]
 
 
@@ -99,6 +101,7 @@ def alert_decisions(outcomes: list[dict]) -> list[dict]:
             title = f"{settings.model_name}: {o['kind']} trigger held back by the retrain budget ({end})"
             key, severity = f"{RETRAIN_DECISION}:{settings.model_name}:budget:{end[:10]}", WARNING
         evidence = {name: url for name, url in (("drift report", o["links"].get("report")),
+                                                ("loop report", o["links"].get("loop_report")),
                                                 ("monitoring run (MLflow)", o["links"].get("mlflow_run")),
                                                 ("decision", o["links"].get("decision"))) if url}
         result = notify_on_call(Alert(RETRAIN_DECISION, title=title, reason=o["reason"], evidence=evidence,
@@ -106,3 +109,14 @@ def alert_decisions(outcomes: list[dict]) -> list[dict]:
                                 settings=settings)
         sent.append({"run_id": o["run_id"], "channels": result})
     return sent
+
+
+def update_loop_report() -> dict:
+    """Redraw the loop report (live AUC, coverage, drift, decisions, versions, audit) in the lake."""
+    from ml.report import build_loop_report
+
+    settings = load_settings()
+    report = build_loop_report(Lake.from_settings(settings), settings.model_name,
+                               {"mlflow": settings.mlflow_tracking_uri}, key=LOOP_REPORT)
+    log.info("loop report: %s", report["url"])
+    return {k: report[k] for k in ("key", "url", "decisions", "audit_records")}

@@ -146,8 +146,11 @@ def test_the_dag_requests_a_retrain_and_alerts_once(history, model_name, monkeyp
     for key in [k for k in lake.list("decisions/") if k >= f"decisions/monitor-{DRIFT_HOURS[0].end:%Y%m%dT%H%M}"]:
         lake.delete(key)  # the drifted windows have not been monitored in this lake yet
     run, states = run_dag("monitor_model", {"end": end.isoformat(), "hours": 3})
-    assert states == {"plan_windows": "success", "evaluate_windows": "success", "request_retrain": "success"}
+    assert states == {"plan_windows": "success", "evaluate_windows": "success", "request_retrain": "success",
+                      "update_loop_report": "success"}
+    assert "monitor-" in lake.read_text("reports/loop/index.html")
     request = xcom(run, "request_retrain")
     assert request["reason"] == DATA and request["links"]["report"] and request["links"]["mlflow_run"]
     alerts = [b["json"] for b in webhook.bodies if b["json"].get("kind") == "retrain_decision"]
     assert len(alerts) == 1 and "drift share" in alerts[0]["reason"] and alerts[0]["evidence"]["drift report"]
+    assert alerts[0]["evidence"]["loop report"].endswith("reports/loop/index.html")

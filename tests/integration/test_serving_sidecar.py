@@ -54,6 +54,8 @@ def test_every_event_scored_bad_ones_dead_lettered_predict_and_metrics(topic_fac
         assert all(p["decision"] == ("alert" if p["score"] >= 0.05 else "normal") for p in preds)
         assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", p["served_at"]) for p in preds)
         assert all(r["key"] == p["device_id"].encode() for r, p in zip(rows, preds))
+        event_time = {orjson.loads(v)["event_id"]: ts for _, v, ts in good}  # each prediction keeps its event's time
+        assert all(r["timestamp"] == event_time[p["event_id"]] for r, p in zip(rows, preds))
 
         alerts = values(read_topic(bootstrap, env["CONTINUUM_TOPIC_ALERTS"],
                                    until=lambda r: len(r) >= sum(p["decision"] == "alert" for p in preds)))

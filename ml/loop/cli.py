@@ -1,0 +1,86 @@
+"""continuum-loop: play the whole loop on the running local stack and print what it did.
+
+    continuum-loop reset                 # empty topics, lake and registered model (embedded stack only)
+    continuum-loop run --profile demo    # about a day of history, drift, retrain, promotion, swap
+    continuum-loop run --profile short   # the same, fewer hours (the end-to-end test)
+
+Exit codes: 0 the loop closed, 1 a step failed (named, with where to look), 2 a bad argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ml.settings import SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORDS = ROOT / ".local" / "airflow" / "simple_auth_manager_passwords.json.generated"
+
+
+def _password(args) -> tuple[str, str]:
+    if args.airflow_password:
+        return args.airflow_user, args.airflow_password
+    if PASSWORDS.exists():
+        users = json.loads(PASSWORDS.read_text())
+        if args.airflow_user in users:
+            return args.airflow_user, users[args.airflow_user]
+    raise SystemExit(f"continuum-loop: no password for Airflow user {args.airflow_user!r}: set "
+                     f"CONTINUUM_AIRFLOW_PASSWORD or --airflow-password (the local stack writes it to {PASSWORDS})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ml.loop.run import PROFILES
+
+    parser = argparse.ArgumentParser(prog="continuum-loop", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "reset"])
+    parser.add_argument("--profile", default="demo", help=f"how much of the loop to play: {', '.join(PROFILES)}")
+    parser.add_argument("--airflow-url", default=os.environ.get("CONTINUUM_AIRFLOW_URL", "http://127.0.0.1:8080"))
+    parser.add_argument("--airflow-user", default=os.environ.get("CONTINUUM_AIRFLOW_USER", "admin"))
+    parser.add_argument("--airflow-password", default=os.environ.get("CONTINUUM_AIRFLOW_PASSWORD"))
+    parser.add_argument("--serving-url", default=f"http://127.0.0.1:{os.environ.get('CONTINUUM_SERVING_PORT', '8000')}")
+    parser.add_argument("--summary", type=Path, default=ROOT / ".local" / "loop" / "summary.json",
+                        help="where to write the summary as JSON")
+    args = parser.parse_args(argv)
+    if args.profile not in PROFILES:
+        parser.error(f"--profile {args.profile!r} is unknown; choose one of {', '.join(PROFILES)}")
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"continuum-loop: {exc}", file=sys.stderr)
+        return 2
+    from ml.loop.run import Loop, LoopError, reset, write_json
+
+    if args.command == "reset":
+        reset(settings)
+        print("[loop] topics, lake and registered model reset")
+        return 0
+    from ml.loop.airflow_api import AirflowApi, AirflowError
+    from ml.loop.summary import summarize, table
+    from ml.report import build_loop_report
+
+    try:
+        api = AirflowApi(args.airflow_url, *_password(args))
+        loop = Loop(settings, api, PROFILES[args.profile], args.serving_url.rstrip("/"))
+        print(f"[loop] profile {args.profile}: event time {loop.timeline.start:%Y-%m-%d %H:%M} .. "
+              f"{loop.timeline.end:%H:%M}Z, drift from {loop.timeline.onset:%H:%M}Z", flush=True)
+        outcome = loop.run()
+        report = loop.step("write the loop report", build_loop_report, loop.lake, settings.model_name,
+                           {"airflow": api.url, "mlflow": settings.mlflow_tracking_uri})
+        summary = summarize(loop, outcome, report)
+    except (LoopError, AirflowError) as exc:
+        print(f"[loop] FAILED: {exc}\n[loop] logs: .local/logs/ (airflow.log, serving.log, mlflow.log, kafka.log)",
+              file=sys.stderr)
+        return 1
+    write_json(args.summary, summary)
+    print("\nContinuum loop summary\n" + table(summary))
+    print(f"\nSummary as JSON: {args.summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
