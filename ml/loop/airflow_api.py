@@ -58,7 +58,8 @@ class AirflowApi:
                         self._call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
                 return
             if time.monotonic() > deadline:
-                raise AirflowError(f"Airflow has not parsed {sorted(set(dag_ids) - set(known))} within {timeout_s:.0f} s")
+                missing = sorted(set(dag_ids) - set(known))
+                raise AirflowError(f"Airflow has not parsed {missing} within {timeout_s:.0f} s")
             time.sleep(3)
 
     def trigger(self, dag_id: str, conf: dict | None = None) -> str:

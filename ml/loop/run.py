@@ -234,8 +234,9 @@ class Loop:
                 raise LoopError(f"a run failed: {failed[0]}")
             challenger = by_alias(self.client, name, "challenger")
             if challenger is not None and challenger.tags.get(APPROVAL) == REJECTED:
-                raise LoopError(f"{name} v{challenger.version} was refused: {challenger.tags.get('gates', '')}; "
-                                f"see {self.settings.mlflow_tracking_uri}/#/models/{name}/versions/{challenger.version}")
+                gates = "; ".join(f"{k}={v}" for k, v in challenger.tags.items() if k.startswith("gate_"))
+                raise LoopError(f"{name} v{challenger.version} was refused ({gates}); see "
+                                f"{self.settings.mlflow_tracking_uri}/#/models/{name}/versions/{challenger.version}")
             if time.monotonic() > deadline:
                 decisions = sorted(self.lake.list("decisions/"))[-3:]
                 raise LoopError(f"no new champion within {self.profile.timeout_s:.0f} s (champion "
@@ -298,7 +299,7 @@ def _complete(chosen: list[dict], wanted: set[str]) -> list[dict]:
     return list(latest.values()) if set(latest) == wanted else []
 
 
-def reset(settings, serving_group: str | None = None) -> None:
+def reset(settings) -> None:
     """Give the loop a clean stack: empty topics, an empty lake, no registered model, no consumer
     offsets of the sidecar's group and no alert state. Only for the embedded local stack."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
@@ -309,7 +310,7 @@ def reset(settings, serving_group: str | None = None) -> None:
     for future in admin.delete_topics(doomed, operation_timeout=30).values():
         future.result()
     try:
-        admin.delete_consumer_groups([serving_group or settings.serving_group])[serving_group or settings.serving_group].result()
+        admin.delete_consumer_groups([settings.serving_group])[settings.serving_group].result()
     except Exception:  # the group does not exist yet
         pass
     deadline = time.monotonic() + 60

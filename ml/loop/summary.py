@@ -15,7 +15,7 @@ from confluent_kafka import Consumer, TopicPartition
 from mlflow import MlflowClient
 
 from ml.evaluate import classification_metrics
-from ml.monitor.live import _read as read_hours
+from ml.monitor.live import read_hours
 from ml.offload import Window
 
 
@@ -30,7 +30,8 @@ def live_auc(lake, contract, version: str, start: datetime, end: datetime, label
     joined = preds.merge(outcomes[[label.join_key, label.field]].drop_duplicates(label.join_key, keep="last"),
                          left_on=contract.event_id, right_on=label.join_key) if not outcomes.empty else preds.iloc[:0]
     y = joined[label.field].astype(int).to_numpy() if len(joined) else np.array([], dtype=int)
-    auc = classification_metrics(y, joined["score"].to_numpy(float), 0.5)["roc_auc"] if len(set(y.tolist())) == 2 else None
+    both = len(set(y.tolist())) == 2
+    auc = classification_metrics(y, joined["score"].to_numpy(float), 0.5)["roc_auc"] if both else None
     return {"version": version, "predictions": int(len(preds)), "labels": int(len(joined)),
             "coverage": round(len(joined) / len(preds), 3) if len(preds) else 0.0, "roc_auc": auc}
 
@@ -75,7 +76,7 @@ def summarize(loop, outcome: dict, report: dict) -> dict:
             "hours_after_onset": (datetime.fromisoformat(detected["evidence"]["now"]) - t.onset).total_seconds() / 3600,
             "drifted": (detected.get("drift") or {}).get("drifted", []),
             "mlflow_run": (detected.get("links") or {}).get("mlflow_run")},
-        "decisions": {kind: sum(d["kind"] == kind for d in decisions) for kind in ("none", "data", "metric", "schedule")},
+        "decisions": {k: sum(d["kind"] == k for d in decisions) for k in ("none", "data", "metric", "schedule")},
         "retrains_asked": sum(bool(d.get("retrain")) for d in decisions),
         "versions": {"before": first, "after": second},
         # both versions on the new version's holdout (the most recent validated rows at its training)
@@ -113,7 +114,8 @@ def table(s: dict) -> str:
                                              f"coverage {lb['coverage']:.0%})"),
         ("live AUC after the swap", f"{auc(la['roc_auc'])} (v{la['version']}, {la['labels']} labels, "
                                     f"coverage {la['coverage']:.0%})"),
-        ("decisions", ", ".join(f"{k} {v}" for k, v in s["decisions"].items()) + f"; retrains asked {s['retrains_asked']}"),
+        ("decisions", ", ".join(f"{k} {v}" for k, v in s["decisions"].items())
+         + f"; retrains asked {s['retrains_asked']}"),
         ("events produced / scored", f"{s['events_produced']:,} / {s['events_scored']:,}"),
         ("dead letters (telemetry.dlq)", f"{s['dlq']:,}"),
         ("alerts topic (machine actions, on-call)", f"{s['alerts']:,}"),

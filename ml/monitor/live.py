@@ -15,6 +15,7 @@ event's Kafka timestamp), so a window of predictions and the window of telemetry
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -62,9 +63,9 @@ def live_window(contract: Contract, end: datetime, hours: int) -> Window:
     return Window(last - hours * HOUR, last)
 
 
-def _read(lake: Lake, contract: Contract, kind: str, window: Window) -> pd.DataFrame:
-    import json
-
+def read_hours(lake: Lake, contract: Contract, kind: str, window: Window) -> pd.DataFrame:
+    """The rows of every offloaded hour of `kind` in the window; an hour whose files disagree with its
+    manifest is left out."""
     frames = []
     for hour in window.hours():
         try:
@@ -83,13 +84,14 @@ def live_metrics(lake: Lake, contract: Contract, end: datetime, hours: int, vers
     window = live_window(contract, end, hours)
     label, event_id = contract.label, contract.event_id
     base = dict(start=window.start.isoformat(), end=window.end.isoformat(), version=version, threshold=threshold)
-    preds = _read(lake, contract, "predictions", window)
+    preds = read_hours(lake, contract, "predictions", window)
     if version is None or preds.empty:
         note = "no champion" if version is None else "no predictions offloaded for the live window"
         return LiveMetrics(predictions=0, labels=0, mature=0, coverage=0.0, judged=False, note=note, **base)
     preds = preds[preds["model_version"].astype(str) == str(version)]
     preds = preds.drop_duplicates(event_id, keep="last")
-    outcomes = _read(lake, contract, "outcomes", Window(window.start, end.replace(minute=0, second=0, microsecond=0)))
+    hour = end.replace(minute=0, second=0, microsecond=0)
+    outcomes = read_hours(lake, contract, "outcomes", Window(window.start, hour))
     if not outcomes.empty:
         observed = pd.to_datetime(outcomes[label.observed_at], utc=True) < pd.Timestamp(end)
         outcomes = outcomes.loc[observed, [label.join_key, label.field]].drop_duplicates(label.join_key, keep="last")

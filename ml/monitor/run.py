@@ -115,7 +115,8 @@ class ReferenceCache:
         return self._frames[info.run_id]
 
 
-def same_hours_of_day(contract: Contract, reference: pd.DataFrame, hours: list[str], min_rows: int) -> tuple[pd.DataFrame, bool]:
+def same_hours_of_day(contract: Contract, reference: pd.DataFrame, hours: list[str],
+                      min_rows: int) -> tuple[pd.DataFrame, bool]:
     """The reference rows from the window's hours of the day, when the training window covered each of
     those hours and there are at least `min_rows` of them.
 
@@ -153,8 +154,8 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
                 if settings.drift_match_hour_of_day:
                     reference, matched = same_hours_of_day(contract, reference, hours, MIN_REFERENCE_ROWS)
                 context["window"]["reference"] = {"rows": len(reference), "same_hours_of_day": matched}
-                result, snapshot = detect_drift(contract, model_frame(contract, reference), model_frame(contract, current),
-                                                settings, info.importances)
+                result, snapshot = detect_drift(contract, model_frame(contract, reference),
+                                                model_frame(contract, current), settings, info.importances)
                 html = Path(tmp) / "report.html"
                 snapshot.save_html(str(html))
                 keys = write_drift_report(lake, result, html, run_id)
