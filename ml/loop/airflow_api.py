@@ -89,13 +89,6 @@ class AirflowApi:
             self._call("PUT", f"/backfills/{b['id']}/cancel")
         return len(unfinished)
 
-    def first_interval(self, dag_id: str) -> datetime | None:
-        """The start of the earliest data interval any run of the DAG covered (None before any run; for a
-        data-interval timetable the logical date is the interval start)."""
-        runs = self._call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 1, "order_by": "logical_date"})
-        starts = [r["data_interval_start"] for r in runs["dag_runs"] if r.get("data_interval_start")]
-        return datetime.fromisoformat(starts[0].replace("Z", "+00:00")) if starts else None
-
     def runs(self, dag_id: str, **params) -> list[dict]:
         params = {"limit": 100, "order_by": "-run_after", **params}
         return self._call("GET", f"/dags/{dag_id}/dagRuns", params=params)["dag_runs"]

@@ -42,7 +42,6 @@ from ml.simulate.produce import KafkaSink
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
-RETENTION = timedelta(days=6)  # inside the topics' 7 days, by record timestamp
 DAGS = ["lake_offload", "monitor_model", "retrain_model", "promote_model", "rollback_model"]
 CHAIN = ["monitor_model", "retrain_model", "promote_model"]
 LOOP_TOPICS = ("telemetry", "outcomes", "predictions", "alerts", "dlq", "control", "predictions_shadow")
@@ -87,16 +86,9 @@ class Timeline:
     end: datetime
 
     @classmethod
-    def ending_now(cls, profile: Profile, now: datetime, before: datetime | None = None) -> "Timeline":
-        """Ending an hour before `now`, or at `before` when that is earlier (the first hour an earlier
-        run of lake_offload covered: Airflow keeps one run per hour, and a backfill that replaced those
-        runs would race the scheduler)."""
+    def ending_now(cls, profile: Profile, now: datetime) -> "Timeline":
         end = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0) - HOUR
-        end = min(end, before) if before else end
         start = end - profile.total_hours * HOUR
-        if start < now - RETENTION:
-            raise LoopError(f"no free hours left within Kafka's retention before {end.isoformat()}: earlier loops "
-                            f"used them; `make clean` (or delete the lake_offload runs in Airflow) and rerun")
         onset = start + profile.history_hours * HOUR
         return cls(start, onset, onset + profile.drift_hours * HOUR, end)
 
@@ -120,7 +112,7 @@ class Loop:
         self.contract = load_contract(self.settings.contract)
         self.lake = Lake.from_settings(self.settings)
         self.client = MlflowClient(self.settings.mlflow_tracking_uri)
-        self.timeline = Timeline.ending_now(self.profile, self.now, self.api.first_interval("lake_offload"))
+        self.timeline = Timeline.ending_now(self.profile, self.now)
         t = self.timeline
         onset_ms = int(t.onset.timestamp() * 1000)
         scenarios = (CovariateDrift(start_ms=onset_ms), ConceptDrift(start_ms=onset_ms))
@@ -146,6 +138,7 @@ class Loop:
         t, p = self.timeline, self.profile
         self.step("wait for the DAGs to be parsed", self.api.wait_parsed, DAGS)
         self.step("cancel unfinished offload backfills", self.api.cancel_backfills, "lake_offload")
+        self.step("wait for earlier offload runs of these hours", self.offload_idle)
         self.step(f"replay {p.history_hours} h of history", self.produce, t.hours(t.start, t.onset), False)
         self.step("offload the history (lake_offload backfill)", self.offload, t.start, t.onset)
         first = self.step("train and promote the first champion", self.first_champion)
@@ -207,6 +200,16 @@ class Loop:
         finally:
             consumer.close()
         return rows
+
+    def offload_idle(self) -> None:
+        """Until no run of lake_offload for the timeline's hours is queued or running: a backfill that
+        replaces runs must not race the scheduler over them (an interrupted loop leaves some behind)."""
+        t, deadline = self.timeline, time.monotonic() + self.profile.timeout_s
+        span = {"logical_date_gte": t.start.isoformat(), "logical_date_lte": (t.end - HOUR).isoformat()}
+        while any(self.api.runs("lake_offload", state=state, **span) for state in ("queued", "running")):
+            if time.monotonic() > deadline:
+                raise LoopError("earlier lake_offload runs of these hours are still running; see the Airflow UI")
+            time.sleep(3)
 
     def first_champion(self) -> str:
         since = datetime.now(timezone.utc)
