@@ -89,6 +89,18 @@ class AirflowApi:
             self._call("PUT", f"/backfills/{b['id']}/cancel")
         return len(unfinished)
 
+    def covered_hours(self, dag_id: str, since: datetime) -> set[datetime]:
+        """The logical dates (interval starts) of every run of the DAG since `since`."""
+        out, offset = set(), 0
+        while True:
+            page = self._call("GET", f"/dags/{dag_id}/dagRuns", params={
+                "limit": 100, "offset": offset, "logical_date_gte": since.isoformat()})["dag_runs"]
+            out |= {datetime.fromisoformat(r["logical_date"].replace("Z", "+00:00"))
+                    for r in page if r.get("logical_date")}
+            if len(page) < 100:
+                return out
+            offset += 100
+
     def runs(self, dag_id: str, **params) -> list[dict]:
         params = {"limit": 100, "order_by": "-run_after", **params}
         return self._call("GET", f"/dags/{dag_id}/dagRuns", params=params)["dag_runs"]

@@ -42,6 +42,7 @@ from ml.simulate.produce import KafkaSink
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
+RETENTION = timedelta(days=6)  # inside the topics' 7 days, by record timestamp
 DAGS = ["lake_offload", "monitor_model", "retrain_model", "promote_model", "rollback_model"]
 CHAIN = ["monitor_model", "retrain_model", "promote_model"]
 LOOP_TOPICS = ("telemetry", "outcomes", "predictions", "alerts", "dlq", "control", "predictions_shadow")
@@ -86,8 +87,24 @@ class Timeline:
     end: datetime
 
     @classmethod
-    def ending_now(cls, profile: Profile, now: datetime) -> "Timeline":
+    def free_block(cls, profile: Profile, now: datetime, used: set[datetime]) -> "Timeline":
+        """The latest run of hours, ending at least an hour before `now` (closed, lateness passed), that
+        no earlier lake_offload run covered. Replaying hours Airflow already has runs for would need a
+        backfill that replaces them, and on the standalone's SQLite that races the scheduler (it
+        stopped it twice: `StaleDataError`, `ObjectDeletedError`)."""
         end = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0) - HOUR
+        oldest = now - RETENTION + profile.total_hours * HOUR
+        while end >= oldest:
+            hours = [end - (i + 1) * HOUR for i in range(profile.total_hours)]
+            clash = [h for h in hours if h in used]
+            if not clash:
+                return cls.ending_at(profile, end)
+            end = min(clash)  # the block must end at or before the earliest clashing hour
+        raise LoopError(f"no {profile.total_hours} hours in a row within Kafka's retention are free of earlier "
+                        f"lake_offload runs; stop the stack and remove .local (`make down && rm -rf .local`)")
+
+    @classmethod
+    def ending_at(cls, profile: Profile, end: datetime) -> "Timeline":
         start = end - profile.total_hours * HOUR
         onset = start + profile.history_hours * HOUR
         return cls(start, onset, onset + profile.drift_hours * HOUR, end)
@@ -112,7 +129,8 @@ class Loop:
         self.contract = load_contract(self.settings.contract)
         self.lake = Lake.from_settings(self.settings)
         self.client = MlflowClient(self.settings.mlflow_tracking_uri)
-        self.timeline = Timeline.ending_now(self.profile, self.now)
+        self.timeline = Timeline.free_block(self.profile, self.now, self.api.covered_hours("lake_offload",
+                                                                                          self.now - RETENTION))
         t = self.timeline
         onset_ms = int(t.onset.timestamp() * 1000)
         scenarios = (CovariateDrift(start_ms=onset_ms), ConceptDrift(start_ms=onset_ms))
