@@ -35,7 +35,7 @@ demo: $(STAMP)
 	@$(STACK) down serving >/dev/null
 	@$(VENV)/bin/continuum-loop reset
 	@$(STACK) up serving
-	@$(VENV)/bin/continuum-loop run --profile $(or $(PROFILE),demo)
+	@$(VENV)/bin/continuum-loop run --profile $(or $(PROFILE),short)
 	@$(STACK) status
 	@echo "The UIs stay up until 'make down'."
 
