@@ -137,7 +137,6 @@ class Loop:
         self.sim = Simulator(self.contract, SimConfig(devices=self.profile.devices, rate=self.profile.rate,
                                                        seed=self.profile.seed, scenarios=scenarios))
         self.sink = KafkaSink(self.settings.kafka_bootstrap, self.settings.topics)
-        self.produced = 0
 
     # --- steps ---------------------------------------------------------------------------------
     def step(self, name: str, fn, *args):
@@ -165,7 +164,7 @@ class Loop:
                   self.produce, t.hours(t.onset, t.swap_from), True)
         since = datetime.now(timezone.utc)
         self.step("offload the drifted hours (lake_offload backfill)", self.offload, t.onset, t.swap_from)
-        second = self.step("monitor detects, retrain and promote a new champion", self.new_champion, first, since)
+        second = self.step("monitor detects, retrain and promote a new champion", self.wait_champion, first, since)
         self.step(f"sidecar swaps to v{second}", self.wait_serving, second)
         self.step(f"stream {p.after_hours} h scored by v{second}", self.produce, t.hours(t.swap_from, t.end), True)
         self.step("offload and monitor the recovery", self.offload, t.swap_from, t.end)
@@ -187,7 +186,6 @@ class Loop:
             if not report.ok:
                 raise LoopError(f"producing {hour:%Y-%m-%dT%H}: {report.failed} failed, {report.undelivered} "
                                 f"undelivered ({'; '.join(report.errors[:3])})")
-            self.produced = report.sent
             if wait_scored:
                 self.wait_scored()
 
@@ -237,9 +235,6 @@ class Loop:
         self.api.wait_runs("retrain_model", lambda runs: [r for r in runs if r["dag_run_id"] == run_id],
                            self.profile.timeout_s, "first training")
         return self.wait_champion(None, since)
-
-    def new_champion(self, old: str, since: datetime) -> str:
-        return self.wait_champion(old, since)
 
     def wait_champion(self, old: str | None, since: datetime) -> str:
         """Until the champion alias points at a version other than `old`; a failed run of the chain or

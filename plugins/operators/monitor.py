@@ -55,8 +55,10 @@ def evaluate(ends: list[str]) -> list[dict]:
     from ml.monitor import monitor_hours
 
     settings = load_settings()
-    outcomes = monitor_hours(Lake.from_settings(settings), load_contract(settings.contract), settings,
-                             [datetime.fromisoformat(e) for e in ends])
+    lake = Lake.from_settings(settings)
+    ends_at = [datetime.fromisoformat(e) for e in ends]
+    outcomes = monitor_hours(lake, load_contract(settings.contract), settings, ends_at)
+    loop_report = lake.url(LOOP_REPORT)
     for o in outcomes:
         d = o["decision"]
         log.info("window ending %s: decision %s%s\n  reason: %s\n  evidence: %s\n  report: %s\n  mlflow: %s",
@@ -66,7 +68,7 @@ def evaluate(ends: list[str]) -> list[dict]:
              "retrain": o["decision"]["retrain"], "suppressed_by": o["decision"]["suppressed_by"],
              "reason": o["decision"]["reason"], "drift_share": (o["drift"] or {}).get("drift_share"),
              "live_auc": (o["live"] or {}).get("roc_auc"),
-             "links": {**o["links"], "loop_report": Lake.from_settings(settings).url(LOOP_REPORT)},
+             "links": {**o["links"], "loop_report": loop_report},
              "champion": (o["champion"] or {}).get("version")} for o in outcomes]
 
 
