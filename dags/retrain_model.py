@@ -6,13 +6,18 @@ Runs when `monitor_model` updates the **retrain_request** Asset, on the weekly c
 hyperparameters to fix: those the search then leaves alone).
 
 1. **plan_retrain**: the trigger reason and the window: whole hours ending at the last closed hour.
-2. **train_candidate**: telemetry of the *valid* hours of the window joined with the matured outcomes
+   A run whose retrain requests all judged a champion that has been replaced since is skipped.
+2. **wait_for_data**: a retrain asked for by a `data` or `metric` decision learns the new regime: it
+   waits (rescheduling, at most `CONTINUUM_RETRAIN_REGIME_TIMEOUT_HOURS`) until
+   `CONTINUUM_RETRAIN_REGIME_HOURS` valid hours since the change began have mature labels, and trains
+   on those hours. Calendar and manual runs pass at once.
+3. **train_candidate**: telemetry of the *valid* hours of the window joined with the matured outcomes
    (by event id), the contract's features and label, a time-ordered split (train, validation, the most
    recent rows as holdout); XGBoost (hist, early stopping) with a time-boxed search; the candidate and
    the champion scored on the same holdout. Too few rows, or one class only, fails with what is
    missing. The MLflow run holds params, metrics, the lake hours and their manifest hashes (lineage),
    the drift reference sample, a feature-importance plot and the model as UBJ.
-3. **register_challenger**: a version of the registered model with its tags (trigger, window, data
+4. **register_challenger**: a version of the registered model with its tags (trigger, window, data
    hash, validation, holdout metrics, approval pending), alias `challenger`; updates the **challenger**
    Asset, which schedules `promote_model`.
 """
@@ -57,6 +62,12 @@ def retrain_model():
         events = [dict(e.extra or {}) for evs in (triggering_asset_events or {}).values() for e in evs]
         return plan(getattr(dag_run.run_type, "value", str(dag_run.run_type)), dict(params), events)
 
+    @task.sensor(poke_interval=30, timeout=_settings.retrain_regime_timeout_hours * 3600, mode="reschedule")
+    def wait_for_data(request: dict):
+        from plugins.operators.retrain import regime
+
+        return regime(request)
+
     @task
     def train_candidate(request: dict) -> dict:
         from plugins.operators.retrain import train
@@ -71,7 +82,7 @@ def retrain_model():
         outlet_events[CHALLENGER].extra = {"model": registered["model"], "version": registered["version"]}
         return registered
 
-    register_challenger(train_candidate(plan_retrain()))
+    register_challenger(train_candidate(wait_for_data(plan_retrain())))
 
 
 retrain_model()

@@ -6,8 +6,9 @@ Three triggers, strongest evidence first when several fire:
 - `data`: the share of drifted features was over its threshold for k consecutive windows. Inputs moved,
   which often precedes a worse model; one window alone is a spike, not a trend.
 - `schedule`: the champion is older than its maximum age, a retrain for hygiene with no symptom.
-A cooldown after each retrain and a budget of retrains per 24 hours stop retrain storms: a suppressed
-trigger keeps its kind and says what held it back. Every decision, `none` included, is written to
+A cooldown after each retrain and a budget of retrains per 24 hours stop retrain storms, and a retrain
+already asked for the same champion that is still waiting for the new regime's data (`pending_until`)
+holds the next one: a suppressed trigger keeps its kind and says what held it back. Every decision, `none` included, is written to
 `decisions/<run>.json` with its evidence, so a person can see why a model did or did not change.
 """
 
@@ -21,7 +22,7 @@ from ml.lake import Lake
 
 METRIC, DATA, SCHEDULE, NONE = "metric", "data", "schedule", "none"
 PRECEDENCE = (METRIC, DATA, SCHEDULE)
-COOLDOWN, BUDGET = "cooldown", "budget"
+COOLDOWN, BUDGET, PENDING = "cooldown", "budget", "pending"
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,14 @@ class Evidence:
     champion_auc: float | None = None
     model_age_hours: float | None = None
     recent_retrains: tuple[datetime, ...] = ()
+    pending_until: datetime | None = None  # a retrain asked for this champion waits for its data until then
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["now"] = self.now.isoformat()
         out["drift_shares"] = list(self.drift_shares)
         out["recent_retrains"] = [t.isoformat() for t in self.recent_retrains]
+        out["pending_until"] = self.pending_until.isoformat() if self.pending_until else None
         return out
 
 
@@ -73,7 +76,7 @@ class Policy:
 @dataclass(frozen=True)
 class Decision:
     """The trigger chosen (`none` when nothing fired), why, every trigger that fired, the evidence, and
-    what held a retrain back (None, 'cooldown' or 'budget')."""
+    what held a retrain back (None, 'pending', 'cooldown' or 'budget')."""
 
     kind: str
     reason: str
@@ -140,6 +143,9 @@ def _schedule(ev: Evidence, p: Policy) -> tuple[bool, str]:
 
 
 def _suppression(ev: Evidence, p: Policy) -> tuple[str, str] | None:
+    if ev.pending_until is not None and ev.now < ev.pending_until:
+        return PENDING, (f"a retrain asked for this champion is waiting for the new regime's labelled hours "
+                         f"(until {ev.pending_until.isoformat()} at the latest)")
     past = sorted(t for t in ev.recent_retrains if t <= ev.now)
     if past and ev.now - past[-1] < timedelta(hours=p.cooldown_hours):
         since = (ev.now - past[-1]) / timedelta(hours=1)

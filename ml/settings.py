@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     retrain_search_rows: int = Field(
         200_000, ge=1000, description="an integer >= 1000: training rows sampled for the search (the final fit uses all)")
     retrain_max_rounds: int = Field(400, ge=1, description="an integer >= 1: most boosting rounds per fit")
+    retrain_regime_hours: int = Field(
+        6, ge=0, le=24 * 14, description="an integer (0-336): hours since a drift began, with mature labels, that a "
+        "drift-triggered retrain waits for and learns from; 0: retrain at once on the usual window")
+    retrain_regime_timeout_hours: float = Field(
+        24.0, gt=0, le=24 * 14, description="hours (0-336]: how long a drift-triggered retrain waits for those hours before it fails and alerts")
     serving_threshold: float = Field(
         0.5, gt=0, lt=1, description="a probability in (0, 1): scores at or above it are acted on")
     promotion_metric: str = Field("holdout_roc_auc", description="the holdout metric promotion compares, e.g. holdout_roc_auc")

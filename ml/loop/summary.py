@@ -15,21 +15,16 @@ from confluent_kafka import Consumer, TopicPartition
 from mlflow import MlflowClient
 
 from ml.evaluate import classification_metrics
-from ml.monitor.live import read_hours
+from ml.monitor.live import labelled_predictions
 from ml.offload import Window
 
 
 def live_auc(lake, contract, version: str, start: datetime, end: datetime, labels_until: datetime) -> dict:
     """ROC AUC of `version`'s served predictions for events in [start, end), with outcomes to `labels_until`."""
-    preds = read_hours(lake, contract, "predictions", Window(start, end))
+    preds, joined = labelled_predictions(lake, contract, version, Window(start, end), labels_until)
     if preds.empty:
         return {"version": version, "predictions": 0, "labels": 0, "coverage": 0.0, "roc_auc": None}
-    preds = preds[preds["model_version"].astype(str) == str(version)].drop_duplicates(contract.event_id, keep="last")
-    outcomes = read_hours(lake, contract, "outcomes", Window(start, labels_until))
-    label = contract.label
-    joined = preds.merge(outcomes[[label.join_key, label.field]].drop_duplicates(label.join_key, keep="last"),
-                         left_on=contract.event_id, right_on=label.join_key) if not outcomes.empty else preds.iloc[:0]
-    y = joined[label.field].astype(int).to_numpy() if len(joined) else np.array([], dtype=int)
+    y = joined[contract.label.field].astype(int).to_numpy() if len(joined) else np.array([], dtype=int)
     both = len(set(y.tolist())) == 2
     auc = classification_metrics(y, joined["score"].to_numpy(float), 0.5)["roc_auc"] if both else None
     return {"version": version, "predictions": int(len(preds)), "labels": int(len(joined)),
@@ -79,6 +74,7 @@ def summarize(loop, outcome: dict, report: dict) -> dict:
         "decisions": {k: sum(d["kind"] == k for d in decisions) for k in ("none", "data", "metric", "schedule")},
         "retrains_asked": sum(bool(d.get("retrain")) for d in decisions),
         "versions": {"before": first, "after": second},
+        "retrained_on": {"start": tags.get("window_start"), "end": tags.get("window_end")},
         # both versions on the new version's holdout (the most recent validated rows at its training)
         "holdout_auc": {"before": tag("champion_holdout_roc_auc"), "after": tag("holdout_roc_auc")},
         "live": {"before": live_auc(lake, loop.contract, first, t.onset, t.swap_from, labels_until),
@@ -108,6 +104,7 @@ def table(s: dict) -> str:
         ("reason", d.get("reason", "-")),
         ("drifted features", ", ".join(d.get("drifted", [])) or "-"),
         ("champion before -> after", f"v{s['versions']['before']} -> v{s['versions']['after']}"),
+        ("new champion learned from", _span(s["retrained_on"], s["drift_onset"])),
         ("holdout AUC, same holdout", f"v{s['versions']['before']} {auc(s['holdout_auc']['before'])} -> "
                                       f"v{s['versions']['after']} {auc(s['holdout_auc']['after'])}"),
         ("live AUC on drifted data, before", f"{auc(lb['roc_auc'])} (v{lb['version']}, {lb['labels']} labels, "
@@ -127,3 +124,15 @@ def table(s: dict) -> str:
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
+
+
+def _span(window: dict, onset: str) -> str:
+    """A training window as hours relative to the drift onset."""
+    if not window.get("start") or not window.get("end"):
+        return "-"
+    zero = datetime.fromisoformat(onset)
+
+    def rel(value: str) -> str:
+        return f"{(datetime.fromisoformat(value) - zero).total_seconds() / 3600:+.0f} h"
+
+    return f"{window['start']} .. {window['end']} (onset {rel(window['start'])} .. {rel(window['end'])})"

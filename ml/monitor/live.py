@@ -78,26 +78,36 @@ def read_hours(lake: Lake, contract: Contract, kind: str, window: Window) -> pd.
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def labelled_predictions(lake: Lake, contract: Contract, version: str | None, window: Window, labels_until: datetime,
+                         observed_before: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`version`'s predictions for the events of `window` (one per event id, the latest) and those of
+    them with an outcome in the lake's outcome hours up to `labels_until` (observed before
+    `observed_before`, when given), joined by event id: (predictions, labelled)."""
+    label, event_id = contract.label, contract.event_id
+    preds = read_hours(lake, contract, "predictions", window)
+    if preds.empty:
+        return preds, preds
+    preds = preds[preds["model_version"].astype(str) == str(version)].drop_duplicates(event_id, keep="last")
+    outcomes = read_hours(lake, contract, "outcomes", Window(window.start, max(labels_until, window.start + HOUR)))
+    if outcomes.empty:
+        return preds, preds.iloc[:0].assign(**{label.field: pd.Series(dtype="int64")})
+    if observed_before is not None:
+        outcomes = outcomes.loc[pd.to_datetime(outcomes[label.observed_at], utc=True) < pd.Timestamp(observed_before)]
+    outcomes = outcomes[[label.join_key, label.field]].drop_duplicates(label.join_key, keep="last")
+    return preds, preds.merge(outcomes, left_on=event_id, right_on=label.join_key, how="inner")
+
+
 def live_metrics(lake: Lake, contract: Contract, end: datetime, hours: int, version: str | None, threshold: float,
                  min_labels: int, min_coverage: float) -> LiveMetrics:
     """The live window's figures for `version` as of `end` (outcomes observed before `end` count)."""
     window = live_window(contract, end, hours)
-    label, event_id = contract.label, contract.event_id
+    label = contract.label
     base = dict(start=window.start.isoformat(), end=window.end.isoformat(), version=version, threshold=threshold)
-    preds = read_hours(lake, contract, "predictions", window)
+    preds, joined = (pd.DataFrame(), None) if version is None else labelled_predictions(
+        lake, contract, version, window, end.replace(minute=0, second=0, microsecond=0), observed_before=end)
     if version is None or preds.empty:
         note = "no champion" if version is None else "no predictions offloaded for the live window"
         return LiveMetrics(predictions=0, labels=0, mature=0, coverage=0.0, judged=False, note=note, **base)
-    preds = preds[preds["model_version"].astype(str) == str(version)]
-    preds = preds.drop_duplicates(event_id, keep="last")
-    hour = end.replace(minute=0, second=0, microsecond=0)
-    outcomes = read_hours(lake, contract, "outcomes", Window(window.start, hour))
-    if not outcomes.empty:
-        observed = pd.to_datetime(outcomes[label.observed_at], utc=True) < pd.Timestamp(end)
-        outcomes = outcomes.loc[observed, [label.join_key, label.field]].drop_duplicates(label.join_key, keep="last")
-        joined = preds.merge(outcomes, left_on=event_id, right_on=label.join_key, how="inner")
-    else:
-        joined = preds.iloc[:0].assign(**{label.field: pd.Series(dtype="int64")})
     n, labelled = len(preds), len(joined)
     coverage = labelled / n if n else 0.0
     counts = dict(predictions=n, labels=labelled, mature=labelled, coverage=round(coverage, 4))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import tempfile
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -32,7 +33,7 @@ from ml.drift import detect_drift, write_drift_report
 from ml.lake import Lake
 from ml.monitor.champion import ChampionInfo, champion_info, reference_sample
 from ml.monitor.live import live_metrics
-from ml.policy import NONE, Evidence, Policy, decide, decision_key, record_decision
+from ml.policy import DATA, METRIC, NONE, Evidence, Policy, decide, decision_key, record_decision
 from ml.validation import read_hour, valid_hours
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,21 @@ def whole_hour(value: datetime) -> datetime:
     return value
 
 
-def previous_decisions(lake: Lake, end: datetime, hours: int = HISTORY_HOURS) -> list[dict]:
-    """The recorded decisions of the `hours` hourly windows before `end`, newest first (gaps skipped)."""
+def previous_decisions(lake: Lake, end: datetime, hours: int = HISTORY_HOURS,
+                       known: dict[str, dict | None] | None = None) -> list[dict]:
+    """The recorded decisions of the `hours` hourly windows before `end`, newest first (gaps skipped).
+    `known` (run id: record, or None for none) saves reading them again across the windows of a run."""
+    known = {} if known is None else known
     out = []
     for back in range(1, hours + 1):
-        try:
-            out.append(json.loads(lake.read_text(decision_key(run_id_for(end - back * HOUR)))))
-        except FileNotFoundError:
-            continue
+        run_id = run_id_for(end - back * HOUR)
+        if run_id not in known:
+            try:
+                known[run_id] = json.loads(lake.read_text(decision_key(run_id)))
+            except FileNotFoundError:
+                known[run_id] = None
+        if known[run_id] is not None:
+            out.append(known[run_id])
     return out
 
 
@@ -88,6 +96,34 @@ def drift_chain(history: list[dict], end: datetime, windows: int, measure, versi
 
 def recent_retrains(decisions: list[dict]) -> tuple[datetime, ...]:
     return tuple(sorted(datetime.fromisoformat(r["evidence"]["now"]) for r in decisions if r.get("retrain")))
+
+
+def regime_since(kind: str, end: datetime, shares: list[float], live: dict | None) -> str | None:
+    """Where the regime a retrain should learn begins, or None (a calendar retrain keeps its window).
+
+    - data: the last hour of the first window of the drifted run (the earliest hour the check saw the
+      change in; the window before it was still under the threshold);
+    - metric: the start of the live window whose accuracy fell."""
+    if kind == DATA and shares:
+        return (end - len(shares) * HOUR).isoformat()
+    if kind == METRIC and live and live.get("start"):
+        return whole_hour(datetime.fromisoformat(live["start"])).isoformat()
+    return None
+
+
+def pending_until(history: list[dict], version: str | None, regime_hours: int, label_delay: timedelta) -> datetime | None:
+    """Until when the latest retrain asked for champion `version` may still be waiting for its data: the
+    last of its `regime_hours` hours since the change has closed and its labels' longest delay has
+    passed, plus an hour for the offload. A later champion, or a request without a regime, waits for nothing."""
+    for record in history:  # newest first
+        if not record.get("retrain"):
+            continue
+        same = (record.get("champion") or {}).get("version") == version
+        if not (same and record.get("regime_since") and regime_hours > 0):
+            return None
+        delay = timedelta(hours=math.ceil(label_delay / HOUR))
+        return datetime.fromisoformat(record["regime_since"]) + regime_hours * HOUR + delay + HOUR
+    return None
 
 
 def window_frame(lake: Lake, contract: Contract, start: datetime, end: datetime) -> tuple[pd.DataFrame, list[str]]:
@@ -133,8 +169,9 @@ def same_hours_of_day(contract: Contract, reference: pd.DataFrame, hours: list[s
 
 
 def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, references: ReferenceCache | None = None,
-                 info: ChampionInfo | None | bool = False) -> dict:
-    """Monitor the window ending at `end`; returns the recorded decision and where its evidence is."""
+                 info: ChampionInfo | None | bool = False, known: dict[str, dict | None] | None = None) -> dict:
+    """Monitor the window ending at `end`; returns the recorded decision and where its evidence is.
+    `known`: the decisions already read (or recorded) by this run, which the new one joins."""
     end = whole_hour(end)
     run_id = run_id_for(end)
     references = references or ReferenceCache(settings.mlflow_tracking_uri)
@@ -143,7 +180,7 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
     start = end - settings.drift_window_hours * HOUR
     context = {"window": {"start": start.isoformat(), "end": end.isoformat()}, "model": settings.model_name,
                "champion": info.to_dict() if info else None, "drift": None, "live": None, "links": {}}
-    history = previous_decisions(lake, end)
+    history = previous_decisions(lake, end, known=known)
     drift_summary, html = None, None
     with tempfile.TemporaryDirectory(prefix="continuum-monitor-") as tmp:
         if info is not None:
@@ -179,14 +216,20 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
             now=end, drift_shares=tuple(shares), live_auc=live.get("roc_auc") if live.get("judged") else None,
             live_labels=int(live.get("labels") or 0), mature_labels=int(live.get("mature") or 0),
             champion_auc=info.holdout_roc_auc if info else None, model_age_hours=info.age_hours(end) if info else None,
-            recent_retrains=recent_retrains(history))
+            recent_retrains=recent_retrains(history),
+            pending_until=pending_until(history, info.version if info else None, settings.retrain_regime_hours,
+                                        timedelta(minutes=contract.label.max_delay_minutes)))
         decision = decide(evidence, Policy.from_settings(settings))
         if info is None:
             decision = replace(decision, kind=NONE, reason="no champion to monitor yet: train and promote one first",
                                fired=(), suppressed_by=None)
+        if decision.retrain:
+            context["regime_since"] = regime_since(decision.kind, end, shares, context["live"])
         mlflow_run = _log_run(settings, run_id, context, decision, html, drift_summary)
         context["links"]["mlflow_run"] = mlflow_run["url"]
         key = record_decision(lake, decision, run_id, context)
+        if known is not None:
+            known[run_id] = json.loads(json.dumps({**context, "run_id": run_id, **decision.to_dict()}, default=str))
     context["links"]["decision"] = lake.url(key)
     log.info("%s: %s%s: %s", run_id, decision.kind, " (retrain)" if decision.retrain else "", decision.reason)
     return {"run_id": run_id, "decision": decision.to_dict(), "key": key, **context}
@@ -233,5 +276,6 @@ def monitor_hours(lake: Lake, contract: Contract, settings, ends: list[datetime]
     """Monitor several windows in time order (a backlog, a range), each seeing the decisions before it."""
     references = ReferenceCache(settings.mlflow_tracking_uri)
     info = champion_info(settings.mlflow_tracking_uri, settings.model_name)
-    return [monitor_hour(lake, contract, settings, end, references, info) for end in sorted(set(ends))]
+    known: dict[str, dict | None] = {}
+    return [monitor_hour(lake, contract, settings, end, references, info, known) for end in sorted(set(ends))]
 

@@ -89,7 +89,7 @@ def _decisions(axis: TimeAxis | None, inputs: LoopInputs) -> tuple[Chart, str] |
         chart.dot(p.at, chart.lane_y(p.kind), color, f"decision {state}", tip, hollow=state == "suppressed",
                   r=5 if state != "quiet" else 3, square=state == "suppressed")
     legend = "".join(_key(c, k) for k, c in KIND_COLORS.items())
-    return chart, legend + _key("#555", "suppressed (cooldown or budget)", "hollow")
+    return chart, legend + _key("#555", "suppressed (pending retrain, cooldown or budget)", "hollow")
 
 
 def _version_order(version: str) -> tuple:

@@ -78,6 +78,26 @@ def build_training_set(lake: Lake, contract: Contract, start: datetime, end: dat
     return out
 
 
+def mature_hours(lake: Lake, contract: Contract, start: datetime, end: datetime) -> list[datetime]:
+    """The valid telemetry hours in [start, end) whose labels have all had time to arrive and are in the
+    lake: every outcome hour up to the contract's longest label delay after the hour has been offloaded."""
+    delay = timedelta(minutes=contract.label.max_delay_minutes)
+    offloaded: dict[datetime, bool] = {}
+
+    def outcomes_in(hour: datetime) -> bool:
+        if hour not in offloaded:
+            offloaded[hour] = _manifest(lake, "outcomes", Window.hour(hour)) is not None
+        return offloaded[hour]
+
+    out = []
+    for manifest in valid_hours(lake, "telemetry", start, end):
+        hour = Window.hour(manifest["window"]["start"]).start
+        label_hours = Window(hour, hour + timedelta(hours=1) + delay).hours()
+        if all(outcomes_in(w.start) for w in label_hours):
+            out.append(hour)
+    return out
+
+
 def _read_hours(lake: Lake, contract: Contract, kind: str, manifests: list[dict], out: TrainingSet) -> list[pd.DataFrame]:
     """The frames of the given hours; an hour whose files fail their manifest check is skipped and noted."""
     frames = []

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -18,7 +18,7 @@ from ml.contract import Contract, model_frame
 from ml.evaluate import evaluate, score
 from ml.lake import Lake
 from ml.registry import champion, load_version
-from ml.train.dataset import build_training_set, check_split, time_split
+from ml.train.dataset import build_training_set, check_split, mature_hours, time_split
 from ml.train.fit import fit
 from ml.train.track import log_candidate, version_tags
 
@@ -37,17 +37,20 @@ class RetrainRequest:
     as_of: datetime
     hyperparameters: dict = field(default_factory=dict)
     search_seconds: float | None = None
+    regime_since: datetime | None = None  # a drift-triggered retrain learns from here (see `regime_request`)
 
     def to_dict(self) -> dict:
         return {"trigger": self.trigger, "start": self.start.isoformat(), "end": self.end.isoformat(),
                 "as_of": self.as_of.isoformat(), "hyperparameters": self.hyperparameters,
-                "search_seconds": self.search_seconds}
+                "search_seconds": self.search_seconds,
+                "regime_since": self.regime_since.isoformat() if self.regime_since else None}
 
     @classmethod
     def from_dict(cls, data: dict) -> "RetrainRequest":
+        since = data.get("regime_since")
         return cls(data["trigger"], datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]),
                    datetime.fromisoformat(data["as_of"]), dict(data.get("hyperparameters") or {}),
-                   data.get("search_seconds"))
+                   data.get("search_seconds"), datetime.fromisoformat(since) if since else None)
 
 
 def plan_request(trigger: str, window_days: float, now: datetime, hyperparameters: dict | None = None,
@@ -57,6 +60,28 @@ def plan_request(trigger: str, window_days: float, now: datetime, hyperparameter
     start = end - timedelta(hours=max(1, round(window_days * 24)))
     fixed = {k: v for k, v in (hyperparameters or {}).items() if v not in (None, "")}
     return RetrainRequest(trigger, start, end, now.astimezone(timezone.utc), fixed, search_seconds)
+
+
+def regime_request(lake: Lake, contract: Contract, request: RetrainRequest, min_hours: int,
+                   now: datetime) -> tuple[RetrainRequest | None, str]:
+    """The request a drift-triggered retrain trains on, once the new regime can be learned; else None.
+
+    A retrain asked for because the data or the live accuracy changed must learn the data after the
+    change: a window that is mostly the old regime gives a candidate much like the champion, and its
+    time-ordered split would keep the new rows for validation and holdout only. So the window starts at
+    `regime_since`, and training waits until at least `min_hours` valid hours since then have mature
+    labels (every outcome hour up to the label's longest delay offloaded); it then ends after the
+    latest such hour. Requests without `regime_since` (calendar, manual) and `min_hours` 0 pass as they
+    are. Returns the request (or None) and a line saying where the wait stands."""
+    if request.regime_since is None or min_hours <= 0:
+        return request, f"window {request.start.isoformat()} .. {request.end.isoformat()}"
+    now = now.astimezone(timezone.utc)
+    hours = mature_hours(lake, contract, request.regime_since, now.replace(minute=0, second=0, microsecond=0))
+    status = (f"{len(hours)} of {min_hours} hours since {request.regime_since.isoformat()} have mature labels"
+              + (f" (latest {hours[-1].isoformat()})" if hours else ""))
+    if len(hours) < min_hours:
+        return None, status
+    return replace(request, start=request.regime_since, end=hours[-1] + timedelta(hours=1), as_of=now), status
 
 
 def train_candidate(lake: Lake, contract: Contract, settings, request: RetrainRequest) -> dict:

@@ -69,18 +69,21 @@ def evaluate(ends: list[str]) -> list[dict]:
              "reason": o["decision"]["reason"], "drift_share": (o["drift"] or {}).get("drift_share"),
              "live_auc": (o["live"] or {}).get("roc_auc"),
              "links": {**o["links"], "loop_report": loop_report},
-             "champion": (o["champion"] or {}).get("version")} for o in outcomes]
+             "champion": (o["champion"] or {}).get("version"), "regime_since": o.get("regime_since")}
+            for o in outcomes]
 
 
 def retrain_request(outcomes: list[dict]) -> dict | None:
-    """The request for the retrain decisions of this run (the latest one's reason and evidence), or None."""
+    """The request for the retrain decisions of this run (the latest one's reason and evidence), or None.
+    `regime_since` is where the earliest of them saw the change begin: the retrain learns from there."""
     asked = [o for o in outcomes if o["retrain"]]
     if not asked:
         return None
     last = asked[-1]
+    since = sorted(o["regime_since"] for o in asked if o.get("regime_since"))
     return {"reason": last["kind"], "decision": last["kind"], "detail": last["reason"], "run_id": last["run_id"],
             "window_end": last["window"]["end"], "champion": last["champion"], "links": last["links"],
-            "decisions": [o["run_id"] for o in asked]}
+            "regime_since": since[0] if since else None, "decisions": [o["run_id"] for o in asked]}
 
 
 def alert_decisions(outcomes: list[dict]) -> list[dict]:

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from ml.contract import load_contract
 from ml.lake import Lake
 from ml.settings import load_settings
-from ml.train import RetrainRequest, plan_request, register_challenger, train_candidate
+from ml.train import RetrainRequest, plan_request, regime_request, register_challenger, train_candidate
 
 log = logging.getLogger(__name__)
 HYPERPARAMETERS = ("max_depth", "learning_rate", "min_child_weight")
@@ -25,14 +26,61 @@ def trigger_reason(run_type: str, params: dict, asset_events: list[dict]) -> str
     return f"manual:{params.get('reason') or 'unspecified'}"
 
 
+def stale_requests(judged: list, current: str | None) -> str | None:
+    """Why a run started by retrain requests need not train: every request judged (`judged`: the
+    champion version each one saw) a champion that has been replaced since, so a retrain has answered
+    them. None when one still stands, and for runs no request started (`judged` empty)."""
+    seen = set(judged)
+    if not seen or None in seen or current in seen:
+        return None
+    return (f"the retrain requests judged v{', v'.join(sorted(str(v) for v in seen))}; the champion is now "
+            f"v{current}, so a retrain has answered them (the monitor judges v{current} from here)")
+
+
+def _skip_if_stale(settings, judged: list) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+    from mlflow import MlflowClient
+
+    from ml.registry import champion
+
+    if not judged:
+        return
+    current = champion(MlflowClient(settings.mlflow_tracking_uri), settings.model_name)
+    stale = stale_requests(judged, current.version if current else None)
+    if stale:
+        log.info("not retraining: %s", stale)
+        raise AirflowSkipException(stale)
+
+
 def plan(run_type: str, params: dict, asset_events: list[dict]) -> dict:
-    """The retraining request of this run: trigger, window, hyperparameters a person fixed."""
+    """The retraining request of this run: trigger, window, hyperparameters a person fixed, and, for a
+    drift-triggered request, where the new regime began. Skips the run when the requests are stale."""
     settings = load_settings()
+    judged = [e.get("champion") for e in asset_events]
+    _skip_if_stale(settings, judged)
     request = plan_request(trigger_reason(run_type, params, asset_events),
                            float(params.get("window_days") or settings.retrain_window_days), datetime.now(timezone.utc),
                            {k: params.get(k) for k in HYPERPARAMETERS}, params.get("search_seconds"))
+    since = sorted(str(e["regime_since"]) for e in asset_events if e.get("regime_since"))
+    if since and settings.retrain_regime_hours > 0:
+        request = replace(request, regime_since=datetime.fromisoformat(since[0]))
     log.info("retrain request: %s", request.to_dict())
-    return request.to_dict()
+    return {**request.to_dict(), "judged": judged}
+
+
+def regime(request: dict):
+    """Sensor body: the request once its data is there (a drift-triggered one waits for the new regime's
+    hours with mature labels; others pass at once). Skips when a new champion answered the requests
+    while it waited."""
+    from airflow.sdk import PokeReturnValue
+
+    settings = load_settings()
+    _skip_if_stale(settings, request.get("judged") or [])
+    ready, status = regime_request(Lake.from_settings(settings), load_contract(settings.contract),
+                                   RetrainRequest.from_dict(request), settings.retrain_regime_hours,
+                                   datetime.now(timezone.utc))
+    log.info("new regime: %s", status)
+    return PokeReturnValue(is_done=ready is not None, xcom_value=ready.to_dict() if ready else None)
 
 
 def train(request: dict) -> dict:

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,9 @@ def test_the_loop_closes(sidecar, tmp_path, kafka_bootstrap, mlflow_uri):
     assert 0 < detected["hours_after_onset"] <= 4
     assert {"site", "rotational_speed_rpm"} <= set(detected["drifted"])
     assert s["versions"]["after"] != s["versions"]["before"]
+    # the new champion learned the drifted regime: its window starts where the change was first seen
+    onset, trained = datetime.fromisoformat(s["drift_onset"]), s["retrained_on"]
+    assert onset - timedelta(hours=1) <= datetime.fromisoformat(trained["start"]) <= onset + timedelta(hours=3), trained
     # the sidecar serves the registry's champion (the new one, or a later retrain of the loop's own)
     current = MlflowClient(mlflow_uri).get_model_version_by_alias("machine-failure", "champion").version
     health = requests.get(f"{sidecar}/healthz", timeout=10).json()

@@ -2,7 +2,7 @@
 
 One day trains the champion; 48 hourly windows of normal data follow (no trigger may fire: the count
 of false alarms is printed), then a covariate shift (a data decision within 3 hourly runs of its onset,
-then the cooldown holds). A second lake holds the same telemetry and predictions with a concept drift
+then it waits for its data and no other retrain is asked for). A second lake holds the same telemetry and predictions with a concept drift
 in the outcomes only (a metric decision, once the labels have matured, and no data decision). An old
 champion gives a schedule decision; the DAG turns a decision into a retrain request and one alert.
 """
@@ -10,6 +10,7 @@ champion gives a schedule decision; the DAG turns a decision into a retrain requ
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ from mlflow import MlflowClient
 
 from ml.lake import Lake
 from ml.monitor import live_window, monitor_hour, monitor_hours
-from ml.policy import COOLDOWN, DATA, METRIC, NONE, SCHEDULE
+from ml.policy import DATA, METRIC, NONE, PENDING, SCHEDULE
 from ml.registry import set_champion
 from ml.settings import load_settings
 from ml.simulate import ConceptDrift, CovariateDrift
@@ -100,15 +101,19 @@ def test_quiet_hours_trigger_nothing_and_a_covariate_shift_asks_for_a_retrain_wi
     arts = {a.path for a in MlflowClient(settings.mlflow_tracking_uri).list_artifacts(run_id, "drift")}
     assert {"drift/report.html", "drift/summary.json"} <= arts
 
-    # the drift goes on: no retrain is asked for again until the cooldown has passed
+    # the retrain learns from where the change was first seen, and waits for those hours' labels; the
+    # drift goes on meanwhile, and no other retrain is asked for this champion while that one waits
+    since = datetime.fromisoformat(record["regime_since"])
+    assert ONSET <= since < datetime.fromisoformat(asked["window"]["end"]), record["regime_since"]
+    delay = timedelta(hours=math.ceil(CONTRACT.label.max_delay_minutes / 60))
+    until = since + settings.retrain_regime_hours * timedelta(hours=1) + delay + timedelta(hours=1)
     later = runs[first + 1:]
     assert len(later) >= settings.retrain_cooldown_hours
-    for hours_after, o in enumerate(later, start=1):
+    for o in later:
         assert o["decision"]["kind"] != NONE, o["decision"]
-        if hours_after < settings.retrain_cooldown_hours:
-            assert o["decision"]["suppressed_by"] == COOLDOWN and not o["decision"]["retrain"], o["decision"]
-        else:
-            assert o["decision"]["retrain"], o["decision"]
+        assert datetime.fromisoformat(o["window"]["end"]) < until
+        assert o["decision"]["suppressed_by"] == PENDING and not o["decision"]["retrain"], o["decision"]
+        assert o["decision"]["evidence"]["pending_until"] == until.isoformat()
 
 
 def test_a_concept_drift_asks_for_a_retrain_on_the_metric_once_labels_mature(history, model_name):

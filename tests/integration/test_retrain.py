@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,10 +16,15 @@ import xgboost as xgb
 from mlflow import MlflowClient
 
 from ml.evaluate import score
+from ml.lake import Lake
+from ml.offload import Window, manifest_key
 from ml.registry import CHALLENGER, by_alias, load_version
 from ml.settings import load_settings
-from ml.train import DatasetError, build_training_set, plan_request, register_challenger, train_candidate
-from tests.integration.training_data import CONTRACT, airflow_db, run_dag, xcom  # noqa: F401
+from ml.train import (DatasetError, build_training_set, plan_request, regime_request, register_challenger,
+                      train_candidate)
+from ml.train.dataset import mature_hours
+from tests.integration.training_data import (CONTRACT, _publish, airflow_db, recent_hours, run_dag,  # noqa: F401
+                                             write_hours, xcom)
 
 NOW = datetime.now(timezone.utc)
 
@@ -107,3 +113,38 @@ def test_the_dag_trains_registers_and_announces_the_challenger(env, airflow_db):
         event = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
                  .filter(AssetModel.name == "challenger", AssetEvent.source_run_id == run.run_id).one())
         assert event.extra == {"model": settings.model_name, "version": mv.version}
+
+
+def test_a_drift_retrain_waits_for_the_new_regime_and_learns_from_it(env, tmp_path):
+    """Three hours since the change began; labels mature once every outcome hour up to the contract's
+    longest delay after an hour has been offloaded (an hour with no outcome still gets its manifest)."""
+    settings = env
+    lake = Lake(str(tmp_path / "lake"))
+    hours = recent_hours(3, ended_hours_ago=1)
+    write_hours(lake, hours, seed=5, rate=1.5)
+    since = hours[0].start
+    request = replace(plan_request("request:data", 7.0, NOW), regime_since=since)
+
+    delay = timedelta(minutes=CONTRACT.label.max_delay_minutes)
+    waiting, status = regime_request(lake, CONTRACT, request, 2, NOW)
+    assert waiting is None and f"0 of 2 hours since {since.isoformat()}" in status, status
+
+    empty = pd.DataFrame({"event_id": pd.Series([], dtype=str), "device_id": pd.Series([], dtype=str),
+                          "failure": pd.Series([], dtype="int64"),
+                          "observed_at": pd.Series([], dtype="datetime64[ms, UTC]")})
+    for window in Window(since, hours[1].end + delay).hours():  # the outcome hours of the first two
+        if not lake.exists(manifest_key("outcomes", window)):
+            _publish(lake, "outcomes", window, empty, "observed_at")
+    assert mature_hours(lake, CONTRACT, since, hours[-1].end) == [hours[0].start, hours[1].start]
+    assert regime_request(lake, CONTRACT, request, 3, NOW)[0] is None  # the third hour's labels are due later
+
+    ready, status = regime_request(lake, CONTRACT, request, 2, NOW)
+    assert "2 of 2 hours" in status
+    assert (ready.start, ready.end, ready.as_of) == (since, hours[1].end, NOW)
+    summary = train_candidate(lake, CONTRACT, settings, ready)
+    assert summary["telemetry_hours"] == 2 and summary["request"]["regime_since"] == since.isoformat()
+    assert summary["tags"]["window_start"] == since.isoformat()
+
+    # a calendar request, or a policy of no waiting, passes as it is
+    assert regime_request(lake, CONTRACT, replace(request, regime_since=None), 2, NOW)[0].start == request.start
+    assert regime_request(lake, CONTRACT, request, 0, NOW)[0] == request

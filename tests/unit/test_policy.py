@@ -81,6 +81,16 @@ def test_cooldown_holds_a_retrain_back_but_the_decision_stays():
     assert later.retrain and later.suppressed_by is None
 
 
+def test_a_retrain_still_waiting_for_its_data_holds_the_next_one_until_its_deadline():
+    asked = (NOW - timedelta(hours=8),)  # the cooldown has passed
+    waiting = decide(evidence(live_auc=0.6, recent_retrains=asked, pending_until=NOW + timedelta(hours=1)), POLICY)
+    assert waiting.kind == "metric" and waiting.suppressed_by == "pending" and not waiting.retrain
+    assert (NOW + timedelta(hours=1)).isoformat() in waiting.reason
+    assert waiting.evidence["pending_until"] == (NOW + timedelta(hours=1)).isoformat()
+    # past its deadline the retrain failed or was refused: a new one may be asked for
+    assert decide(evidence(live_auc=0.6, recent_retrains=asked, pending_until=NOW), POLICY).retrain
+
+
 def test_the_daily_budget_holds_a_retrain_back():
     two_today = (NOW - timedelta(hours=20), NOW - timedelta(hours=10))
     decision = decide(evidence(model_age_hours=400.0, recent_retrains=two_today), POLICY)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from ml.train import RetrainRequest, plan_request
-from plugins.operators.retrain import trigger_reason
+from plugins.operators.retrain import stale_requests, trigger_reason
 
 
 def test_the_window_ends_at_the_last_closed_hour():
@@ -21,3 +22,17 @@ def test_the_trigger_names_the_request_the_calendar_or_the_person():
     assert trigger_reason("asset_triggered", {}, [{"reason": "drift"}, {"reason": "metric"}]) == "request:drift+metric"
     assert trigger_reason("scheduled", {"reason": "manual"}, []) == "schedule"
     assert trigger_reason("manual", {"reason": "new plant"}, []) == "manual:new plant"
+
+
+def test_a_drift_request_keeps_where_its_regime_began():
+    now = datetime(2026, 11, 22, 14, 37, 5, tzinfo=timezone.utc)
+    request = replace(plan_request("request:data", 7.0, now), regime_since=datetime(2026, 11, 22, 3, tzinfo=timezone.utc))
+    assert RetrainRequest.from_dict(request.to_dict()) == request
+    assert plan_request("schedule", 7.0, now).to_dict()["regime_since"] is None
+
+
+def test_requests_answered_by_a_newer_champion_are_stale():
+    assert stale_requests([], "2") is None  # calendar and manual runs
+    assert stale_requests(["1", "2"], "2") is None
+    assert stale_requests([None], "2") is None
+    assert "champion is now v3" in stale_requests(["1", "2"], "3")
