@@ -31,11 +31,12 @@ status: $(STAMP)
 	@$(STACK) status
 
 demo: $(STAMP)
-	@$(STACK) up kafka mlflow s3 airflow
+	@$(STACK) up kafka mlflow s3
 	@$(STACK) down serving >/dev/null
+	@$(STACK) reset-airflow
 	@$(VENV)/bin/continuum-loop reset
-	@$(STACK) up serving
-	@$(VENV)/bin/continuum-loop run --profile $(or $(PROFILE),short)
+	@$(STACK) up airflow serving
+	@$(VENV)/bin/continuum-loop run --profile $(or $(PROFILE),demo)
 	@$(STACK) status
 	@echo "The UIs stay up until 'make down'."
 

@@ -6,7 +6,8 @@ Runs when `monitor_model` updates the **retrain_request** Asset, on the weekly c
 hyperparameters to fix: those the search then leaves alone).
 
 1. **plan_retrain**: the trigger reason and the window: whole hours ending at the last closed hour.
-   A run whose retrain requests all judged a champion that has been replaced since is skipped.
+   A run whose retrain requests all judged a champion that has been replaced since is skipped, and so
+   is a calendar run while there is no champion (the first model is trained by hand).
 2. **wait_for_data**: a retrain asked for by a `data` or `metric` decision learns the new regime: it
    waits (rescheduling, at most `CONTINUUM_RETRAIN_REGIME_TIMEOUT_HOURS`) until
    `CONTINUUM_RETRAIN_REGIME_HOURS` valid hours since the change began have mature labels, and trains

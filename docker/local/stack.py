@@ -3,6 +3,7 @@
     python docker/local/stack.py up [SERVICE ...] [--started-file F]
     python docker/local/stack.py down [SERVICE ...] [--started-file F]
     python docker/local/stack.py status
+    python docker/local/stack.py reset-airflow     # stop Airflow, empty its metadata database (make demo)
 
 Every service listens on loopback; pid files live in .local/run, logs in .local/logs. `up` starts only
 what is not already healthy and can record what it started, so `make test` stops exactly that.
@@ -256,7 +257,9 @@ def airflow_env() -> dict[str, str]:
         # the embedded stack exists to run the loop: its DAGs start unpaused (compose keeps Airflow's default)
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # a writer waits up to 60 s for SQLite's lock instead of failing at once: a REST call that gives
+        # up half-way (a backfill's runs created, then rolled back) stops the standalone scheduler
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=60",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(AIRFLOW_PORT),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{AIRFLOW_PORT}",
@@ -300,6 +303,31 @@ def start_airflow() -> None:
     _spawn("airflow", [str(Path(sys.executable).with_name("airflow")), "standalone"], env=airflow_env())
     took = _wait("airflow", _airflow_ready, 240)
     _log(f"airflow ready on http://127.0.0.1:{AIRFLOW_PORT} in {took:.1f}s; login: {airflow_login()}")
+
+
+def reset_airflow() -> None:
+    """Stop Airflow and empty its metadata database, so the next `up airflow` starts with no runs: the
+    loop's runs of earlier plays (and their history) go; connections and the login stay (they come
+    from the environment and the password file). A database without DAG runs is left as it is. Runs
+    are not deleted one by one through the API: on SQLite that races the standalone scheduler, which
+    can stop on a run it still holds."""
+    db = LOCAL / "airflow" / "airflow.db"
+    if not db.exists():
+        return
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as conn:
+            runs = conn.execute("SELECT count(*) FROM dag_run").fetchone()[0]
+    except sqlite3.Error:  # no tables yet, or unreadable: start over
+        runs = None
+    if runs == 0:
+        return
+    _stop("airflow")
+    for path in db.parent.glob("airflow.db*"):
+        path.unlink()
+    _log(f"airflow stopped, its metadata database emptied ({'unreadable' if runs is None else f'{runs} DAG runs'})")
 
 
 # --- serving sidecar ------------------------------------------------------------------------------
@@ -382,7 +410,8 @@ def status() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "reset-airflow"],
+                        help="reset-airflow: stop Airflow and empty its metadata database (the demo's clean slate)")
     parser.add_argument("services", nargs="*", help=f"any of {', '.join(SERVICES)} (default: all)")
     parser.add_argument("--started-file", type=Path, help="record (up) or read (down) the services this run started")
     args = parser.parse_args(argv)
@@ -393,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             up(names, args.started_file)
+        elif args.command == "reset-airflow":
+            reset_airflow()
         elif args.command == "down":
             down(names, args.started_file)
         else:

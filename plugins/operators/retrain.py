@@ -37,27 +37,33 @@ def stale_requests(judged: list, current: str | None) -> str | None:
             f"v{current}, so a retrain has answered them (the monitor judges v{current} from here)")
 
 
-def _skip_if_stale(settings, judged: list) -> None:
+def _skip_if_not_needed(settings, judged: list, scheduled: bool = False) -> None:
+    """Skip a run started by retrain requests a new champion has answered, and a calendar run while
+    there is no champion (the calendar refreshes a champion; the first model is a person's call)."""
     from airflow.sdk.exceptions import AirflowSkipException
     from mlflow import MlflowClient
 
     from ml.registry import champion
 
-    if not judged:
+    if not judged and not scheduled:
         return
     current = champion(MlflowClient(settings.mlflow_tracking_uri), settings.model_name)
-    stale = stale_requests(judged, current.version if current else None)
-    if stale:
-        log.info("not retraining: %s", stale)
-        raise AirflowSkipException(stale)
+    why = stale_requests(judged, current.version if current else None)
+    if scheduled and current is None:
+        why = (f"no champion of {settings.model_name} yet: the calendar retrain refreshes a champion; train the "
+               f"first model by hand (Trigger retrain_model)")
+    if why:
+        log.info("not retraining: %s", why)
+        raise AirflowSkipException(why)
 
 
 def plan(run_type: str, params: dict, asset_events: list[dict]) -> dict:
     """The retraining request of this run: trigger, window, hyperparameters a person fixed, and, for a
-    drift-triggered request, where the new regime began. Skips the run when the requests are stale."""
+    drift-triggered request, where the new regime began. Skips the run when the requests are stale, or
+    when it is a calendar run and there is no champion yet."""
     settings = load_settings()
     judged = [e.get("champion") for e in asset_events]
-    _skip_if_stale(settings, judged)
+    _skip_if_not_needed(settings, judged, scheduled=run_type == "scheduled")
     request = plan_request(trigger_reason(run_type, params, asset_events),
                            float(params.get("window_days") or settings.retrain_window_days), datetime.now(timezone.utc),
                            {k: params.get(k) for k in HYPERPARAMETERS}, params.get("search_seconds"))
@@ -75,7 +81,7 @@ def regime(request: dict):
     from airflow.sdk import PokeReturnValue
 
     settings = load_settings()
-    _skip_if_stale(settings, request.get("judged") or [])
+    _skip_if_not_needed(settings, request.get("judged") or [])
     ready, status = regime_request(Lake.from_settings(settings), load_contract(settings.contract),
                                    RetrainRequest.from_dict(request), settings.retrain_regime_hours,
                                    datetime.now(timezone.utc))

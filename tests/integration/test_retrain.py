@@ -148,3 +148,13 @@ def test_a_drift_retrain_waits_for_the_new_regime_and_learns_from_it(env, tmp_pa
     # a calendar request, or a policy of no waiting, passes as it is
     assert regime_request(lake, CONTRACT, replace(request, regime_since=None), 2, NOW)[0].start == request.start
     assert regime_request(lake, CONTRACT, request, 0, NOW)[0] == request
+
+
+def test_a_calendar_run_without_a_champion_is_skipped(env):
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from plugins.operators.retrain import plan
+
+    with pytest.raises(AirflowSkipException, match="no champion of .* yet"):
+        plan("scheduled", {}, [])
+    assert plan("manual", {"reason": "first"}, [])["trigger"] == "manual:first"

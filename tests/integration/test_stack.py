@@ -70,3 +70,29 @@ def test_mlflow_server_stores_runs_and_serves_artifacts(mlflow_uri, tmp_path):
     assert json.loads(Path(local).read_text()) == {"ok": True}
     # artifacts go through the server (proxied), not straight to a path the client must share
     assert fetched.info.artifact_uri.startswith("mlflow-artifacts:")
+
+
+def test_reset_airflow_empties_a_database_with_runs_and_keeps_one_without(tmp_path):
+    """`make demo`'s clean slate for Airflow, on a stack folder of its own (nothing of the running stack)."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    db = tmp_path / "airflow" / "airflow.db"
+    db.parent.mkdir()
+    (tmp_path / "airflow" / "simple_auth_manager_passwords.json.generated").write_text('{"admin": "x"}')
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE dag_run (id INTEGER PRIMARY KEY)")
+    env = {**os.environ, "CONTINUUM_LOCAL_DIR": str(tmp_path), "CONTINUUM_LOCAL_AIRFLOW_PORT": "1"}
+
+    def reset() -> str:
+        proc = subprocess.run([sys.executable, str(ROOT / "docker" / "local" / "stack.py"), "reset-airflow"],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout + proc.stderr
+
+    assert reset() == "" and db.exists()  # no runs: kept as it is
+    with sqlite3.connect(db) as conn:
+        conn.executemany("INSERT INTO dag_run (id) VALUES (?)", [(1,), (2,)])
+    assert "metadata database emptied (2 DAG runs)" in reset()
+    assert not db.exists() and (tmp_path / "airflow" / "simple_auth_manager_passwords.json.generated").exists()
