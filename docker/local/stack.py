@@ -257,8 +257,9 @@ def airflow_env() -> dict[str, str]:
         # the embedded stack exists to run the loop: its DAGs start unpaused (compose keeps Airflow's default)
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        # a writer waits up to 60 s for SQLite's lock instead of failing at once: a REST call that gives
-        # up half-way (a backfill's runs created, then rolled back) stops the standalone scheduler
+        # a writer waits up to 60 s for SQLite's lock instead of failing after 5 s (a read lock's upgrade
+        # still fails at once: the loop asks for backfills only while the scheduler is quiet, see
+        # ml/loop/airflow_api.py wait_quiet)
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=60",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(AIRFLOW_PORT),
