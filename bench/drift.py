@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from ml.contract import load_contract, model_frame
 from ml.settings import load_settings
 from ml.simulate.scenarios import parse_scenario
 from ml.simulate.stream import SimConfig, Simulator
-from results_file import save_figures
+from results_file import peak_rss_mb, save_figures
 
 DAY_MS, HOUR_MS = 86_400_000, 3_600_000
 START_MS = 1_763_596_800_000  # 2025-11-20T00:00Z: fixed, so every run compares the same rows
@@ -61,7 +60,7 @@ def measure(mode: str, folder: Path) -> None:
     else:
         drifted = naive_check(contract, reference, current)
     seconds = time.perf_counter() - t0
-    print("BENCH", seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, drifted, len(current))
+    print("BENCH", seconds, peak_rss_mb(), drifted, len(current))
 
 
 def naive_check(contract, reference: pd.DataFrame, current: pd.DataFrame) -> int:

@@ -24,12 +24,12 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ml.contract import load_contract
 from results_file import save_figures
-from ml.offload import Window
+from ml.offload import Window, window_consumer
 from ml.settings import load_settings
 from ml.simulate.produce import KafkaSink
 from ml.simulate.stream import SimConfig, Simulator
@@ -50,14 +50,13 @@ def produce_hour(bootstrap: str, topic: str, events: int) -> int:
 
 
 def ceiling(bootstrap: str, topic: str, total: int) -> float:
-    """Records/s of a consumer that only reads the topic, with the offload's fetch sizes."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench", "enable.auto.commit": False,
-                         "fetch.max.bytes": 64 << 20, "max.partition.fetch.bytes": 8 << 20})
+    """Records/s of a consumer that only reads the topic, with the offload's own client settings."""
+    consumer = window_consumer({"bootstrap.servers": bootstrap})
     parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, 0) for p in parts])
     seen, start = 0, time.perf_counter()
     while seen < total:
-        seen += len(consumer.consume(50_000, timeout=1.0))
+        seen += len(consumer.consume(10_000, timeout=1.0))
     elapsed = time.perf_counter() - start
     consumer.close()
     return seen / elapsed

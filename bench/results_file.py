@@ -18,3 +18,22 @@ def save_figures(name: str, figures: dict, quick: bool, out: Path | None = None)
     path.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory, MB.
+
+    Read from the kernel's high-water mark of this process's memory map (VmHWM). `ru_maxrss` is not
+    used: Linux carries it across exec, so a child started from a large parent reports the parent's
+    peak (the benchmarks that spawn a child after building their data saw their own size there).
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource  # not Linux: the best there is
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -72,7 +72,8 @@ def codec_for(contract: Contract, kind: str) -> TopicCodec:
 
 def decode(codec: TopicCodec, batch: RawBatch) -> tuple[pa.Table, pa.Table]:
     """(valid rows with Kafka partition/offset, rejects in REJECT_SCHEMA) of one raw batch."""
-    table = _fast_parse(codec, batch.values)
+    blob = batch.ndjson if batch.ndjson is not None else ndjson(codec, batch.values)
+    table = _fast_parse(codec, blob, len(batch)) if blob else None
     if table is not None:
         # rows Arrow flags (all rows when the codec has no Arrow rules) get their reasons from the checks
         suspects = np.flatnonzero(codec.flag(table)) if codec.flag else np.arange(table.num_rows)
@@ -93,18 +94,25 @@ def decode(codec: TopicCodec, batch: RawBatch) -> tuple[pa.Table, pa.Table]:
     return valid.cast(codec.output_schema), reject_table(batch, bad_pos, reasons)
 
 
-def _fast_parse(codec: TopicCodec, values: list) -> pa.Table | None:
-    if None in values or max(map(len, values)) > codec.max_bytes:
-        return None
+def ndjson(codec: TopicCodec, values: list) -> bytes:
+    """The values as one newline-delimited buffer for Arrow's parser, or b"" when a value rules the fast
+    path out (missing, oversized, or holding a newline of its own; an empty one shows later, as a row
+    count that falls short): then every record is decoded on its own. Runs on the reading thread."""
+    if not values or None in values or max(map(len, values)) > codec.max_bytes:
+        return b""
     blob = b"\n".join(values)
-    if blob.count(b"\n") != len(values) - 1:  # a value with a newline of its own
-        return None
+    if blob.count(b"\n") != len(values) - 1:
+        return b""
+    return blob
+
+
+def _fast_parse(codec: TopicCodec, blob: bytes, rows: int) -> pa.Table | None:
     try:
         table = pj.read_json(io.BytesIO(blob), read_options=pj.ReadOptions(block_size=max(1 << 20, len(blob) // 2 + 1)),
                              parse_options=pj.ParseOptions(explicit_schema=codec.schema, unexpected_field_behavior="ignore"))
     except pa.ArrowInvalid:
         return None
-    return table if table.num_rows == len(values) else None
+    return table if table.num_rows == rows else None
 
 
 def _slow_parse(codec: TopicCodec, values: list) -> tuple[pa.Table, np.ndarray, list[str]]:

@@ -95,6 +95,7 @@ class RawBatch:
     keys: list
     values: list
     in_window: np.ndarray | None = None  # False: a stray of this window's segment from another hour
+    ndjson: bytes | None = None  # the values prepared for the parser (see decode.ndjson); None: not yet
 
     def __len__(self) -> int:
         return len(self.values)
@@ -135,7 +136,7 @@ def partition_ranges(consumer, topic: str, window: Window, lateness: timedelta, 
 def read_window(consumer, topic: str, window: Window, ranges: list[PartitionRange], batch_size: int = 50_000,
                 stall_timeout: float = 30.0) -> Iterator[RawBatch]:
     """Yield the records of the window from the given offset ranges, batch by batch."""
-    from confluent_kafka import KafkaError, TopicPartition
+    from confluent_kafka import KafkaError, Message, TopicPartition
 
     todo = {r.partition: r for r in ranges if r.end_offset > r.start_offset}
     if not todo:
@@ -152,15 +153,17 @@ def read_window(consumer, topic: str, window: Window, ranges: list[PartitionRang
                                       f"end offsets {sorted((r.partition, r.end_offset) for r in todo.values())}")
                 continue
             last_progress = time.monotonic()
-            errors = [m.error() for m in msgs if m.error() is not None]
-            fatal = [e for e in errors if e.code() != KafkaError._PARTITION_EOF]
-            if fatal:
-                raise WindowError(f"{topic}: {fatal[0]}")
-            if errors:
+            if any(map(Message.error, msgs)):
+                errors = [m.error() for m in msgs if m.error() is not None]
+                fatal = [e for e in errors if e.code() != KafkaError._PARTITION_EOF]
+                if fatal:
+                    raise WindowError(f"{topic}: {fatal[0]}")
                 msgs = [m for m in msgs if m.error() is None]
-            parts = np.fromiter((m.partition() for m in msgs), np.int32, len(msgs))
-            offs = np.fromiter((m.offset() for m in msgs), np.int64, len(msgs))
-            tss = np.fromiter((m.timestamp()[1] for m in msgs), np.int64, len(msgs))
+                if not msgs:
+                    continue
+            parts = np.fromiter(map(Message.partition, msgs), np.int32, len(msgs))
+            offs = np.fromiter(map(Message.offset, msgs), np.int64, len(msgs))
+            tss = np.array([ts for _, ts in map(Message.timestamp, msgs)], np.int64)
             end = np.full(len(parts), -1, np.int64)
             seg = np.zeros(len(parts), np.int64)
             for p, r in todo.items():
@@ -174,9 +177,11 @@ def read_window(consumer, topic: str, window: Window, ranges: list[PartitionRang
             done = [TopicPartition(topic, int(p)) for p in np.unique(parts).tolist() if p not in todo]
             if done:
                 consumer.incremental_unassign(done)
-            if keep.any():
-                idx = np.flatnonzero(keep).tolist()
-                yield RawBatch(parts[keep], offs[keep], tss[keep], [msgs[i].key() for i in idx],
-                               [msgs[i].value() for i in idx], in_window[keep])
+            if keep.all():
+                yield RawBatch(parts, offs, tss, list(map(Message.key, msgs)), list(map(Message.value, msgs)), in_window)
+            elif keep.any():
+                kept = [msgs[i] for i in np.flatnonzero(keep).tolist()]
+                yield RawBatch(parts[keep], offs[keep], tss[keep], list(map(Message.key, kept)),
+                               list(map(Message.value, kept)), in_window[keep])
     finally:
         consumer.unassign()

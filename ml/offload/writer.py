@@ -38,8 +38,13 @@ class _PartFile:
 class HourWriter:
     """Accumulates the decoded batches of one topic-hour and publishes them with a manifest."""
 
-    def __init__(self, lake: Lake, raw_prefix: str, quarantine_prefix: str, schema: pa.Schema):
+    def __init__(self, lake: Lake, raw_prefix: str, quarantine_prefix: str, schema: pa.Schema,
+                 unique: tuple[str, ...] = ()):
         self.lake, self.raw_prefix, self.quarantine_prefix, self.schema = lake, raw_prefix, quarantine_prefix, schema
+        # dictionary-encode the columns that repeat; on columns unique per row (ids, offsets, times) the
+        # dictionary only costs time before Parquet falls back to plain (measured: a third of the write
+        # time, and files a quarter larger)
+        self.dictionary = [f.name for f in schema if f.name not in unique and not pa.types.is_timestamp(f.type)]
         self.parts: dict[int, _PartFile] = {}
         self.rejects: list[pa.Table] = []
         self.min_ts: int | None = None
@@ -70,7 +75,8 @@ class HourWriter:
         part = self.parts.get(p)
         if part is None:
             path = self.lake.temp_path(f"{self.raw_prefix}/part-{p}")
-            part = self.parts[p] = _PartFile(path, pq.ParquetWriter(path, self.schema, compression=COMPRESSION))
+            part = self.parts[p] = _PartFile(path, pq.ParquetWriter(path, self.schema, compression=COMPRESSION,
+                                                                        use_dictionary=self.dictionary))
         offsets = rows.column("kafka_offset")
         part.first = offsets[0].as_py() if part.first < 0 else part.first
         part.last = offsets[-1].as_py()
