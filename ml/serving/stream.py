@@ -15,7 +15,7 @@ from collections import deque
 from typing import Callable
 
 import numpy as np
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from ml.offload.window import RawBatch
 from ml.serving.metrics import ServingMetrics
@@ -27,6 +27,9 @@ CONSUMER_DEFAULTS = {
     "auto.offset.reset": "earliest",
     "partition.assignment.strategy": "cooperative-sticky",
     "session.timeout.ms": 10_000,
+    # with its queue full the client waits this long before it fetches again (1 s by default): the
+    # loop then starved, and events that arrived in that second waited for it
+    "fetch.queue.backoff.ms": 5,
 }
 PRODUCER_DEFAULTS = {
     "enable.idempotence": True,
@@ -81,14 +84,14 @@ class OffsetTracker:
 
 def raw_batch(messages: list) -> tuple[RawBatch, list]:
     """The records of one consume call as a RawBatch, and the errors among them."""
-    errors = [m for m in messages if m.error() is not None]
+    errors = [m for m in messages if m.error() is not None] if any(map(Message.error, messages)) else []
     if errors:
         messages = [m for m in messages if m.error() is None]
     return RawBatch(
-        np.array([m.partition() for m in messages], dtype=np.int32),
-        np.array([m.offset() for m in messages], dtype=np.int64),
-        np.array([m.timestamp()[1] for m in messages], dtype=np.int64),
-        [m.key() for m in messages], [m.value() for m in messages]), errors
+        np.fromiter(map(Message.partition, messages), np.int32, len(messages)),
+        np.fromiter(map(Message.offset, messages), np.int64, len(messages)),
+        np.array([ts for _, ts in map(Message.timestamp, messages)], dtype=np.int64),
+        list(map(Message.key, messages)), list(map(Message.value, messages))), errors
 
 
 class Output:
