@@ -90,17 +90,19 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
         with _offload_memory(), _Worker(writer.add, name="offload-writer") as write, \
                 ThreadPoolExecutor(PARSERS, thread_name_prefix="offload-parse") as parsers:
             parsing: deque = deque()
+
+            def write_oldest() -> None:
+                nonlocal read
+                batch, parsed = parsing.popleft()
+                write(*parsed.result(), batch.timestamps)
+                read += len(batch)
+
             for batch in _prefetched(prepared()):
                 parsing.append((batch, parsers.submit(decode, codec, batch)))
-                if len(parsing) < PARSERS:
-                    continue
-                done, future = parsing.popleft()
-                write(*future.result(), done.timestamps)
-                read += len(done)
+                if len(parsing) == PARSERS:
+                    write_oldest()
             while parsing:
-                done, future = parsing.popleft()
-                write(*future.result(), done.timestamps)
-                read += len(done)
+                write_oldest()
         for stray in strays:
             writer.reject(_missed(consumer, topic, window, stray, lateness))
     except BaseException:

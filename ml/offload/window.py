@@ -107,6 +107,21 @@ class RawBatch:
                         None if self.in_window is None else self.in_window[mask])
 
 
+def raw_batch(messages: list) -> tuple[RawBatch, list]:
+    """The records of one consume call as a RawBatch, and the messages among them that carry an error
+    (one C loop per field: this runs for every record the offload and the sidecar read)."""
+    from confluent_kafka import Message
+
+    errors = [m for m in messages if m.error() is not None] if any(map(Message.error, messages)) else []
+    if errors:
+        messages = [m for m in messages if m.error() is None]
+    return RawBatch(
+        np.fromiter(map(Message.partition, messages), np.int32, len(messages)),
+        np.fromiter(map(Message.offset, messages), np.int64, len(messages)),
+        np.array([ts for _, ts in map(Message.timestamp, messages)], dtype=np.int64),
+        list(map(Message.key, messages)), list(map(Message.value, messages))), errors
+
+
 def partition_ranges(consumer, topic: str, window: Window, lateness: timedelta, timeout: float = 30.0) -> list[PartitionRange]:
     """Per partition, the offsets that can hold records of the window (widened by the lateness)."""
     from confluent_kafka import TopicPartition
@@ -136,7 +151,7 @@ def partition_ranges(consumer, topic: str, window: Window, lateness: timedelta, 
 def read_window(consumer, topic: str, window: Window, ranges: list[PartitionRange], batch_size: int = 50_000,
                 stall_timeout: float = 30.0) -> Iterator[RawBatch]:
     """Yield the records of the window from the given offset ranges, batch by batch."""
-    from confluent_kafka import KafkaError, Message, TopicPartition
+    from confluent_kafka import KafkaError, TopicPartition
 
     todo = {r.partition: r for r in ranges if r.end_offset > r.start_offset}
     if not todo:
@@ -153,17 +168,13 @@ def read_window(consumer, topic: str, window: Window, ranges: list[PartitionRang
                                       f"end offsets {sorted((r.partition, r.end_offset) for r in todo.values())}")
                 continue
             last_progress = time.monotonic()
-            if any(map(Message.error, msgs)):
-                errors = [m.error() for m in msgs if m.error() is not None]
-                fatal = [e for e in errors if e.code() != KafkaError._PARTITION_EOF]
-                if fatal:
-                    raise WindowError(f"{topic}: {fatal[0]}")
-                msgs = [m for m in msgs if m.error() is None]
-                if not msgs:
-                    continue
-            parts = np.fromiter(map(Message.partition, msgs), np.int32, len(msgs))
-            offs = np.fromiter(map(Message.offset, msgs), np.int64, len(msgs))
-            tss = np.array([ts for _, ts in map(Message.timestamp, msgs)], np.int64)
+            batch, errors = raw_batch(msgs)
+            fatal = [m.error() for m in errors if m.error().code() != KafkaError._PARTITION_EOF]
+            if fatal:
+                raise WindowError(f"{topic}: {fatal[0]}")
+            if not len(batch):
+                continue
+            parts, offs, tss = batch.partitions, batch.offsets, batch.timestamps
             end = np.full(len(parts), -1, np.int64)
             seg = np.zeros(len(parts), np.int64)
             for p, r in todo.items():
@@ -177,11 +188,10 @@ def read_window(consumer, topic: str, window: Window, ranges: list[PartitionRang
             done = [TopicPartition(topic, int(p)) for p in np.unique(parts).tolist() if p not in todo]
             if done:
                 consumer.incremental_unassign(done)
+            batch.in_window = in_window
             if keep.all():
-                yield RawBatch(parts, offs, tss, list(map(Message.key, msgs)), list(map(Message.value, msgs)), in_window)
+                yield batch
             elif keep.any():
-                kept = [msgs[i] for i in np.flatnonzero(keep).tolist()]
-                yield RawBatch(parts[keep], offs[keep], tss[keep], list(map(Message.key, kept)),
-                               list(map(Message.value, kept)), in_window[keep])
+                yield batch.take(keep)
     finally:
         consumer.unassign()

@@ -15,9 +15,9 @@ from collections import deque
 from typing import Callable
 
 import numpy as np
-from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from ml.offload.window import RawBatch
+from ml.offload.window import RawBatch, raw_batch
 from ml.serving.metrics import ServingMetrics
 
 log = logging.getLogger(__name__)
@@ -80,18 +80,6 @@ class OffsetTracker:
             tps = [TopicPartition(self.topic, p, o + 1) for p, o in offsets.items()]
             self.consumer.commit(offsets=tps, asynchronous=not sync)
         return count
-
-
-def raw_batch(messages: list) -> tuple[RawBatch, list]:
-    """The records of one consume call as a RawBatch, and the errors among them."""
-    errors = [m for m in messages if m.error() is not None] if any(map(Message.error, messages)) else []
-    if errors:
-        messages = [m for m in messages if m.error() is None]
-    return RawBatch(
-        np.fromiter(map(Message.partition, messages), np.int32, len(messages)),
-        np.fromiter(map(Message.offset, messages), np.int64, len(messages)),
-        np.array([ts for _, ts in map(Message.timestamp, messages)], dtype=np.int64),
-        list(map(Message.key, messages)), list(map(Message.value, messages))), errors
 
 
 class Output:

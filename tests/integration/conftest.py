@@ -55,6 +55,12 @@ def mlflow_uri(settings) -> str:
     return settings.mlflow_tracking_uri
 
 
+def airflow_login() -> tuple[str, str]:
+    """The local Airflow's generated user and password."""
+    passwords = AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
+    return next(iter(json.loads(passwords.read_text()).items()))
+
+
 @pytest.fixture(scope="session")
 def airflow_token() -> str:
     """A token for the running Airflow's REST API, obtained the way any client does (POST /auth/token)."""
@@ -62,8 +68,7 @@ def airflow_token() -> str:
         requests.get(f"{AIRFLOW_URL}/api/v2/monitor/health", timeout=10).raise_for_status()
     except requests.RequestException as exc:
         pytest.fail(f"Airflow at {AIRFLOW_URL} is unreachable ({exc}); " + START_HINT.format(name="airflow"))
-    passwords = AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
-    user, password = next(iter(json.loads(passwords.read_text()).items()))
+    user, password = airflow_login()
     resp = requests.post(f"{AIRFLOW_URL}/auth/token", json={"username": user, "password": password}, timeout=10)
     resp.raise_for_status()
     return resp.json()["access_token"]

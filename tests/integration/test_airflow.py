@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from ml.loop.airflow_api import AirflowApi
-from tests.integration.conftest import AIRFLOW_HOME, AIRFLOW_URL
+from tests.integration.conftest import AIRFLOW_URL, airflow_login
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,10 +75,8 @@ def test_a_cli_backfill_offloads_and_validates_every_hour(airflow_token, kafka_b
     # On the local stack's SQLite, a CLI write that meets the scheduler's can fail at once with "database is
     # locked" (SQLite does not wait when a reading transaction wants to write): as the README tells users,
     # ask again once the scheduler is quiet. Any other failure, or a third lock error, fails the test.
-    passwords = AIRFLOW_HOME / "simple_auth_manager_passwords.json.generated"
-    user, password = next(iter(json.loads(passwords.read_text()).items()))
-    api = AirflowApi(AIRFLOW_URL, user, password)
-    for attempt in range(3):
+    api = AirflowApi(AIRFLOW_URL, *airflow_login())
+    for _ in range(3):
         api.wait_quiet()
         proc = subprocess.run(
             [str(Path(sys.executable).with_name("airflow")), "backfill", "create", "--dag-id", "lake_offload",
