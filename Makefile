@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STACK := $(PY) docker/local/stack.py
-TEST_SERVICES := kafka mlflow s3 airflow
+TEST_SERVICES := kafka mlflow s3 postgres airflow
 PYTEST_ARGS ?=
 
 .PHONY: demo test up down status venv clean bench
@@ -31,7 +31,7 @@ status: $(STAMP)
 	@$(STACK) status
 
 demo: $(STAMP)
-	@$(STACK) up kafka mlflow s3
+	@$(STACK) up kafka mlflow s3 postgres
 	@$(STACK) down serving >/dev/null
 	@$(STACK) reset-airflow
 	@$(VENV)/bin/continuum-loop reset

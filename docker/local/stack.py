@@ -1,9 +1,12 @@
-"""The embedded local stack: Kafka (KRaft), MLflow, an S3 endpoint and Airflow, as local processes.
+"""The embedded local stack: Kafka (KRaft), MLflow, an S3 endpoint, PostgreSQL and Airflow, as local processes.
 
     python docker/local/stack.py up [SERVICE ...] [--started-file F]
     python docker/local/stack.py down [SERVICE ...] [--started-file F]
     python docker/local/stack.py status
     python docker/local/stack.py reset-airflow     # stop Airflow, empty its metadata database (make demo)
+
+PostgreSQL holds Airflow's metadata (as in docker-compose); it is installed with apt-get when it is
+missing on a Debian machine run as root, and otherwise named as a prerequisite.
 
 Every service listens on loopback; pid files live in .local/run, logs in .local/logs. `up` starts only
 what is not already healthy and can record what it started, so `make test` stops exactly that.
@@ -23,6 +26,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -38,6 +42,9 @@ AIRFLOW_PORT = int(os.environ.get("CONTINUUM_LOCAL_AIRFLOW_PORT", "8080"))
 MLFLOW_PORT = int(os.environ.get("CONTINUUM_LOCAL_MLFLOW_PORT", "5000"))
 KAFKA_PORT = int(os.environ.get("CONTINUUM_LOCAL_KAFKA_PORT", "9092"))
 SERVING_PORT = int(os.environ.get("CONTINUUM_SERVING_PORT", "8000"))
+POSTGRES_PORT = int(os.environ.get("CONTINUUM_LOCAL_POSTGRES_PORT", "5432"))
+POSTGRES_USER = "continuum"
+AIRFLOW_DB = os.environ.get("CONTINUUM_LOCAL_AIRFLOW_DB", "airflow")
 
 # Topic -> partitions; names follow the architecture (settings may rename them for other deployments).
 TOPICS = {
@@ -73,9 +80,16 @@ def _http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+_CHILDREN: dict[str, subprocess.Popen] = {}  # started by this process: reaped here, so an exit is seen at once
+
+
 def _pid(name: str) -> int | None:
     path = RUN / f"{name}.pid"
     if not path.exists():
+        return None
+    child = _CHILDREN.get(name)
+    if child is not None and child.poll() is not None:  # exited (a zombie still answers os.kill(pid, 0))
+        path.unlink(missing_ok=True)
         return None
     pid = int(path.read_text().strip() or 0)
     try:
@@ -97,6 +111,7 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str] | None = None, cwd: Pa
         env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
     )
     (RUN / f"{name}.pid").write_text(str(proc.pid))
+    _CHILDREN[name] = proc
     return proc.pid
 
 
@@ -115,8 +130,11 @@ def _stop(name: str) -> bool:
     pid = _pid(name)
     if pid is None:
         return False
+    # PostgreSQL's server stops its own children; SIGINT is its fast shutdown (SIGTERM waits for clients)
+    signal_of = {"postgres": (os.kill, signal.SIGINT)}
+    send, sig = signal_of.get(name, (os.killpg, signal.SIGTERM))
     try:
-        os.killpg(pid, signal.SIGTERM)
+        send(pid, sig)
     except ProcessLookupError:
         pass
     for _ in range(60):
@@ -125,7 +143,7 @@ def _stop(name: str) -> bool:
         time.sleep(0.5)
     else:
         try:
-            os.killpg(pid, signal.SIGKILL)
+            send(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     (RUN / f"{name}.pid").unlink(missing_ok=True)
@@ -244,10 +262,116 @@ def start_s3() -> None:
     _log(f"s3 endpoint ready on http://127.0.0.1:{S3_PORT} (bucket {S3_BUCKET}) in {took:.1f}s")
 
 
+# --- PostgreSQL (Airflow's metadata database) ----------------------------------------------------
+# Airflow keeps its state in PostgreSQL here as in docker-compose: on SQLite a backfill request that
+# meets the scheduler's writes fails half-way, and Airflow's clean-up of it can stop the scheduler.
+
+PG_DIR = LOCAL / "postgres"
+PG_PASSWORD_FILE = LOCAL / "postgres.password"  # generated at the first start, readable by its owner only
+
+
+def _pg_bin(name: str) -> str:
+    """A PostgreSQL server program: from PATH, else Debian's versioned folder (newest first)."""
+    found = shutil.which(name) or next(
+        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)), None)
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):  # a Debian machine: install it, as Maven fetches Kafka
+        _log("installing the PostgreSQL server (apt-get install postgresql)")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"], check=True,
+                       stdout=subprocess.DEVNULL, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        return _pg_bin(name)
+    raise StackError(f"the PostgreSQL server ({name}) is not installed: install it (Debian/Ubuntu: apt-get install "
+                     "postgresql; macOS: brew install postgresql) or put its bin folder on PATH")
+
+
+def _as_db_owner(cmd: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, its programs run as the `postgres` account."""
+    if os.geteuid() != 0:
+        return cmd
+    import pwd
+
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise StackError("running as root, the PostgreSQL server needs a `postgres` account (the Debian "
+                         "package creates it): create one, or run the stack as an ordinary user") from None
+    return [shutil.which("setpriv") or "setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] + cmd
+
+
+def postgres_url(database: str = AIRFLOW_DB, driver: str = "postgresql+psycopg2") -> str:
+    if not PG_PASSWORD_FILE.exists():
+        raise StackError(f"PostgreSQL has not been set up yet ({PG_PASSWORD_FILE} is missing): "
+                         "run `python docker/local/stack.py up postgres` first")
+    password = PG_PASSWORD_FILE.read_text().strip()
+    return f"{driver}://{POSTGRES_USER}:{password}@127.0.0.1:{POSTGRES_PORT}/{database}"
+
+
+def _pg_connect(database: str = "postgres"):
+    import psycopg2
+
+    conn = psycopg2.connect(postgres_url(database, driver="postgresql"), connect_timeout=3)
+    conn.autocommit = True
+    return conn
+
+
+def _postgres_ready() -> bool:
+    if not PG_PASSWORD_FILE.exists() or not _port_open(POSTGRES_PORT):
+        return False
+    try:
+        with closing(_pg_connect()) as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            return True
+    except Exception:  # noqa: BLE001 - any failure to connect and query means not ready
+        return False
+
+
+def _init_postgres() -> None:
+    import secrets
+
+    if PG_DIR.exists():
+        shutil.rmtree(PG_DIR)  # an earlier set-up that did not finish
+    PG_DIR.mkdir(parents=True)
+    password = secrets.token_urlsafe(24)
+    pwfile = PG_DIR / ".initpw"
+    pwfile.write_text(password)
+    if os.geteuid() == 0:
+        shutil.chown(PG_DIR, "postgres", "postgres")
+        shutil.chown(pwfile, "postgres", "postgres")
+    proc = subprocess.run(
+        _as_db_owner([_pg_bin("initdb"), "-D", str(PG_DIR / "data"), "-U", POSTGRES_USER, f"--pwfile={pwfile}",
+                      "--auth=scram-sha-256", "-E", "UTF8", "--no-locale"]),
+        capture_output=True, text=True)
+    pwfile.unlink()
+    if proc.returncode != 0:
+        raise StackError(f"initdb failed in {PG_DIR}: {(proc.stderr or proc.stdout).strip()[-800:]}")
+    PG_PASSWORD_FILE.write_text(password)
+    PG_PASSWORD_FILE.chmod(0o600)
+
+
+def start_postgres() -> None:
+    if not (PG_DIR / "data" / "PG_VERSION").exists() or not PG_PASSWORD_FILE.exists():
+        _init_postgres()
+    (PG_DIR / "data" / "postmaster.pid").unlink(missing_ok=True)  # left by a killed server
+    _spawn("postgres", _as_db_owner([
+        _pg_bin("postgres"), "-D", str(PG_DIR / "data"), "-p", str(POSTGRES_PORT), "-h", "127.0.0.1",
+        "-c", "unix_socket_directories=", "-c", "max_connections=200",
+        # a local development database: a crash of the machine may lose the last commits, never corrupt
+        "-c", "synchronous_commit=off",
+    ]))
+    took = _wait("postgres", _postgres_ready, 60)
+    with closing(_pg_connect()) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (AIRFLOW_DB,))
+        if cur.fetchone() is None:
+            cur.execute(f"CREATE DATABASE {AIRFLOW_DB}")
+    _log(f"postgres ready on 127.0.0.1:{POSTGRES_PORT} (database {AIRFLOW_DB}) in {took:.1f}s")
+
+
 # --- Airflow --------------------------------------------------------------------------------------
 
 def airflow_env() -> dict[str, str]:
-    """Environment of the local Airflow: home, repo folders, SQLite, connections from env vars."""
+    """Environment of the local Airflow: home, repo folders, PostgreSQL, connections from env vars."""
     home = LOCAL / "airflow"
     env = {
         "AIRFLOW_HOME": str(home),
@@ -257,10 +381,7 @@ def airflow_env() -> dict[str, str]:
         # the embedded stack exists to run the loop: its DAGs start unpaused (compose keeps Airflow's default)
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        # a writer waits up to 60 s for SQLite's lock instead of failing after 5 s (a read lock's upgrade
-        # still fails at once: the loop asks for backfills only while the scheduler is quiet, see
-        # ml/loop/airflow_api.py wait_quiet)
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=60",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or postgres_url(),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(AIRFLOW_PORT),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{AIRFLOW_PORT}",
@@ -300,6 +421,9 @@ def airflow_login() -> str:
 
 
 def start_airflow() -> None:
+    if not _postgres_ready():
+        raise StackError(f"airflow needs its database: PostgreSQL is not answering on 127.0.0.1:{POSTGRES_PORT}; "
+                         "start it first (`python docker/local/stack.py up postgres airflow`)")
     (LOCAL / "airflow").mkdir(parents=True, exist_ok=True)
     _spawn("airflow", [str(Path(sys.executable).with_name("airflow")), "standalone"], env=airflow_env())
     took = _wait("airflow", _airflow_ready, 240)
@@ -310,24 +434,24 @@ def reset_airflow() -> None:
     """Stop Airflow and empty its metadata database, so the next `up airflow` starts with no runs: the
     loop's runs of earlier plays (and their history) go; connections and the login stay (they come
     from the environment and the password file). A database without DAG runs is left as it is. Runs
-    are not deleted one by one through the API: on SQLite that races the standalone scheduler, which
-    can stop on a run it still holds."""
-    db = LOCAL / "airflow" / "airflow.db"
-    if not db.exists():
-        return
-    import sqlite3
-    from contextlib import closing
+    are not deleted one by one through the API: that races the scheduler, which holds them."""
+    if not _postgres_ready():
+        raise StackError(f"PostgreSQL is not answering on 127.0.0.1:{POSTGRES_PORT}: "
+                         "start it first (`python docker/local/stack.py up postgres`)")
+    import psycopg2
 
     try:
-        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as conn:
-            runs = conn.execute("SELECT count(*) FROM dag_run").fetchone()[0]
-    except sqlite3.Error:  # no tables yet, or unreadable: start over
+        with closing(_pg_connect(AIRFLOW_DB)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM dag_run")
+            runs = cur.fetchone()[0]
+    except psycopg2.Error:  # no tables yet, or no database: start over
         runs = None
     if runs == 0:
         return
     _stop("airflow")
-    for path in db.parent.glob("airflow.db*"):
-        path.unlink()
+    with closing(_pg_connect()) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {AIRFLOW_DB} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {AIRFLOW_DB}")
     _log(f"airflow stopped, its metadata database emptied ({'unreadable' if runs is None else f'{runs} DAG runs'})")
 
 
@@ -369,6 +493,7 @@ SERVICES = {
     "kafka": Service(start_kafka, _kafka_ready, f"127.0.0.1:{KAFKA_PORT}"),
     "mlflow": Service(start_mlflow, _mlflow_ready, f"http://127.0.0.1:{MLFLOW_PORT}"),
     "s3": Service(start_s3, _s3_ready, f"http://127.0.0.1:{S3_PORT}"),
+    "postgres": Service(start_postgres, _postgres_ready, f"127.0.0.1:{POSTGRES_PORT}"),
     "airflow": Service(start_airflow, _airflow_ready, f"http://127.0.0.1:{AIRFLOW_PORT}"),
     "serving": Service(start_serving, _serving_up, f"http://127.0.0.1:{SERVING_PORT}"),
 }

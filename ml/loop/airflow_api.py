@@ -72,32 +72,7 @@ class AirflowApi:
         included), rerunning those that already ran; returns its id."""
         body = {"dag_id": dag_id, "from_date": start.isoformat(), "to_date": last.isoformat(),
                 "reprocess_behavior": "completed", "max_active_runs": max_active_runs}
-        deadline = time.monotonic() + 120
-        while True:  # on SQLite, creating a backfill is refused while the scheduler holds the database
-            self.wait_quiet()
-            try:
-                return self._call("POST", "/backfills", json=body)["id"]
-            except AirflowError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
-
-    def wait_quiet(self, timeout_s: float = 90.0, settle_s: float = 3.0) -> None:
-        """Until no task instance is queued or running for `settle_s` (at most `timeout_s`). On SQLite a
-        backfill request that meets the scheduler's writes fails half-way with a lock error, and
-        Airflow's clean-up then deletes runs the standalone scheduler already holds, which stops it:
-        asking while the scheduler is quiet makes that much less likely."""
-        deadline, quiet_since = time.monotonic() + timeout_s, None
-        while time.monotonic() < deadline:
-            busy = self._call("GET", "/dags/~/dagRuns/~/taskInstances", params={
-                "state": ["queued", "running", "scheduled"], "limit": 1})["total_entries"]
-            if busy:
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= settle_s:
-                return
-            time.sleep(0.5)
+        return self._call("POST", "/backfills", json=body)["id"]
 
     def cancel_backfills(self, dag_id: str) -> int:
         """Cancel the DAG's unfinished backfills (a fresh loop replaces them); returns how many."""

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ml.loop.airflow_api import AirflowApi
-from tests.integration.conftest import AIRFLOW_URL, airflow_login
+from tests.integration.conftest import AIRFLOW_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,19 +71,11 @@ def test_a_cli_backfill_offloads_and_validates_every_hour(airflow_token, kafka_b
     assert sink.close().ok
     ours = {h.partition_path: set(sim.frame(h.start_ms, h.end_ms, with_label=False)["event_id"]) for h in hours}
 
-    # On the local stack's SQLite, a CLI write that meets the scheduler's can fail at once with "database is
-    # locked" (SQLite does not wait when a reading transaction wants to write): as the README tells users,
-    # ask again once the scheduler is quiet. Any other failure, or a third lock error, fails the test.
-    api = AirflowApi(AIRFLOW_URL, *airflow_login())
-    for _ in range(3):
-        api.wait_quiet()
-        proc = subprocess.run(
-            [str(Path(sys.executable).with_name("airflow")), "backfill", "create", "--dag-id", "lake_offload",
-             "--from-date", hours[0].start.isoformat(), "--to-date", hours[-1].start.isoformat(),
-             "--reprocess-behavior", "completed"],
-            env={**os.environ, **stack.airflow_env()}, capture_output=True, text=True, timeout=120)
-        if proc.returncode == 0 or "database is locked" not in proc.stderr:
-            break
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), "backfill", "create", "--dag-id", "lake_offload",
+         "--from-date", hours[0].start.isoformat(), "--to-date", hours[-1].start.isoformat(),
+         "--reprocess-behavior", "completed"],
+        env={**os.environ, **stack.airflow_env()}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
     headers = {"Authorization": f"Bearer {airflow_token}"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -73,17 +72,23 @@ def test_mlflow_server_stores_runs_and_serves_artifacts(mlflow_uri, tmp_path):
 
 
 def test_reset_airflow_empties_a_database_with_runs_and_keeps_one_without(tmp_path):
-    """`make demo`'s clean slate for Airflow, on a stack folder of its own (nothing of the running stack)."""
-    import sqlite3
+    """`make demo`'s clean slate for Airflow, on the stack's PostgreSQL but a database and a stack folder of
+    its own (nothing of the running Airflow)."""
+    import shutil
     import subprocess
     import sys
 
-    db = tmp_path / "airflow" / "airflow.db"
-    db.parent.mkdir()
+    sys.path.insert(0, str(ROOT / "docker" / "local"))
+    import stack
+
+    if not stack._postgres_ready():
+        pytest.fail("the local PostgreSQL is not running: `make test` starts it (stack.py up postgres)")
+    database = f"reset_check_{uuid.uuid4().hex[:8]}"
+    shutil.copy(stack.PG_PASSWORD_FILE, tmp_path / stack.PG_PASSWORD_FILE.name)
+    (tmp_path / "airflow").mkdir()
     (tmp_path / "airflow" / "simple_auth_manager_passwords.json.generated").write_text('{"admin": "x"}')
-    with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE dag_run (id INTEGER PRIMARY KEY)")
-    env = {**os.environ, "CONTINUUM_LOCAL_DIR": str(tmp_path), "CONTINUUM_LOCAL_AIRFLOW_PORT": "1"}
+    env = {**os.environ, "CONTINUUM_LOCAL_DIR": str(tmp_path), "CONTINUUM_LOCAL_AIRFLOW_PORT": "1",
+           "CONTINUUM_LOCAL_AIRFLOW_DB": database}
 
     def reset() -> str:
         proc = subprocess.run([sys.executable, str(ROOT / "docker" / "local" / "stack.py"), "reset-airflow"],
@@ -91,8 +96,22 @@ def test_reset_airflow_empties_a_database_with_runs_and_keeps_one_without(tmp_pa
         assert proc.returncode == 0, proc.stderr
         return proc.stdout + proc.stderr
 
-    assert reset() == "" and db.exists()  # no runs: kept as it is
-    with sqlite3.connect(db) as conn:
-        conn.executemany("INSERT INTO dag_run (id) VALUES (?)", [(1,), (2,)])
-    assert "metadata database emptied (2 DAG runs)" in reset()
-    assert not db.exists() and (tmp_path / "airflow" / "simple_auth_manager_passwords.json.generated").exists()
+    def tables() -> set[str]:
+        with stack.closing(stack._pg_connect(database)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            return {row[0] for row in cur.fetchall()}
+
+    with stack.closing(stack._pg_connect()) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {database}")
+    try:
+        with stack.closing(stack._pg_connect(database)) as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE dag_run (id INTEGER PRIMARY KEY)")
+        assert reset() == "" and tables() == {"dag_run"}  # no runs: kept as it is
+        with stack.closing(stack._pg_connect(database)) as conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO dag_run (id) VALUES (1), (2)")
+        assert "metadata database emptied (2 DAG runs)" in reset()
+        assert tables() == set(), "the database is there again, empty"
+        assert (tmp_path / "airflow" / "simple_auth_manager_passwords.json.generated").exists()
+    finally:
+        with stack.closing(stack._pg_connect()) as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
