@@ -16,6 +16,7 @@ so process start-up is not counted. Writes bench/results/serving.json (with --qu
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import re
 import statistics
@@ -35,7 +36,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ml.contract import decode_event, model_frame  # noqa: E402
 from ml.serving.metrics import ServingMetrics  # noqa: E402
-from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, StreamLoop  # noqa: E402
+from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, StreamLoop, tune_gc  # noqa: E402
 from ml.settings import load_settings  # noqa: E402
 from results_file import RESULTS as RESULTS_DIR, save_figures  # noqa: E402
 from tests.integration.serving_support import CONTRACT, SidecarProcess, events, new_model, produce, promote, \
@@ -65,7 +66,17 @@ def span_eps(rows: list) -> float:
 
 
 def passthrough(bootstrap: str, topics: dict, n: int) -> float:
-    """The sidecar's Kafka loop forwarding raw values: no decode, no model."""
+    """The sidecar's Kafka loop forwarding raw values: no decode, no model (with the sidecar's GC settings)."""
+    threshold = gc.get_threshold()
+    tune_gc()
+    try:
+        return _passthrough(bootstrap, topics, n)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+def _passthrough(bootstrap: str, topics: dict, n: int) -> float:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-pass-{uuid.uuid4().hex}", **CONSUMER_DEFAULTS})
     producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS})
     loop = StreamLoop(consumer, producer, topics["in"], ServingMetrics(), 5000, 0.005)
@@ -77,7 +88,7 @@ def passthrough(bootstrap: str, topics: dict, n: int) -> float:
         done[0] += len(batch)
     deadline = time.monotonic() + 600
     while done[0] < n and time.monotonic() < deadline:
-        loop.step(forward)
+        loop.step(lambda batch: batch, forward)
     loop.close()
     return span_eps(read_topic(bootstrap, out, until=lambda r: len(r) >= n))
 

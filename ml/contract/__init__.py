@@ -7,7 +7,7 @@
 Everything downstream reads field names, types, ranges, derived features and the label from here.
 """
 
-from ml.contract.frame import derive, model_frame
+from ml.contract.frame import derive, model_frame, model_matrix
 from ml.contract.loader import CONTRACTS_DIR, load_contract, parse_contract
 from ml.contract.model import Contract, ContractError, Derived, Feature, Label, Limits
 from ml.contract.records import check_records, decode_event, invalid_rows
@@ -26,5 +26,6 @@ __all__ = [
     "invalid_rows",
     "load_contract",
     "model_frame",
+    "model_matrix",
     "parse_contract",
 ]

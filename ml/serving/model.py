@@ -33,11 +33,14 @@ class ServingModel:
     threshold: float = DEFAULT_THRESHOLD
     as_codes: bool = False  # checked: the booster scores category codes exactly as the categorical frame
 
-    def predict(self, features: pd.DataFrame) -> np.ndarray:
-        """Failure probability of each row of `model_frame(contract, df)`."""
+    def predict(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Failure probability of each row of `model_frame(contract, df)`, or of `model_matrix` (categories
+        as codes: only for a version whose check found codes and categories score the same)."""
         if not len(features):
             return np.empty(0, dtype=np.float64)
-        data = as_codes(features) if self.as_codes else features
+        if isinstance(features, np.ndarray) and not self.as_codes:
+            raise ValueError(f"version {self.version} takes a model frame, not category codes")
+        data = as_codes(features) if self.as_codes and not isinstance(features, np.ndarray) else features
         return np.asarray(self.booster.inplace_predict(data), dtype=np.float64).reshape(len(features))
 
 

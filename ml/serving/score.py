@@ -16,10 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ml.contract import Contract, model_frame
+from ml.contract import Contract, model_frame, model_matrix
 from ml.offload.decode import TopicCodec
 from ml.offload.window import RawBatch
-from ml.serving.batch import decode_batch
+from ml.serving.batch import SMALL_BATCH, Decoded, decode_batch
 from ml.serving.routing import ServingState
 
 ALERT_COMMAND = "schedule_maintenance"
@@ -49,17 +49,31 @@ def predict_frame(contract: Contract, state: ServingState, frame: pd.DataFrame):
     """Score decoded, valid events (the contract's raw features and entity key): returns (scores, index of
     each row's model in `models`, models, features). One model call per serving model."""
     features = model_frame(contract, frame)
-    routes = state.route(frame[contract.entity_key].tolist() if state.split else [])
+    return (*predict(state, features, frame[contract.entity_key].tolist() if state.split else []), features)
+
+
+def predict(state: ServingState, features, devices: list[str]) -> tuple[np.ndarray, np.ndarray, list]:
+    """(scores, index of each row's model in `models`, models) for a model frame or matrix."""
+    routes = state.route(devices)
     models = [model for model, _ in routes]
-    scores = np.empty(len(frame), dtype=np.float64)
-    index = np.zeros(len(frame), dtype=np.int64)
+    scores = np.empty(len(features), dtype=np.float64)
+    index = np.zeros(len(features), dtype=np.int64)
     for i, (model, rows) in enumerate(routes):
         if rows is None:
             scores[:] = model.predict(features)
         elif len(rows):
-            scores[rows] = model.predict(features.iloc[rows])
+            scores[rows] = model.predict(features[rows] if isinstance(features, np.ndarray) else features.iloc[rows])
             index[rows] = i
-    return scores, index, models, features
+    return scores, index, models
+
+
+def batch_features(contract: Contract, state: ServingState, batch: Decoded):
+    """The batch's model input: when its models all take category codes, `model_matrix` straight from the
+    decoded events (pandas costs milliseconds a batch); otherwise `model_frame`."""
+    everyone = state.models + ([state.shadow] if state.shadow is not None else [])
+    if all(model.as_codes for model in everyone):
+        return model_matrix(contract, batch.rows if batch.rows is not None else batch.arrow)
+    return model_frame(contract, batch.frame)
 
 
 def score_batch(contract: Contract, codec: TopicCodec, state: ServingState, raw: RawBatch,
@@ -67,15 +81,16 @@ def score_batch(contract: Contract, codec: TopicCodec, state: ServingState, raw:
     """Decode, score and encode one batch; bad records become dead letters with their reason."""
     batch = decode_batch(contract, codec, raw, topic)
     out = Scored(dlq=batch.dead)
-    if not len(batch.frame):
+    if not len(batch):
         return out
-    scores, index, models, features = predict_frame(contract, state, batch.frame)
+    keys = batch.devices.to_pylist()
+    features = batch_features(contract, state, batch)
+    scores, index, models = predict(state, features, keys if state.split else [])
     latency_ms = np.round(now_ms - raw.timestamps[batch.keep].astype(np.float64), 3)
     out.latency_s = latency_ms / 1000.0
     ids, devices, served_at = batch.ids, batch.devices, iso_ms(now_ms)
     thresholds = np.array([m.threshold for m in models])[index]
     alert = scores >= thresholds
-    keys = devices.to_pylist()
     event_ms = raw.timestamps[batch.keep].tolist()
     out.predictions = list(zip(keys, encode_predictions(contract, ids, devices, scores, alert, index, models,
                                                         served_at, latency_ms), event_ms))
@@ -95,8 +110,10 @@ def score_batch(contract: Contract, codec: TopicCodec, state: ServingState, raw:
 
 def encode_predictions(contract: Contract, ids: pa.Array, devices: pa.Array, scores: np.ndarray, alert: np.ndarray,
                        index: np.ndarray, models: list, served_at: str, latency_ms: np.ndarray) -> list[str]:
-    """Prediction records as JSON text, in `ml.offload.decode.prediction_schema` field order."""
-    if pc.any(pc.match_substring_regex(ids, NEEDS_ESCAPE)).as_py() or \
+    """Prediction records as JSON text, in `ml.offload.decode.prediction_schema` field order: column-wise
+    by Arrow for a large batch; record by record for a small one (Arrow's fixed cost is a millisecond) or
+    when an id needs escaping."""
+    if len(ids) < SMALL_BATCH or pc.any(pc.match_substring_regex(ids, NEEDS_ESCAPE)).as_py() or \
             pc.any(pc.match_substring_regex(devices, NEEDS_ESCAPE)).as_py():
         return [orjson.dumps({contract.event_id: i, contract.entity_key: d, "model_name": models[m].name,
                               "model_version": models[m].version, "score": s, "decision": "alert" if a else "normal",

@@ -19,8 +19,8 @@ from ml.offload.window import RawBatch
 from ml.serving.api import ServingApi
 from ml.serving.control import ControlListener, alert_sender
 from ml.serving.metrics import ServingMetrics
-from ml.serving.score import score_batch
-from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, Output, StreamLoop
+from ml.serving.score import Scored, score_batch
+from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, Output, StreamLoop, tune_gc
 from ml.serving.swap import ModelKeeper
 from ml.settings import Settings
 
@@ -76,11 +76,12 @@ class Sidecar:
                     self._stop.wait(0.1)
                     continue
                 if not self.loop.subscribed:
+                    tune_gc()
                     self.loop.subscribe()
                     self.metrics.ready.set(1)
                     log.info("champion v%s loaded; consuming %s as group %s", self.keeper.state.champion.version,
                              self.settings.topic_telemetry, self.settings.serving_group)
-                self.loop.step(self._process)
+                self.loop.step(self._score, self._emit)
         finally:
             self.metrics.ready.set(0)
             self.control.stop()
@@ -91,19 +92,26 @@ class Sidecar:
             self.api.stop()
             log.info("stopped")
 
-    def _process(self, batch: RawBatch, out: Output) -> None:
-        state = self.keeper.state  # one state for the whole batch: a swap lands between batches
+    def _score(self, batch: RawBatch) -> tuple[int, Scored]:
+        """On the scoring thread: decode, score and encode one batch with one state (a swap lands between
+        batches)."""
+        state = self.keeper.state
         started = time.perf_counter()
         scored = score_batch(self.contract, self.codec, state, batch, self.settings.topic_telemetry,
                              time.time_ns() // 1_000_000)
         self.metrics.scoring.observe(time.perf_counter() - started)
+        return len(batch), scored
+
+    def _emit(self, result: tuple[int, Scored], out: Output) -> None:
+        """On the loop's thread, in consume order: produce one scored batch's records."""
+        size, scored = result
         topics = self.settings
         out.many(topics.topic_predictions, scored.predictions)
         out.many(topics.topic_alerts, scored.alerts)
         out.many(topics.topic_predictions_shadow, scored.shadow)
         for key, value, headers in scored.dlq:
             out.one(topics.topic_dlq, value, key, headers)
-        self.metrics.batch_size.observe(len(batch))
+        self.metrics.batch_size.observe(size)
         self.metrics.scored.inc(len(scored.predictions))
         if scored.dlq:
             self.metrics.dead.inc(len(scored.dlq))

@@ -69,3 +69,34 @@ def test_index_is_kept_and_missing_columns_are_named():
     assert model_frame(contract, rows).index.tolist() == [10, 20]
     with pytest.raises(ContractError, match="features.torque_nm: column missing"):
         model_frame(contract, rows.drop(columns=["torque_nm"]))
+
+
+@pytest.mark.parametrize("contract_name", ["machine_telemetry", WIND])
+def test_model_matrix_is_model_frame_read_as_codes_from_dicts_and_from_arrow(contract_name):
+    """The sidecar's pandas-free feature path gives exactly the frame's values: numerics and derived ones
+    as float32, categoricals as their contract codes, nulls, unknown categories and zero divisors as NaN."""
+    import pyarrow as pa
+
+    from ml.contract import model_matrix
+    from ml.serving.model import as_codes
+
+    contract = load_contract(contract_name)
+    rng = np.random.default_rng(7)
+    rows = []  # as decode_event gives them: NaN for a null number, None for a null category
+    for i in range(300):
+        row = {contract.entity_key: f"dev-{i % 17}"}
+        for feat in contract.features:
+            if feat.kind == "categorical":
+                values = [*contract.categories(feat.name), "unheard-of", None]
+                row[feat.name] = values[rng.integers(0, len(values))]
+            else:
+                lo, hi = feat.min if feat.min is not None else -5.0, feat.max if feat.max is not None else 5.0
+                draw = rng.random()
+                row[feat.name] = math.nan if draw < 0.1 else 0.0 if draw < 0.2 else float(rng.uniform(lo, hi))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    expected = as_codes(model_frame(contract, frame))
+    assert np.isnan(expected).any(), "the data has nulls"
+    np.testing.assert_array_equal(model_matrix(contract, rows), expected)
+    np.testing.assert_array_equal(model_matrix(contract, pa.Table.from_pandas(frame)), expected)
+    assert model_matrix(contract, []).shape == (0, len(contract.model_columns))

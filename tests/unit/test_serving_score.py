@@ -86,3 +86,26 @@ def test_split_scores_each_device_with_its_version_and_shadow_scores_all(model):
     shadow = [orjson.loads(v) for _, v, _ in out.shadow]
     assert [s["event_id"] for s in shadow] == [p["event_id"] for p in preds]
     assert {s["model_version"] for s in shadow} == {"6"} and {s["decision"] for s in shadow} == {"normal"}
+
+
+def test_every_feature_path_gives_the_same_predictions(model, monkeypatch):
+    """A small batch (decoded dicts) and a large one (Arrow), with a model that takes category codes or
+    one that needs the pandas frame: the same events get the same records."""
+    import ml.serving.batch as batch_module
+    from ml.serving.model import check_model
+
+    coded = check_model(model, CONTRACT)
+    assert coded.as_codes, "the test model takes category codes"
+    torques = np.linspace(0, 100, 150).tolist()
+    raw = batch(events(torques))
+
+    def records(state) -> list:
+        return [(k, orjson.loads(v), t) for k, v, t in score_batch(CONTRACT, CODEC, state, raw, "telemetry", NOW).predictions]
+
+    small = records(ServingState(coded))
+    assert len(raw) < batch_module.SMALL_BATCH
+    monkeypatch.setattr(batch_module, "SMALL_BATCH", 1)
+    large = records(ServingState(coded))
+    frame_path = records(ServingState(model))  # as_codes False: model_frame and pandas categoricals
+    assert small == large == frame_path
+    assert len({r[1]["decision"] for r in small}) == 2, "both decisions occur"

@@ -55,3 +55,18 @@ def test_a_failed_delivery_stops_the_commits():
     with pytest.raises(DeliveryFailed, match="timed out"):
         tracker.commit_ready()
     assert log.commits == []
+
+
+def test_tune_gc_freezes_start_up_and_collects_the_young_generation_less_often():
+    import gc
+
+    from ml.serving.stream import GC_YOUNG, tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc()
+        assert gc.get_threshold() == (GC_YOUNG, *before[1:])
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
