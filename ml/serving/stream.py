@@ -116,11 +116,13 @@ class Output:
 
     def many(self, topic: str, records: list) -> None:
         """Produce (key, value) or (key, value, timestamp ms) records to one topic; without a timestamp
-        the producer stamps the time of sending."""
+        the producer stamps the time of sending. All records of one call have the same shape."""
+        if not records:
+            return
         produce, done = self.producer.produce, self.ack.done
         self.ack.pending += len(records)
-        for key, value, *stamp in records:
-            ts = stamp[0] if stamp else 0
+        stamped = records if len(records[0]) == 3 else ((key, value, 0) for key, value in records)
+        for key, value, ts in stamped:  # one loop per record: no per-record unpacking into a list
             try:
                 produce(topic, value, key, -1, done, None, ts)  # (..., callback, on_delivery, timestamp)
             except BufferError:
