@@ -69,15 +69,25 @@ class AirflowApi:
 
     def backfill(self, dag_id: str, start: datetime, last: datetime, max_active_runs: int = 3) -> int:
         """Runs for every interval starting in [start, last] (Airflow's dates are logical dates, both
-        included), rerunning those that already ran; returns its id."""
+        included), rerunning those that already ran; returns its id. Airflow runs one backfill of a DAG at
+        a time and marks one complete shortly after its last run ends: an earlier one is waited for."""
         body = {"dag_id": dag_id, "from_date": start.isoformat(), "to_date": last.isoformat(),
                 "reprocess_behavior": "completed", "max_active_runs": max_active_runs}
+        deadline = time.monotonic() + 120
+        while self.unfinished_backfills(dag_id):
+            if time.monotonic() > deadline:
+                raise AirflowError(f"{dag_id} still has an unfinished backfill after 120 s; cancel it "
+                                   "(Airflow UI, Backfills) or wait for it, then ask again")
+            time.sleep(1)
         return self._call("POST", "/backfills", json=body)["id"]
+
+    def unfinished_backfills(self, dag_id: str) -> list[dict]:
+        found = self._call("GET", "/backfills", params={"dag_id": dag_id, "limit": 100})["backfills"]
+        return [b for b in found if b.get("completed_at") is None]
 
     def cancel_backfills(self, dag_id: str) -> int:
         """Cancel the DAG's unfinished backfills (a fresh loop replaces them); returns how many."""
-        found = self._call("GET", "/backfills", params={"dag_id": dag_id, "limit": 100})["backfills"]
-        unfinished = [b for b in found if b.get("completed_at") is None]
+        unfinished = self.unfinished_backfills(dag_id)
         for b in unfinished:
             self._call("PUT", f"/backfills/{b['id']}/cancel")
         return len(unfinished)
