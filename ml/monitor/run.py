@@ -26,7 +26,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 
 from ml.contract import Contract, model_frame
@@ -152,45 +151,21 @@ class ReferenceCache:
         return self._frames[info.run_id]
 
 
-def same_hours_of_day(contract: Contract, reference: pd.DataFrame, current: pd.DataFrame, hours: list[str],
-                      min_rows: int) -> tuple[pd.DataFrame | None, pd.DataFrame, dict]:
-    """What the window is compared with: (reference rows, current rows, a note for the decision record).
+def same_hours_of_day(contract: Contract, reference: pd.DataFrame, hours: list[str],
+                      min_rows: int) -> tuple[pd.DataFrame, bool]:
+    """The reference rows from the window's hours of the day, when the training window covered each of
+    those hours and there are at least `min_rows` of them.
 
     Machines run warmer in the afternoon than at night: a 6-hour window against a whole day's reference
-    shows that daily cycle as drift every day. So the window is compared with the reference rows from
-    the same hours of the day. When the champion's training window covered only some of those hours (a
-    champion retrained on a new regime learned from a few hours), only the window's rows from the
-    covered hours are compared. When it covered none of them, drift is not judged for this window
-    (None): comparing other hours would report the daily cycle as drift. A reference that spans the
-    whole day but has too few rows at these hours is used whole, as before there was hour matching."""
+    shows that daily cycle as drift every day. Comparing with the same hours of the training days removes
+    the cycle and keeps real shifts. Returns (rows, True), or (the whole reference, False) when the
+    training window did not cover these hours often enough to compare with."""
     wanted = {datetime.fromisoformat(h).hour for h in hours}
-    ref_hour = pd.to_datetime(reference[contract.event_time], utc=True).dt.hour.to_numpy()
-    have = set(ref_hour.tolist())
-    shared = wanted & have
-    matched = reference[np.isin(ref_hour, sorted(shared))] if shared else reference.iloc[:0]
-    if shared == wanted and len(matched) >= min_rows:
-        return matched, current, {"rows": len(matched), "same_hours_of_day": True}
-    if shared and len(matched) >= min_rows:
-        cur_hour = pd.to_datetime(current[contract.event_time], utc=True).dt.hour.to_numpy()
-        return matched, current[np.isin(cur_hour, sorted(shared))], {
-            "rows": len(matched), "same_hours_of_day": True, "hours_compared": sorted(shared)}
-    if len(have) == 24:
-        return reference, current, {"rows": len(reference), "same_hours_of_day": False}
-    return None, current, {"rows": 0, "same_hours_of_day": False, "not_judged": (
-        f"the champion's reference covers hours {_hour_ranges(have)} UTC of the day, none with enough rows "
-        f"of this window's {_hour_ranges(wanted)}: drift is not judged until a champion has learned from them")}
-
-
-def _hour_ranges(hours: set[int]) -> str:
-    """Hours of the day as ranges, e.g. {3, 4, 5, 9} -> '03-05, 09'."""
-    out, run = [], []
-    for h in sorted(hours):
-        if run and h != run[-1] + 1:
-            out.append(run)
-            run = []
-        run.append(h)
-    out += [run] if run else []
-    return ", ".join(f"{r[0]:02d}" if len(r) == 1 else f"{r[0]:02d}-{r[-1]:02d}" for r in out) or "none"
+    times = pd.to_datetime(reference[contract.event_time], utc=True)
+    hour = times.dt.hour.to_numpy()
+    matched = reference[pd.Series(hour).isin(wanted).to_numpy()]
+    covered = wanted <= set(hour.tolist())
+    return (matched, True) if covered and len(matched) >= min_rows else (reference, False)
 
 
 def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, references: ReferenceCache | None = None,
@@ -211,15 +186,11 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
         if info is not None:
             current, hours = window_frame(lake, contract, start, end)
             context["window"]["hours"] = len(hours)
-            reference = None
             if len(current):
-                reference = references.get(info)
-                note = {"rows": len(reference), "same_hours_of_day": False}
+                reference, matched = references.get(info), False
                 if settings.drift_match_hour_of_day:
-                    reference, current, note = same_hours_of_day(contract, reference, current, hours,
-                                                                 MIN_REFERENCE_ROWS)
-                context["window"]["reference"] = note
-            if len(current) and reference is not None:
+                    reference, matched = same_hours_of_day(contract, reference, hours, MIN_REFERENCE_ROWS)
+                context["window"]["reference"] = {"rows": len(reference), "same_hours_of_day": matched}
                 result, snapshot = detect_drift(contract, model_frame(contract, reference),
                                                 model_frame(contract, current), settings, info.importances)
                 html = Path(tmp) / "report.html"
@@ -272,9 +243,7 @@ def _share(lake: Lake, contract: Contract, settings, info: ChampionInfo, referen
         return None
     reference = references.get(info)
     if settings.drift_match_hour_of_day:
-        reference, current, _ = same_hours_of_day(contract, reference, current, hours, MIN_REFERENCE_ROWS)
-        if reference is None:
-            return None
+        reference, _ = same_hours_of_day(contract, reference, hours, MIN_REFERENCE_ROWS)
     result, _ = detect_drift(contract, model_frame(contract, reference), model_frame(contract, current), settings,
                              info.importances)
     return result.drift_share
