@@ -86,12 +86,13 @@ def score_batch(contract: Contract, codec: TopicCodec, state: ServingState, raw:
     keys = batch.devices.to_pylist()
     features = batch_features(contract, state, batch)
     scores, index, models = predict(state, features, keys if state.split else [])
-    latency_ms = np.round(now_ms - raw.timestamps[batch.keep].astype(np.float64), 3)
+    stamps = raw.timestamps[batch.keep]
+    latency_ms = np.round(now_ms - stamps.astype(np.float64), 3)
     out.latency_s = latency_ms / 1000.0
     ids, devices, served_at = batch.ids, batch.devices, iso_ms(now_ms)
     thresholds = np.array([m.threshold for m in models])[index]
     alert = scores >= thresholds
-    event_ms = raw.timestamps[batch.keep].tolist()
+    event_ms = stamps.tolist()
     out.predictions = list(zip(keys, encode_predictions(contract, ids, devices, scores, alert, index, models,
                                                         served_at, latency_ms), event_ms))
     for i in np.flatnonzero(alert).tolist():

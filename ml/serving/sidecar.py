@@ -92,7 +92,7 @@ class Sidecar:
             self.api.stop()
             log.info("stopped")
 
-    def _score(self, batch: RawBatch) -> tuple[int, Scored]:
+    def _score(self, batch: RawBatch) -> Scored:
         """On the scoring thread: decode, score and encode one batch with one state (a swap lands between
         batches)."""
         state = self.keeper.state
@@ -100,18 +100,17 @@ class Sidecar:
         scored = score_batch(self.contract, self.codec, state, batch, self.settings.topic_telemetry,
                              time.time_ns() // 1_000_000)
         self.metrics.scoring.observe(time.perf_counter() - started)
-        return len(batch), scored
+        return scored
 
-    def _emit(self, result: tuple[int, Scored], out: Output) -> None:
+    def _emit(self, scored: Scored, out: Output) -> None:
         """On the loop's thread, in consume order: produce one scored batch's records."""
-        size, scored = result
         topics = self.settings
         out.many(topics.topic_predictions, scored.predictions)
         out.many(topics.topic_alerts, scored.alerts)
         out.many(topics.topic_predictions_shadow, scored.shadow)
         for key, value, headers in scored.dlq:
             out.one(topics.topic_dlq, value, key, headers)
-        self.metrics.batch_size.observe(size)
+        self.metrics.batch_size.observe(len(scored.predictions) + len(scored.dlq))  # every event is one or the other
         self.metrics.scored.inc(len(scored.predictions))
         if scored.dlq:
             self.metrics.dead.inc(len(scored.dlq))
