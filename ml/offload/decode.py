@@ -70,10 +70,12 @@ def codec_for(contract: Contract, kind: str) -> TopicCodec:
     raise ValueError(f"unknown topic kind {kind!r}; expected telemetry, outcomes or predictions")
 
 
-def decode(codec: TopicCodec, batch: RawBatch) -> tuple[pa.Table, pa.Table]:
-    """(valid rows with Kafka partition/offset, rejects in REJECT_SCHEMA) of one raw batch."""
+def decode(codec: TopicCodec, batch: RawBatch, threads: bool = True) -> tuple[pa.Table, pa.Table]:
+    """(valid rows with Kafka partition/offset, rejects in REJECT_SCHEMA) of one raw batch. `threads`
+    lets Arrow parse a large batch on its thread pool; a caller that already parses several batches at
+    once on threads of its own (the serving sidecar) passes False and saves the pool's overhead."""
     blob = batch.ndjson if batch.ndjson is not None else ndjson(codec, batch.values)
-    table = _fast_parse(codec, blob, len(batch)) if blob else None
+    table = _fast_parse(codec, blob, len(batch), threads) if blob else None
     if table is not None:
         # rows Arrow flags (all rows when the codec has no Arrow rules) get their reasons from the checks
         suspects = np.flatnonzero(codec.flag(table)) if codec.flag else np.arange(table.num_rows)
@@ -106,9 +108,11 @@ def ndjson(codec: TopicCodec, values: list) -> bytes:
     return blob
 
 
-def _fast_parse(codec: TopicCodec, blob: bytes, rows: int) -> pa.Table | None:
+def _fast_parse(codec: TopicCodec, blob: bytes, rows: int, threads: bool = True) -> pa.Table | None:
+    # with threads, two blocks parse at once; without, one block holds the whole batch
+    block = max(1 << 20, len(blob) // 2 + 1 if threads else len(blob) + 1)
     try:
-        table = pj.read_json(io.BytesIO(blob), read_options=pj.ReadOptions(block_size=max(1 << 20, len(blob) // 2 + 1)),
+        table = pj.read_json(io.BytesIO(blob), read_options=pj.ReadOptions(use_threads=threads, block_size=block),
                              parse_options=pj.ParseOptions(explicit_schema=codec.schema, unexpected_field_behavior="ignore"))
     except pa.ArrowInvalid:
         return None

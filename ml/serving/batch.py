@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ml.contract import Contract, ContractError, decode_event
-from ml.offload.decode import TopicCodec, decode
+from ml.offload.decode import TopicCodec, decode, ndjson
 from ml.offload.window import RawBatch
 
 SMALL_BATCH = 400  # below this many events the per-event path is faster than the vectorized one (measured)
@@ -35,6 +35,7 @@ class Decoded:
     rows: list[dict] | None = None  # a small batch: its events as `decode_event` gives them
     arrow: pa.Table | None = None  # a large batch: its checked records
     columns: tuple[str, ...] = ()
+    plain: bool = False  # no string in the events needs JSON escaping: their raw JSON held no backslash
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -53,7 +54,8 @@ def decode_batch(contract: Contract, codec: TopicCodec, raw: RawBatch, topic: st
     """Split a batch into events to score and dead letters, each with its reason and source coordinates."""
     if len(raw) < SMALL_BATCH:
         return _per_event(contract, raw, topic)
-    valid, rejects = decode(codec, raw)
+    raw.ndjson = ndjson(codec, raw.values)
+    valid, rejects = decode(codec, raw, threads=False)  # the sidecar scores batches on threads of its own
     dead = [(r["key"], r["value"], dead_letter_headers(r["reason"], topic, r["kafka_partition"], r["kafka_offset"]))
             for r in rejects.to_pylist()]
     keep = np.ones(len(raw), dtype=bool)
@@ -61,7 +63,8 @@ def decode_batch(contract: Contract, codec: TopicCodec, raw: RawBatch, topic: st
         bad = set(zip(rejects["kafka_partition"].to_pylist(), rejects["kafka_offset"].to_pylist()))
         keep = np.array([(p, o) not in bad for p, o in zip(raw.partitions.tolist(), raw.offsets.tolist())])
     return Decoded(valid[contract.event_id].combine_chunks(), valid[contract.entity_key].combine_chunks(),
-                   keep, dead, arrow=valid, columns=(contract.entity_key, *contract.raw_columns))
+                   keep, dead, arrow=valid, columns=(contract.entity_key, *contract.raw_columns),
+                   plain=bool(raw.ndjson) and b"\\" not in raw.ndjson)
 
 
 def _per_event(contract: Contract, raw: RawBatch, topic: str) -> Decoded:

@@ -94,7 +94,7 @@ def score_batch(contract: Contract, codec: TopicCodec, state: ServingState, raw:
     alert = scores >= thresholds
     event_ms = stamps.tolist()
     out.predictions = list(zip(keys, encode_predictions(contract, ids, devices, scores, alert, index, models,
-                                                        served_at, latency_ms), event_ms))
+                                                        served_at, latency_ms, batch.plain), event_ms))
     for i in np.flatnonzero(alert).tolist():
         model = models[index[i]]
         out.alerts.append((keys[i], orjson.dumps({
@@ -104,29 +104,33 @@ def score_batch(contract: Contract, codec: TopicCodec, state: ServingState, raw:
     if state.shadow is not None:
         shadow = state.shadow.predict(features)
         values = encode_predictions(contract, ids, devices, shadow, shadow >= state.shadow.threshold,
-                                    np.zeros(len(shadow), dtype=np.int64), [state.shadow], served_at, latency_ms)
+                                    np.zeros(len(shadow), dtype=np.int64), [state.shadow], served_at, latency_ms,
+                                    batch.plain)
         out.shadow = list(zip(keys, values, event_ms))
     return out
 
 
 def encode_predictions(contract: Contract, ids: pa.Array, devices: pa.Array, scores: np.ndarray, alert: np.ndarray,
-                       index: np.ndarray, models: list, served_at: str, latency_ms: np.ndarray) -> list[str]:
-    """Prediction records as JSON text, in `ml.offload.decode.prediction_schema` field order: column-wise
-    by Arrow for a large batch; record by record for a small one (Arrow's fixed cost is a millisecond) or
-    when an id needs escaping."""
-    if len(ids) < SMALL_BATCH or pc.any(pc.match_substring_regex(ids, NEEDS_ESCAPE)).as_py() or \
-            pc.any(pc.match_substring_regex(devices, NEEDS_ESCAPE)).as_py():
+                       index: np.ndarray, models: list, served_at: str, latency_ms: np.ndarray,
+                       plain: bool = False) -> list[bytes]:
+    """Prediction records as JSON, in `ml.offload.decode.prediction_schema` field order: column-wise by
+    Arrow for a large batch; record by record for a small one (Arrow's fixed cost is a millisecond) or
+    when an id needs escaping. `plain` says no id needs it (the batch's raw JSON held no backslash:
+    a parser refuses a quote or a control character in a string unless it is escaped)."""
+    if len(ids) < SMALL_BATCH or not plain and (pc.any(pc.match_substring_regex(ids, NEEDS_ESCAPE)).as_py() or
+                                                pc.any(pc.match_substring_regex(devices, NEEDS_ESCAPE)).as_py()):
         return [orjson.dumps({contract.event_id: i, contract.entity_key: d, "model_name": models[m].name,
                               "model_version": models[m].version, "score": s, "decision": "alert" if a else "normal",
-                              "served_at": served_at, "latency_ms": lat}).decode()
+                              "served_at": served_at, "latency_ms": lat})
                 for i, d, m, s, a, lat in zip(ids.to_pylist(), devices.to_pylist(), index.tolist(), scores.tolist(),
                                               alert.tolist(), latency_ms.tolist())]
-    model = pa.array([orjson.dumps(m.name).decode() + ',"model_version":' + orjson.dumps(m.version).decode()
-                      for m in models])
+    # constant text is joined into as few pieces as possible: each piece is one more pass over the batch
+    model = pa.array(['","model_name":' + orjson.dumps(m.name).decode() + ',"model_version":' +
+                      orjson.dumps(m.version).decode() + ',"score":' for m in models])
     model = model.take(pa.array(index)) if len(models) > 1 else model[0]
-    decision = pc.if_else(pa.array(alert), "alert", "normal")
+    tail = f'","served_at":"{served_at}","latency_ms":'
+    decision = pc.if_else(pa.array(alert), ',"decision":"alert' + tail, ',"decision":"normal' + tail)
     text = pc.binary_join_element_wise(
-        f'{{"{contract.event_id}":"', ids, f'","{contract.entity_key}":"', devices, '","model_name":', model,
-        ',"score":', pc.cast(pa.array(scores), pa.string()), ',"decision":"', decision,
-        f'","served_at":"{served_at}","latency_ms":', pc.cast(pa.array(latency_ms), pa.string()), "}", "")
-    return text.to_pylist()
+        f'{{"{contract.event_id}":"', ids, f'","{contract.entity_key}":"', devices, model,
+        pc.cast(pa.array(scores), pa.string()), decision, pc.cast(pa.array(latency_ms), pa.string()), "}", "")
+    return text.cast(pa.binary()).to_pylist()

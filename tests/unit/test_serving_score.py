@@ -73,6 +73,27 @@ def test_ids_that_need_json_escaping_still_give_valid_records(model):
     assert orjson.loads(value)["event_id"] == 'quote"back\\slash' and key == "dev\n1"
 
 
+@pytest.mark.parametrize("escaped", [False, True])
+def test_a_large_batch_is_encoded_column_wise_to_the_same_records(model, monkeypatch, escaped):
+    """Arrow's column-wise encoding (a large batch) gives what orjson gives record by record, also when an
+    id needs escaping (a backslash in the batch's raw JSON turns the plain fast path off)."""
+    import ml.serving.batch as batch_module
+    import ml.serving.score as score_module
+
+    values = events(np.linspace(0, 100, 40).tolist())
+    if escaped:
+        values[7] = orjson.dumps({**EVENT, "event_id": 'quote"back\\slash\u0001', "device_id": "dev\n1"})
+    small = score_batch(CONTRACT, CODEC, ServingState(model), batch(values), "telemetry", NOW)
+    for module in (batch_module, score_module):
+        monkeypatch.setattr(module, "SMALL_BATCH", 1)
+    large = score_batch(CONTRACT, CODEC, ServingState(model), batch(values), "telemetry", NOW)
+    assert [v for _, v, _ in large.predictions] != [] and all(isinstance(v, bytes) for _, v, _ in large.predictions)
+    assert [(k, orjson.loads(v), t) for k, v, t in large.predictions] == \
+           [(k, orjson.loads(v), t) for k, v, t in small.predictions]
+    if escaped:
+        assert orjson.loads(large.predictions[7][1])["event_id"] == 'quote"back\\slash\u0001'
+
+
 def test_split_scores_each_device_with_its_version_and_shadow_scores_all(model):
     other = ServingModel("machine-failure", "6", model.booster, threshold=0.999)
     state = split_state(model, {"4": model, "6": other}, parse_split({"4": 1, "6": 1}), shadow=other)
