@@ -1,16 +1,19 @@
 """Benchmark: the serving sidecar against the real broker, with its ceiling and a naive baseline.
 
-    python bench/serving.py            # 300,000 events, median of 3 runs
+    python bench/serving.py            # 300,000 events, median of 5 runs
     python bench/serving.py --quick    # 50,000 events, one run (the test suite's smoke check)
 
-Each run fills fresh topics with live-stamped telemetry, then measures, side by side:
+Each run fills a fresh topic with live-stamped telemetry, then measures, side by side:
   (a) passthrough: the sidecar's own Kafka loop (consume, produce, commit after delivery) with no model:
       the ceiling of consume-to-produce on this machine;
   (b) the sidecar: `python -m ml.serving`, one process, scoring the champion (a 50-tree XGBoost model);
   (c) the naive baseline: one event at a time, decode_event, the generic MLflow pyfunc, produce;
   and the end-to-end latency (event produced -> prediction appended by the broker) with 5,000 events/s
-offered to the sidecar. Throughput is the count over the span of the outputs' broker append times,
-so process start-up is not counted. Writes bench/results/serving.json (with --quick only given --out).
+offered to the sidecar. The sidecar starts before the model is promoted and waits, not ready, so the
+ceiling is measured just before and just after its run (their mean is the run's ceiling): a shared
+machine's load changes from one minute to the next, and a ratio must compare like with like.
+Throughput is counted over the middle 80% of the outputs' broker append times (steady state), so
+neither start-up nor the pipeline filling and draining is counted. Writes bench/results/serving.json (with --quick only given --out).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ml.contract import decode_event, model_frame  # noqa: E402
 from ml.serving.metrics import ServingMetrics  # noqa: E402
-from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, StreamLoop, tune_gc  # noqa: E402
+from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, Records, StreamLoop, tune_gc  # noqa: E402
 from ml.settings import load_settings  # noqa: E402
 from results_file import RESULTS as RESULTS_DIR, save_figures  # noqa: E402
 from tests.integration.serving_support import CONTRACT, SidecarProcess, events, new_model, produce, promote, \
@@ -48,8 +51,8 @@ MODEL_ROUNDS, MODEL_DEPTH = 50, 4
 
 
 def make_topics(admin: AdminClient, run: str) -> dict[str, str]:
-    names = {k: f"bench.serving.{run}.{k}" for k in ("in", "pass", "pred", "alerts", "dlq", "control", "shadow", "naive")}
-    topics = [NewTopic(n, num_partitions=3 if k in ("in", "pass", "pred") else 1, replication_factor=1,
+    names = {k: f"bench.serving.{run}.{k}" for k in ("in", "pass", "pass2", "pred", "alerts", "dlq", "control", "shadow", "naive")}
+    topics = [NewTopic(n, num_partitions=3 if k in ("in", "pass", "pass2", "pred") else 1, replication_factor=1,
                        config=APPEND_TIME) for k, n in names.items()]
     for fut in admin.create_topics(topics).values():
         fut.result(30)
@@ -61,16 +64,21 @@ def percentile(xs: list, q: float) -> float:
 
 
 def span_eps(rows: list) -> float:
-    stamps = [r["timestamp"] for r in rows]
-    return (len(stamps) - 1) / max((max(stamps) - min(stamps)) / 1000, 1e-3)
+    """Outputs per second in steady state: the middle 80% of the outputs by broker append time, so neither
+    the pipeline filling at the start (batches consumed and scored before the first is produced) nor
+    its tail is counted, for the ceiling and the sidecar alike."""
+    stamps = np.sort(np.array([r["timestamp"] for r in rows], dtype=np.int64))
+    lo, hi = len(stamps) // 10, len(stamps) * 9 // 10
+    return (hi - lo) / max((stamps[hi] - stamps[lo]) / 1000, 1e-3)
 
 
-def passthrough(bootstrap: str, topics: dict, n: int) -> float:
-    """The sidecar's Kafka loop forwarding raw values: no decode, no model (with the sidecar's GC settings)."""
+def passthrough(bootstrap: str, topics: dict, n: int, out: str) -> float:
+    """The sidecar's Kafka loop forwarding raw values to topic `out`: no decode, no model (with the
+    sidecar's GC settings)."""
     threshold = gc.get_threshold()
     tune_gc()
     try:
-        return _passthrough(bootstrap, topics, n)
+        return _passthrough(bootstrap, {"in": topics["in"], "pass": topics[out]}, n)
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
@@ -79,12 +87,14 @@ def passthrough(bootstrap: str, topics: dict, n: int) -> float:
 def _passthrough(bootstrap: str, topics: dict, n: int) -> float:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-pass-{uuid.uuid4().hex}", **CONSUMER_DEFAULTS})
     producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS})
-    loop = StreamLoop(consumer, producer, topics["in"], ServingMetrics(), 5000, 0.005)
+    settings = load_settings()  # the sidecar's own batch bounds
+    loop = StreamLoop(consumer, producer, topics["in"], ServingMetrics(), settings.serving_batch_max,
+                      settings.serving_batch_wait_ms / 1000)
     loop.subscribe()
     done, out = [0], topics["pass"]
 
     def forward(batch, output):
-        output.many(out, list(zip(batch.keys, batch.values)))
+        output.many(out, Records(batch.keys, batch.values))
         done[0] += len(batch)
     deadline = time.monotonic() + 600
     while done[0] < n and time.monotonic() < deadline:
@@ -99,7 +109,10 @@ def scored(sidecar: SidecarProcess) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def sidecar_run(bootstrap: str, settings, topics: dict, model: str, n: int, latency_s: float, log: Path) -> dict:
+def sidecar_run(bootstrap: str, settings, client, topics: dict, model: str, version: str, n: int,
+                latency_s: float, log: Path) -> dict:
+    """Ceiling, sidecar, ceiling again, then latency; the sidecar is up (waiting for a champion) before
+    the first ceiling run, so the three throughput runs follow each other within seconds."""
     env = {"CONTINUUM_KAFKA_BOOTSTRAP": bootstrap, "CONTINUUM_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
            "CONTINUUM_MODEL_NAME": model, "CONTINUUM_SERVING_GROUP": f"bench-serving-{uuid.uuid4().hex[:8]}",
            "CONTINUUM_TOPIC_TELEMETRY": topics["in"], "CONTINUUM_TOPIC_PREDICTIONS": topics["pred"],
@@ -107,11 +120,15 @@ def sidecar_run(bootstrap: str, settings, topics: dict, model: str, n: int, late
            "CONTINUUM_TOPIC_CONTROL": topics["control"], "CONTINUUM_TOPIC_PREDICTIONS_SHADOW": topics["shadow"]}
     sidecar = SidecarProcess(env, log).start()
     try:
+        sidecar.wait_health(ready=False, timeout_s=120)  # up, no champion yet: it consumes nothing
+        before = passthrough(bootstrap, topics, n, "pass")
+        promote(env, client, version)
         sidecar.wait_health(timeout_s=120)
         deadline = time.monotonic() + 600
         while scored(sidecar) < n and time.monotonic() < deadline:
             time.sleep(0.2)
         eps = span_eps(read_topic(bootstrap, topics["pred"], until=lambda r: len(r) >= n))
+        after = passthrough(bootstrap, topics, n, "pass2")
         sent = offer(bootstrap, topics["in"], 5000, latency_s)
         while scored(sidecar) < n + len(sent) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -120,7 +137,8 @@ def sidecar_run(bootstrap: str, settings, topics: dict, model: str, n: int, late
         assert sidecar.terminate() == 0, sidecar.output()
     finally:
         sidecar.close()
-    return {"sidecar_eps": eps, "p50_ms_at_5k": percentile(lat, 50), "p99_ms_at_5k": percentile(lat, 99),
+    return {"passthrough_eps": (before + after) / 2, "passthrough_before_eps": before, "passthrough_after_eps": after,
+            "sidecar_eps": eps, "p50_ms_at_5k": percentile(lat, 50), "p99_ms_at_5k": percentile(lat, 99),
             "latency_events": len(lat)}
 
 
@@ -174,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    n, runs, latency_s, m = (50_000, 1, 5.0, 100) if args.quick else (300_000, 3, 20.0, 300)
+    n, runs, latency_s, m = (50_000, 1, 5.0, 100) if args.quick else (300_000, 5, 20.0, 300)
     settings = load_settings()
     bootstrap = settings.kafka_bootstrap
     import mlflow
@@ -188,14 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         tag = f"{run}-{uuid.uuid4().hex[:6]}"
         topics = make_topics(admin, tag)
         model = new_model(client)
-        env = {"CONTINUUM_MODEL_NAME": model, "CONTINUUM_KAFKA_BOOTSTRAP": bootstrap, "CONTINUUM_TOPIC_CONTROL": topics["control"]}
         version = register(client, model, booster)
-        promote(env, client, version)
         try:
             produce(bootstrap, topics["in"], [(k, v, None) for k, v, _ in events(n, seed=run)])
-            figures = {"passthrough_eps": passthrough(bootstrap, topics, n)}
-            figures.update(sidecar_run(bootstrap, settings, topics, model, n, latency_s,
-                                       Path(tempfile.gettempdir()) / f"bench-serving-{tag}.log"))
+            figures = sidecar_run(bootstrap, settings, client, topics, model, version, n, latency_s,
+                                  Path(tempfile.gettempdir()) / f"bench-serving-{tag}.log")
             figures["naive_eps"] = naive(bootstrap, topics, f"models:/{model}/{version}", m)
         finally:
             for fut in admin.delete_topics(list(topics.values())).values():
@@ -206,10 +221,14 @@ def main(argv: list[str] | None = None) -> int:
         results.append(figures)
         print(f"run {run + 1}/{runs}: " + ", ".join(f"{k}={v:,.1f}" for k, v in figures.items()), flush=True)
     med = {k: statistics.median(r[k] for r in results) for k in results[0]}
-    out = {k: round(v, 3) for k, v in med.items() if k != "latency_events"}
+    out = {k: round(v, 3) for k, v in med.items() if k not in ("latency_events", "passthrough_before_eps",
+                                                                 "passthrough_after_eps")}
     out.update(events=n, runs=runs, date=datetime.now(timezone.utc).isoformat(timespec="seconds"), cores=os.cpu_count(),
-               notes=f"median of {runs} run(s); {n:,} events; one sidecar process, batch<=5000/5 ms, model "
-                     f"{MODEL_ROUNDS} trees depth {MODEL_DEPTH}, nthread 1; naive = {m} events one at a time "
+               notes=f"median of {runs} run(s); {n:,} events; one sidecar process, batch<={settings.serving_batch_max}/"
+                     f"{settings.serving_batch_wait_ms:g} ms (both loops), model "
+                     f"{MODEL_ROUNDS} trees depth {MODEL_DEPTH}, nthread 1; passthrough = the mean of "
+                     f"one run just before and one just after the sidecar's; throughput over the "
+                     f"middle 80% of the outputs by broker append time; naive = {m} events one at a time "
                      f"through mlflow.pyfunc; latency = event produce time to prediction LogAppendTime at 5,000/s "
                      f"offered for {latency_s:g} s; ratios are per run, then the median; the broker and other "
                      f"work share the same {os.cpu_count()} cores (load_avg_1m)")

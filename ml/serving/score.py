@@ -21,6 +21,7 @@ from ml.offload.decode import TopicCodec
 from ml.offload.window import RawBatch
 from ml.serving.batch import SMALL_BATCH, Decoded, decode_batch
 from ml.serving.routing import ServingState
+from ml.serving.stream import Records
 
 ALERT_COMMAND = "schedule_maintenance"
 NEEDS_ESCAPE = r'["\\\x00-\x1f]'  # characters a JSON string cannot hold verbatim
@@ -28,14 +29,14 @@ NEEDS_ESCAPE = r'["\\\x00-\x1f]'  # characters a JSON string cannot hold verbati
 
 @dataclass
 class Scored:
-    """The records one batch produces, ready for the producer: predictions and shadow predictions as
-    (key, value, timestamp) with the scored event's own Kafka timestamp (as Kafka Streams propagates
-    input timestamps), so the lake files a prediction under its event's hour even when history is
-    replayed; alerts as (key, value), stamped when sent; dead letters with headers."""
+    """The records one batch produces, ready for the producer: predictions and shadow predictions with
+    the scored event's own Kafka timestamp (as Kafka Streams propagates input timestamps), so the lake
+    files a prediction under its event's hour even when history is replayed; alerts stamped when sent;
+    dead letters as (key, value, headers)."""
 
-    predictions: list = field(default_factory=list)
-    alerts: list = field(default_factory=list)
-    shadow: list = field(default_factory=list)
+    predictions: Records = field(default_factory=lambda: Records([], [], []))
+    alerts: Records = field(default_factory=lambda: Records([], []))
+    shadow: Records = field(default_factory=lambda: Records([], [], []))
     dlq: list = field(default_factory=list)
     latency_s: np.ndarray = field(default_factory=lambda: np.empty(0))
 
@@ -93,20 +94,23 @@ def score_batch(contract: Contract, codec: TopicCodec, state: ServingState, raw:
     thresholds = np.array([m.threshold for m in models])[index]
     alert = scores >= thresholds
     event_ms = stamps.tolist()
-    out.predictions = list(zip(keys, encode_predictions(contract, ids, devices, scores, alert, index, models,
-                                                        served_at, latency_ms, batch.plain), event_ms))
-    for i in np.flatnonzero(alert).tolist():
-        model = models[index[i]]
-        out.alerts.append((keys[i], orjson.dumps({
-            "type": "failure_risk", contract.event_id: ids[i].as_py(), contract.entity_key: keys[i],
-            "score": float(scores[i]), "threshold": model.threshold, "command": ALERT_COMMAND,
-            "model_name": model.name, "model_version": model.version, "at": served_at})))
+    out.predictions = Records(keys, encode_predictions(contract, ids, devices, scores, alert, index, models,
+                                                       served_at, latency_ms, batch.plain), event_ms)
+    hits = np.flatnonzero(alert)
+    if len(hits):
+        hit_keys = [keys[i] for i in hits.tolist()]
+        out.alerts = Records(hit_keys, [orjson.dumps({
+            "type": "failure_risk", contract.event_id: event_id, contract.entity_key: key, "score": score,
+            "threshold": models[m].threshold, "command": ALERT_COMMAND, "model_name": models[m].name,
+            "model_version": models[m].version, "at": served_at})
+            for event_id, key, score, m in zip(ids.take(pa.array(hits)).to_pylist(), hit_keys, scores[hits].tolist(),
+                                               index[hits].tolist())])
     if state.shadow is not None:
         shadow = state.shadow.predict(features)
         values = encode_predictions(contract, ids, devices, shadow, shadow >= state.shadow.threshold,
                                     np.zeros(len(shadow), dtype=np.int64), [state.shadow], served_at, latency_ms,
                                     batch.plain)
-        out.shadow = list(zip(keys, values, event_ms))
+        out.shadow = Records(keys, values, event_ms)
     return out
 
 

@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from ml.serving.metrics import ServingMetrics
-from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, StreamLoop
+from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, Records, StreamLoop
 from tests.integration.serving_support import produce, read_topic
 
 N, KEYS = 6_000, 40
@@ -43,7 +43,7 @@ def test_records_are_produced_in_consume_order_and_committed_after_delivery(kafk
     def score(batch):  # on the scoring thread, slower than producing: the pipeline must keep the order
         threads.add(threading.current_thread().name)
         time.sleep(0.002)
-        return list(zip(batch.keys, batch.values))
+        return Records(batch.keys, batch.values)
 
     done = [0]
 
@@ -79,7 +79,7 @@ def test_a_scoring_failure_stops_the_loop_and_commits_only_what_was_produced(kaf
     def score(batch):  # the batch holding event 1000 cannot be scored
         if b"1000" in batch.values:
             raise ValueError("model exploded")
-        return list(zip(batch.keys, batch.values))
+        return Records(batch.keys, batch.values)
 
     with pytest.raises(ValueError, match="model exploded"):
         for _ in range(200):
@@ -104,7 +104,7 @@ def test_at_low_traffic_a_scored_batch_is_produced_without_waiting_for_the_next(
     sent = time.monotonic()
     deadline = sent + 10
     while not produced and time.monotonic() < deadline:
-        loop.step(lambda batch: list(zip(batch.keys, batch.values)),
+        loop.step(lambda batch: Records(batch.keys, batch.values),
                   lambda records, output: (output.many(out, records), produced.append(time.monotonic())))
     loop.close()
     assert produced, "the event was never produced"
