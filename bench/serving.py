@@ -13,7 +13,8 @@ offered to the sidecar. The sidecar starts before the model is promoted and wait
 ceiling is measured just before and just after its run (their mean is the run's ceiling): a shared
 machine's load changes from one minute to the next, and a ratio must compare like with like.
 Throughput is counted over the middle 80% of the outputs' broker append times (steady state), so
-neither start-up nor the pipeline filling and draining is counted. Writes bench/results/serving.json (with --quick only given --out).
+neither start-up nor the pipeline filling and draining is counted. Writes bench/results/serving.json
+(with --quick only given --out).
 """
 
 from __future__ import annotations
@@ -72,26 +73,26 @@ def span_eps(rows: list) -> float:
     return (hi - lo) / max((stamps[hi] - stamps[lo]) / 1000, 1e-3)
 
 
-def passthrough(bootstrap: str, topics: dict, n: int, out: str) -> float:
-    """The sidecar's Kafka loop forwarding raw values to topic `out`: no decode, no model (with the
-    sidecar's GC settings)."""
+def passthrough(settings, src: str, out: str, n: int) -> float:
+    """The sidecar's Kafka loop forwarding raw values from `src` to `out`: no decode, no model (with the
+    sidecar's batch bounds and GC settings)."""
     threshold = gc.get_threshold()
     tune_gc()
     try:
-        return _passthrough(bootstrap, {"in": topics["in"], "pass": topics[out]}, n)
+        return _passthrough(settings, src, out, n)
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
 
 
-def _passthrough(bootstrap: str, topics: dict, n: int) -> float:
+def _passthrough(settings, src: str, out: str, n: int) -> float:
+    bootstrap = settings.kafka_bootstrap
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-pass-{uuid.uuid4().hex}", **CONSUMER_DEFAULTS})
     producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS})
-    settings = load_settings()  # the sidecar's own batch bounds
-    loop = StreamLoop(consumer, producer, topics["in"], ServingMetrics(), settings.serving_batch_max,
+    loop = StreamLoop(consumer, producer, src, ServingMetrics(), settings.serving_batch_max,
                       settings.serving_batch_wait_ms / 1000)
     loop.subscribe()
-    done, out = [0], topics["pass"]
+    done = [0]
 
     def forward(batch, output):
         output.many(out, Records(batch.keys, batch.values))
@@ -121,14 +122,14 @@ def sidecar_run(bootstrap: str, settings, client, topics: dict, model: str, vers
     sidecar = SidecarProcess(env, log).start()
     try:
         sidecar.wait_health(ready=False, timeout_s=120)  # up, no champion yet: it consumes nothing
-        before = passthrough(bootstrap, topics, n, "pass")
+        before = passthrough(settings, topics["in"], topics["pass"], n)
         promote(env, client, version)
         sidecar.wait_health(timeout_s=120)
         deadline = time.monotonic() + 600
         while scored(sidecar) < n and time.monotonic() < deadline:
             time.sleep(0.2)
         eps = span_eps(read_topic(bootstrap, topics["pred"], until=lambda r: len(r) >= n))
-        after = passthrough(bootstrap, topics, n, "pass2")
+        after = passthrough(settings, topics["in"], topics["pass2"], n)
         sent = offer(bootstrap, topics["in"], 5000, latency_s)
         while scored(sidecar) < n + len(sent) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Callable
 
 import numpy as np
@@ -239,20 +240,21 @@ def invalid_rows(contract: Contract, table) -> np.ndarray:
         return bad
     for name in (contract.event_id, contract.entity_key):
         col = table.column(name)
-        if col.null_count or pc.any(pc.equal(col, "")).as_py():
-            bad |= null(name) | mask(pc.equal(col, ""))
+        empty = pc.equal(col, "")
+        if col.null_count or pc.any(empty).as_py():
+            bad |= null(name) | mask(empty)
     if table.column(contract.event_time).null_count:
         bad |= null(contract.event_time)
     for feat in contract.features:
         col = table.column(feat.name)
         if feat.kind == CATEGORICAL:
-            allowed = _allowed_values(feat)
             if col.null_count and not feat.nullable:
                 bad |= null(feat.name)
-            if not pc.all(pc.is_in(col, value_set=allowed)).as_py():
-                bad |= ~null(feat.name) & ~mask(pc.is_in(col, value_set=allowed))
+            known = pc.is_in(col, value_set=_value_set(feat.allowed))
+            if not pc.all(known).as_py():
+                bad |= ~null(feat.name) & ~mask(known)
             continue
-        if _numbers_clean(pc, col, feat):
+        if _numbers_clean(col, feat):
             continue
         if not feat.nullable:
             bad |= null(feat.name)
@@ -265,19 +267,17 @@ def invalid_rows(contract: Contract, table) -> np.ndarray:
     return bad
 
 
-def _allowed_values(feat: Feature) -> pa.Array:
-    cached = _ALLOWED.get(feat.allowed)
-    if cached is None:
-        cached = _ALLOWED[feat.allowed] = pa.array(feat.allowed, pa.string())
-    return cached
+@lru_cache(maxsize=None)
+def _value_set(allowed: tuple[str, ...]) -> pa.Array:
+    """A categorical feature's allowed values as the Arrow array `is_in` takes, built once per contract."""
+    return pa.array(allowed, pa.string())
 
 
-_ALLOWED: dict[tuple, pa.Array] = {}
-
-
-def _numbers_clean(pc, col, feat: Feature) -> bool:
+def _numbers_clean(col, feat: Feature) -> bool:
     """True when a numeric column certainly passes its rules: no null where none is allowed, every value
     finite (a finite sum rules out NaN and infinity) and within the feature's range."""
+    import pyarrow.compute as pc
+
     if col.null_count and not feat.nullable:
         return False
     total = pc.sum(col).as_py()
