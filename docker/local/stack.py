@@ -15,6 +15,7 @@ what is not already healthy and can record what it started, so `make test` stops
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -213,7 +214,7 @@ def start_kafka() -> None:
     java = ["java", "-cp", classpath, f"-Dlog4j2.configurationFile={ROOT / 'docker/kafka-local/log4j2.properties'}",
             f"-Dkafka.logs.dir={LOGS}"]
     if not (data / "meta.properties").exists():
-        subprocess.run(java + ["kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props)],
+        subprocess.run(java + ["kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id()}", "-c", str(props)],
                        check=True, stdout=subprocess.DEVNULL)
     heap = os.environ.get("KAFKA_HEAP_OPTS", "-Xms256m -Xmx1g").split()
     _spawn("kafka", java[:1] + heap + ["-XX:+UseG1GC"] + java[1:] + ["kafka.Kafka", str(props)])
@@ -222,8 +223,13 @@ def start_kafka() -> None:
     _log(f"kafka ready on 127.0.0.1:{KAFKA_PORT} in {took:.1f}s")
 
 
-def _cluster_id() -> str:
-    return __import__("base64").urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def cluster_id() -> str:
+    """A random KRaft cluster id, made as Kafka's own Uuid.randomUuid() makes one: 16 random bytes in
+    URL-safe base64, drawn again when the text would start with '-' (a command line reads that as an option)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 # --- MLflow ---------------------------------------------------------------------------------------

@@ -306,3 +306,17 @@ def test_grafana_provisions_the_dashboard_on_the_prometheus_datasource(services)
                 for panel in json.loads(dashboard.read_text())["panels"]:
                     uid = panel["datasource"]["uid"]
                     assert uid == datasource["uid"], f"{dashboard.name} panel {panel['title']!r}: datasource {uid}"
+
+
+def test_the_local_broker_cluster_id_is_a_kafka_uuid_a_command_line_reads_as_a_value(stack):
+    """One id in 64 used to start with '-', and kafka-storage then read it as an option and refused to
+    format the broker's storage; the ids are drawn like Kafka's Uuid.randomUuid() and passed as
+    --cluster-id=<id>."""
+    import base64
+
+    ids = {stack.cluster_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for text in ids:
+        assert not text.startswith("-"), text
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22}", text), text
+        assert len(base64.urlsafe_b64decode(text + "==")) == 16
