@@ -146,6 +146,9 @@ def sidecar_run(bootstrap: str, settings, client, topics: dict, model: str, vers
 def offer(bootstrap: str, topic: str, rate: int, seconds: float) -> dict[str, int]:
     """Produce live events at `rate` per second for `seconds`; returns event id -> produce time (ms)."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1, "compression.type": "lz4"})
+    # connected, with the topic's partitions known, before the clock starts: otherwise the first events
+    # are stamped while this load generator is still connecting, which is not the sidecar's latency
+    producer.list_topics(topic, timeout=30)
     records = events(int(rate * seconds), seed=11)
     sent: dict[str, int] = {}
     tick, per_tick, start = 0.01, max(int(rate * 0.01), 1), time.monotonic()
