@@ -10,9 +10,10 @@ Each run fills a fresh topic with live-stamped telemetry, then measures, side by
   (c) the naive baseline: one event at a time, decode_event, the generic MLflow pyfunc, produce;
   and the end-to-end latency (event produced -> prediction appended by the broker) with 5,000 events/s
 offered to the sidecar, counted after a warm-up at the same rate (the broker is still collecting the
-garbage of the throughput runs when the offer starts). The sidecar starts before the model is promoted and waits, not ready, so the
-ceiling is measured just before and just after its run (their mean is the run's ceiling): a shared
-machine's load changes from one minute to the next, and a ratio must compare like with like.
+garbage of the throughput runs when the offer starts). The sidecar starts before the model is promoted
+and waits, not ready, so the ceiling is measured just before and just after its run (their mean is the
+run's ceiling): a shared machine's load changes from one minute to the next, and a ratio must compare
+like with like.
 Throughput is counted over the middle 80% of the outputs' broker append times (steady state), so
 neither start-up nor the pipeline filling and draining is counted. Writes bench/results/serving.json
 (with --quick only given --out).
@@ -238,8 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"one run just before and one just after the sidecar's; throughput over the "
                      f"middle 80% of the outputs by broker append time; naive = {m} events one at a time "
                      f"through mlflow.pyfunc; latency = event produce time to prediction LogAppendTime at 5,000/s "
-                     f"offered for {latency_s:g} s after {LATENCY_WARMUP_S:g} s of warm-up; ratios are per run, then the median; the broker and other "
-                     f"work share the same {os.cpu_count()} cores (load_avg_1m)")
+                     f"offered for {latency_s:g} s after {LATENCY_WARMUP_S:g} s of warm-up; ratios are per "
+                     f"run, then the median; the broker and other work share the same {os.cpu_count()} cores (load_avg_1m)")
     print(f"\n{'figure':<28}{'median':>14}   target")
     rows = [("passthrough events/s", out["passthrough_eps"], "ceiling"),
             ("sidecar events/s", out["sidecar_eps"], ">= 50,000"),
