@@ -200,8 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--runs", type=int, default=None, help="runs to take the median of (default 5; 1 with --quick)")
     args = parser.parse_args(argv)
     n, runs, latency_s, m = (50_000, 1, 5.0, 100) if args.quick else (300_000, 5, 20.0, 300)
+    if args.runs is not None:
+        if args.runs < 1:
+            parser.error(f"--runs must be at least 1 (got {args.runs})")
+        runs = args.runs
     settings = load_settings()
     bootstrap = settings.kafka_bootstrap
     import mlflow

@@ -1,4 +1,5 @@
-"""The sidecar's pipelined Kafka loop on the real broker: order, at-least-once commits, failures, no added wait."""
+"""The sidecar's pipelined Kafka loop on the real broker: order, at-least-once commits, failures, no added wait,
+no garbage piling up."""
 
 from __future__ import annotations
 
@@ -110,3 +111,49 @@ def test_at_low_traffic_a_scored_batch_is_produced_without_waiting_for_the_next(
     assert produced, "the event was never produced"
     # one batch wait (0.5 s) to collect it at most; a second one would mean it waited for a next batch
     assert produced[0] - sent < 0.9, f"produced {produced[0] - sent:.2f} s after it was sent"
+
+
+def test_at_low_traffic_the_garbage_of_each_predict_call_is_collected_between_batches(kafka_bootstrap,
+                                                                                       topic_factory):
+    """XGBoost leaves cyclic garbage behind every predict call; with the streaming GC settings it would
+    pile up over thousands of small batches and be freed in one long pause, stalling every record."""
+    import gc
+
+    import numpy as np
+
+    from ml.serving.stream import GC_IDLE_YOUNG, tune_gc
+    from tests.integration.serving_support import train_booster
+
+    booster = train_booster(rounds=4)
+    features = np.zeros((3, booster.num_features()), dtype=np.float32)
+    src, out = topic_factory("stream-gc-in", partitions=1), topic_factory("stream-gc-out", partitions=1)
+    loop, _ = _loop(kafka_bootstrap, src)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 0})
+    while not loop.consumer.assignment():
+        loop.step(lambda b: b, lambda b, o: None)
+    threshold = gc.get_threshold()
+    tune_gc()
+    young, emitted = [], [0]
+
+    def score(batch):
+        booster.inplace_predict(features)
+        return Records(batch.keys, batch.values)
+
+    def emit(records, output):
+        output.many(out, records)
+        emitted[0] += len(records)
+
+    try:
+        for i in range(200):  # one small batch at a time, as at low traffic
+            producer.produce(src, b"%d" % i, b"k")
+            producer.flush(10)
+            deadline = time.monotonic() + 10
+            while emitted[0] <= i and time.monotonic() < deadline:
+                loop.step(score, emit)
+            young.append(gc.get_count()[0])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        loop.close()
+    assert emitted[0] == 200
+    assert max(young) < 2 * GC_IDLE_YOUNG, f"the young generation grew to {max(young)} objects"

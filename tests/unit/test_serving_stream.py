@@ -1,4 +1,5 @@
-"""At-least-once bookkeeping: offsets are committed only for the prefix of batches fully acknowledged."""
+"""At-least-once bookkeeping (offsets are committed only for the prefix of batches fully acknowledged) and the
+streaming GC settings."""
 
 from __future__ import annotations
 
@@ -70,3 +71,61 @@ def test_tune_gc_freezes_start_up_and_collects_the_young_generation_less_often()
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def _cyclic_garbage(objects: int) -> "weakref.ref":
+    """About `objects` objects that only the cyclic collector can free (classes, as XGBoost makes one per
+    predict call); returns a weak reference to one of them."""
+    import gc
+    import weakref
+
+    start = gc.get_count()[0]
+    made = type("PerCall", (), {})  # a class, its mro, dict and descriptors: a reference cycle
+    while gc.get_count()[0] - start < objects:
+        made = type("PerCall", (), {})
+    return weakref.ref(made)
+
+
+@pytest.fixture
+def streaming_gc():
+    """The sidecar's GC settings for one test, restored after it."""
+    import gc
+
+    from ml.serving.stream import tune_gc
+
+    before = gc.get_threshold()
+    tune_gc()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def test_collect_young_frees_the_cyclic_garbage_only_once_enough_has_piled_up(streaming_gc):
+    import gc
+
+    from ml.serving.stream import GC_IDLE_YOUNG, collect_young
+
+    gc.collect()
+    few = _cyclic_garbage(10)
+    assert collect_young() == -1 and few() is not None, "a few objects are left for later"
+    many = _cyclic_garbage(2 * GC_IDLE_YOUNG)
+    assert collect_young() >= 0
+    assert few() is None and many() is None, "the garbage is freed"
+    assert gc.get_count()[0] < GC_IDLE_YOUNG
+
+
+def test_collect_young_takes_the_older_generations_in_their_turn(streaming_gc):
+    import gc
+
+    from ml.serving.stream import GC_IDLE_YOUNG, collect_young
+
+    every_middle, every_old = gc.get_threshold()[1:]
+    taken = []
+    for _ in range(every_middle * every_old + every_middle):
+        _cyclic_garbage(GC_IDLE_YOUNG)
+        taken.append(collect_young())
+    assert -1 not in taken
+    assert taken.count(1) + taken.count(2) == len(taken) // every_middle, taken  # one in every_middle
+    assert 1 <= taken.count(2) <= 2, taken  # one in every_middle * every_old
