@@ -201,6 +201,12 @@ def _create_topics() -> None:
         _log(f"created topic {topic}")
 
 
+# What Kafka's own launcher (bin/kafka-run-class.sh) runs the broker with when KAFKA_JVM_PERFORMANCE_OPTS is
+# unset, as the compose broker gets it: G1 aiming at 20 ms pauses instead of the JVM's default 200 ms.
+KAFKA_JVM_PERFORMANCE_OPTS = ("-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 "
+                              "-XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -Djava.awt.headless=true")
+
+
 def start_kafka() -> None:
     classpath = _kafka_classpath()
     data = KAFKA_DIR / "data"
@@ -217,7 +223,8 @@ def start_kafka() -> None:
         subprocess.run(java + ["kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id()}", "-c", str(props)],
                        check=True, stdout=subprocess.DEVNULL)
     heap = os.environ.get("KAFKA_HEAP_OPTS", "-Xms256m -Xmx1g").split()
-    _spawn("kafka", java[:1] + heap + ["-XX:+UseG1GC"] + java[1:] + ["kafka.Kafka", str(props)])
+    tuning = os.environ.get("KAFKA_JVM_PERFORMANCE_OPTS", KAFKA_JVM_PERFORMANCE_OPTS).split()
+    _spawn("kafka", java[:1] + heap + tuning + java[1:] + ["kafka.Kafka", str(props)])
     took = _wait("kafka", _kafka_ready, 60)
     _create_topics()
     _log(f"kafka ready on 127.0.0.1:{KAFKA_PORT} in {took:.1f}s")
