@@ -25,3 +25,10 @@ def test_quick_benchmark_prints_and_writes_its_figures(kafka_bootstrap, mlflow_u
     assert figures["passthrough_eps"] > 0 and figures["naive_eps"] > 0
     assert figures["sidecar_eps"] > 10 * figures["naive_eps"]
     assert 0 < figures["p50_ms_at_5k"] <= figures["p99_ms_at_5k"]
+
+
+@pytest.mark.parametrize("flag", ["--runs", "--events"])
+def test_a_count_below_one_is_refused_with_the_flag_named(flag):
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "serving.py"), flag, "0"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert run.returncode == 2 and f"{flag} must be at least 1 (got 0)" in run.stderr, run.stderr[-2000:]
