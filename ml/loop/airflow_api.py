@@ -135,6 +135,17 @@ class AirflowApi:
                     out.append(self.run_url(dag_id, run["dag_run_id"]))
         return out
 
-    def busy(self, dag_ids: list[str]) -> bool:
-        """True while any of these DAGs has a queued or running run."""
-        return any(self.runs(dag_id, state=state) for dag_id in dag_ids for state in ("queued", "running"))
+    def active(self, dag_ids: list[str]) -> list[tuple[str, str]]:
+        """(dag id, run id) of every queued or running run of these DAGs."""
+        return [(dag_id, run["dag_run_id"]) for dag_id in dag_ids for state in ("queued", "running")
+                for run in self.runs(dag_id, state=state)]
+
+    def task_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
+        """The state of one task of a run (None before the scheduler has made it)."""
+        try:
+            found = self._call("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}")
+        except AirflowError as exc:
+            if "-> 404" in str(exc):
+                return None
+            raise
+        return found.get("state")

@@ -45,6 +45,10 @@ HOUR = timedelta(hours=1)
 RETENTION = timedelta(days=6)  # inside the topics' 7 days, by record timestamp
 DAGS = ["lake_offload", "monitor_model", "retrain_model", "promote_model", "rollback_model"]
 CHAIN = ["monitor_model", "retrain_model", "promote_model"]
+REGIME_SENSOR = "wait_for_data"  # retrain_model's sensor for a new regime's labelled hours
+# how long that sensor may keep waiting once every label is in the lake before the loop stops counting
+# it: more than two of its 30 s pokes, each of which has seen all the data the replay will ever hold
+SENSOR_GIVE_UP_S = 75.0
 LOOP_TOPICS = ("telemetry", "outcomes", "predictions", "alerts", "dlq", "control", "predictions_shadow")
 
 
@@ -295,11 +299,28 @@ class Loop:
             consumer.close()
 
     def settle(self) -> None:
+        """Until the monitoring chain is idle. A retrain that keeps waiting for a new regime's labelled
+        hours after the replay's last labels are in the lake counts as settled: those hours can only come
+        from a live stream, and the sensor waits for them (or its timeout) as it would in production."""
         deadline = time.monotonic() + self.profile.timeout_s
+        waiting_since: dict[str, float] = {}
         time.sleep(5)
-        while self.api.busy(CHAIN):
+        while True:
+            now, busy = time.monotonic(), []
+            for dag_id, run_id in self.api.active(CHAIN):
+                if dag_id == "retrain_model" and self.api.task_state(dag_id, run_id, REGIME_SENSOR) == "up_for_reschedule":
+                    if now - waiting_since.setdefault(run_id, now) >= SENSOR_GIVE_UP_S:
+                        continue
+                else:
+                    waiting_since.pop(run_id, None)
+                busy.append(f"{dag_id} {run_id}")
+            if not busy:
+                for run_id in waiting_since:
+                    print(f"[loop] retrain_model {run_id} waits for labelled hours of a new regime that the replay "
+                          f"does not hold: {self.api.run_url('retrain_model', run_id)}", flush=True)
+                return
             if time.monotonic() > deadline:
-                raise LoopError("monitor_model, retrain_model or promote_model still running")
+                raise LoopError(f"still running after {self.profile.timeout_s:.0f} s: {', '.join(busy)}")
             time.sleep(3)
 
 

@@ -39,6 +39,7 @@ def sidecar(tmp_path):
     _run(STACK + ["down", "--started-file", str(started)], 120)
 
 
+@pytest.mark.timeout(1600)  # the loop's own limit is 1500 s: its error, with the step that failed, comes first
 def test_the_loop_closes(sidecar, tmp_path, kafka_bootstrap, mlflow_uri):
     summary_path = tmp_path / "summary.json"
     proc = _run(LOOP + ["run", "--profile", "short", "--summary", str(summary_path)], 1500)

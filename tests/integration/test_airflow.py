@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.conftest import AIRFLOW_URL
+from ml.loop.airflow_api import AirflowApi
+from tests.integration.conftest import AIRFLOW_URL, airflow_login
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,6 +90,12 @@ def test_a_cli_backfill_offloads_and_validates_every_hour(airflow_token, kafka_b
             break
         time.sleep(5)
     assert states and set(states.values()) == {"success"}, states
+    # the loop's client reads the same runs and their tasks (how it tells a waiting sensor from work)
+    api = AirflowApi(AIRFLOW_URL, *airflow_login())
+    run_id = next(r["dag_run_id"] for r in runs["dag_runs"] if r["data_interval_start"] in wanted)
+    assert api.task_state("lake_offload", run_id, "wait_for_lateness") == "success"
+    assert api.task_state("lake_offload", "no-such-run", "wait_for_lateness") is None
+    assert all(run != run_id for _, run in api.active(["lake_offload"]))
 
     lake = ROOT / ".local" / "lake"
     for hour in hours:

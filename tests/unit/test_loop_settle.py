@@ -1,0 +1,63 @@
+"""The loop's last step: the monitoring chain is settled once nothing runs but a retrain waiting for
+hours of a new regime that the replay does not hold."""
+
+from __future__ import annotations
+
+import pytest
+
+import ml.loop.run as loop_run
+from ml.loop.run import Loop, LoopError, Profile
+
+
+class ChainApi:
+    """What settle reads from Airflow: the active runs and one task's state (the settle logic is under test)."""
+
+    def __init__(self, active: list[tuple[str, str]], sensor_state: str | None) -> None:
+        self._active, self.sensor_state, self.calls = active, sensor_state, 0
+
+    def active(self, dag_ids):
+        self.calls += 1
+        return [(d, r) for d, r in self._active if d in dag_ids]
+
+    def task_state(self, dag_id, run_id, task_id):
+        assert (dag_id, task_id) == ("retrain_model", "wait_for_data")
+        return self.sensor_state
+
+    def run_url(self, dag_id, run_id):
+        return f"http://airflow/dags/{dag_id}/runs/{run_id}"
+
+
+def _loop(api: ChainApi, timeout_s: float = 2.0) -> Loop:
+    loop = Loop.__new__(Loop)  # only settle() is exercised: no lake, registry or timeline needed
+    loop.api, loop.profile = api, Profile("test", history_hours=1, drift_hours=1, after_hours=1, devices=1,
+                                          rate=1.0, timeout_s=timeout_s)
+    return loop
+
+
+@pytest.fixture(autouse=True)
+def fast_clock(monkeypatch):
+    monkeypatch.setattr(loop_run.time, "sleep", lambda s: None)
+    monkeypatch.setattr(loop_run, "SENSOR_GIVE_UP_S", 0.05)
+
+
+def test_a_retrain_waiting_for_regime_hours_the_replay_lacks_counts_as_settled(capsys):
+    api = ChainApi([("retrain_model", "asset_triggered__1")], "up_for_reschedule")
+    _loop(api).settle()
+    assert api.calls > 1, "it was seen waiting more than once before it stopped counting"
+    assert "retrain_model asset_triggered__1 waits for labelled hours" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("active, state", [
+    ([("retrain_model", "manual__1")], "running"),  # training, not waiting
+    ([("monitor_model", "scheduled__1")], None),
+    ([("retrain_model", "asset_triggered__1"), ("promote_model", "asset_triggered__2")], "up_for_reschedule"),
+])
+def test_any_other_active_run_keeps_the_chain_busy_and_is_named_when_time_is_up(active, state):
+    with pytest.raises(LoopError, match="still running after 0 s: .*" + active[-1][1]):
+        _loop(ChainApi(active, state), timeout_s=0.1).settle()
+
+
+def test_an_idle_chain_is_settled_at_once():
+    api = ChainApi([], None)
+    _loop(api).settle()
+    assert api.calls == 1
