@@ -18,7 +18,12 @@ DONE = {"success", "failed"}
 
 
 class AirflowError(RuntimeError):
-    """An Airflow call or a run failed; the message says which and where to look."""
+    """An Airflow call or a run failed; the message says which and where to look (`status`: the HTTP
+    status of a refused REST call)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AirflowApi:
@@ -37,7 +42,7 @@ class AirflowApi:
     def _call(self, method: str, path: str, **kwargs) -> dict:
         resp = self.session.request(method, f"{self.url}/api/v2{path}", timeout=self.timeout, **kwargs)
         if resp.status_code >= 300:
-            raise AirflowError(f"{method} /api/v2{path} -> {resp.status_code}: {resp.text[:400]}")
+            raise AirflowError(f"{method} /api/v2{path} -> {resp.status_code}: {resp.text[:400]}", resp.status_code)
         return resp.json() if resp.content else {}
 
     def run_url(self, dag_id: str, run_id: str) -> str:
@@ -145,7 +150,7 @@ class AirflowApi:
         try:
             found = self._call("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}")
         except AirflowError as exc:
-            if "-> 404" in str(exc):
+            if exc.status == 404:
                 return None
             raise
         return found.get("state")

@@ -306,22 +306,27 @@ class Loop:
         waiting_since: dict[str, float] = {}
         time.sleep(5)
         while True:
-            now, busy = time.monotonic(), []
+            now, busy, waiting = time.monotonic(), [], []
             for dag_id, run_id in self.api.active(CHAIN):
-                if dag_id == "retrain_model" and self.api.task_state(dag_id, run_id, REGIME_SENSOR) == "up_for_reschedule":
-                    if now - waiting_since.setdefault(run_id, now) >= SENSOR_GIVE_UP_S:
-                        continue
-                else:
+                if not self._sensing(dag_id, run_id):
                     waiting_since.pop(run_id, None)
-                busy.append(f"{dag_id} {run_id}")
+                    busy.append(f"{dag_id} {run_id}")
+                elif now - waiting_since.setdefault(run_id, now) < SENSOR_GIVE_UP_S:
+                    busy.append(f"{dag_id} {run_id}")
+                else:
+                    waiting.append(run_id)
             if not busy:
-                for run_id in waiting_since:
+                for run_id in waiting:
                     print(f"[loop] retrain_model {run_id} waits for labelled hours of a new regime that the replay "
                           f"does not hold: {self.api.run_url('retrain_model', run_id)}", flush=True)
                 return
             if time.monotonic() > deadline:
                 raise LoopError(f"still running after {self.profile.timeout_s:.0f} s: {', '.join(busy)}")
             time.sleep(3)
+
+    def _sensing(self, dag_id: str, run_id: str) -> bool:
+        """A retrain run whose regime sensor is between pokes, waiting for labelled hours."""
+        return dag_id == "retrain_model" and self.api.task_state(dag_id, run_id, REGIME_SENSOR) == "up_for_reschedule"
 
 
 def _iso(value: str) -> str:

@@ -61,3 +61,17 @@ def test_an_idle_chain_is_settled_at_once():
     api = ChainApi([], None)
     _loop(api).settle()
     assert api.calls == 1
+
+
+class FinishingApi(ChainApi):
+    """A retrain seen waiting once, then done."""
+
+    def active(self, dag_ids):
+        found = super().active(dag_ids)
+        return found if self.calls == 1 else []
+
+
+def test_a_retrain_that_stopped_waiting_is_not_reported_as_waiting(capsys):
+    api = FinishingApi([("retrain_model", "asset_triggered__1")], "up_for_reschedule")
+    _loop(api).settle()
+    assert api.calls == 2 and "waits for labelled hours" not in capsys.readouterr().out

@@ -58,19 +58,6 @@ def test_a_failed_delivery_stops_the_commits():
     assert log.commits == []
 
 
-def test_tune_gc_freezes_start_up_and_collects_the_young_generation_less_often():
-    import gc
-
-    from ml.serving.stream import GC_YOUNG, tune_gc
-
-    before = gc.get_threshold()
-    try:
-        tune_gc()
-        assert gc.get_threshold() == (GC_YOUNG, *before[1:])
-        assert gc.get_freeze_count() > 0
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)
 
 
 def _cyclic_garbage(objects: int) -> "weakref.ref":
@@ -88,7 +75,7 @@ def _cyclic_garbage(objects: int) -> "weakref.ref":
 
 @pytest.fixture
 def streaming_gc():
-    """The sidecar's GC settings for one test, restored after it."""
+    """The sidecar's GC settings for one test (yields the thresholds before), restored after it."""
     import gc
 
     from ml.serving.stream import tune_gc
@@ -96,10 +83,19 @@ def streaming_gc():
     before = gc.get_threshold()
     tune_gc()
     try:
-        yield
+        yield before
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_tune_gc_freezes_start_up_and_collects_the_young_generation_less_often(streaming_gc):
+    import gc
+
+    from ml.serving.stream import GC_YOUNG
+
+    assert gc.get_threshold() == (GC_YOUNG, *streaming_gc[1:])
+    assert gc.get_freeze_count() > 0
 
 
 def test_collect_young_frees_the_cyclic_garbage_only_once_enough_has_piled_up(streaming_gc):
