@@ -42,7 +42,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ml.contract import decode_event, model_frame  # noqa: E402
 from ml.serving.metrics import ServingMetrics  # noqa: E402
-from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, Records, StreamLoop, tune_gc  # noqa: E402
+from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, Records, StreamLoop, tune_gc, \
+    tune_threads  # noqa: E402
 from ml.settings import load_settings  # noqa: E402
 from results_file import RESULTS as RESULTS_DIR, save_figures  # noqa: E402
 from tests.integration.serving_support import CONTRACT, SidecarProcess, events, new_model, produce, promote, \
@@ -78,14 +79,16 @@ def span_eps(rows: list) -> float:
 
 def passthrough(settings, src: str, out: str, n: int) -> float:
     """The sidecar's Kafka loop forwarding raw values from `src` to `out`: no decode, no model (with the
-    sidecar's batch bounds and GC settings)."""
-    threshold = gc.get_threshold()
+    sidecar's batch bounds, GC and thread settings)."""
+    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
     tune_gc()
+    tune_threads()
     try:
         return _passthrough(settings, src, out, n)
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+        sys.setswitchinterval(interval)
 
 
 def _passthrough(settings, src: str, out: str, n: int) -> float:

@@ -20,7 +20,8 @@ from ml.serving.api import ServingApi
 from ml.serving.control import ControlListener, alert_sender
 from ml.serving.metrics import ServingMetrics
 from ml.serving.score import Scored, score_batch
-from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, Output, StreamLoop, tune_gc
+from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, Output, StreamLoop, tune_gc, \
+    tune_threads
 from ml.serving.swap import ModelKeeper
 from ml.settings import Settings
 
@@ -77,6 +78,7 @@ class Sidecar:
                     continue
                 if not self.loop.subscribed:
                     tune_gc()
+                    tune_threads()
                     self.loop.subscribe()
                     self.metrics.ready.set(1)
                     log.info("champion v%s loaded; consuming %s as group %s", self.keeper.state.champion.version,
