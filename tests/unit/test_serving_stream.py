@@ -58,8 +58,6 @@ def test_a_failed_delivery_stops_the_commits():
     assert log.commits == []
 
 
-
-
 def _cyclic_garbage(objects: int) -> "weakref.ref":
     """About `objects` objects that only the cyclic collector can free (classes, as XGBoost makes one per
     predict call); returns a weak reference to one of them."""
@@ -145,6 +143,7 @@ def _regained(seconds: float = 0.2) -> int:
         while not stop:
             time.sleep(0)  # releases the GIL and must take it back, like each Arrow or XGBoost call
             count += 1
+
     threads = [threading.Thread(target=python_bound), threading.Thread(target=returns_from_c)]
     for thread in threads:
         thread.start()
