@@ -125,12 +125,16 @@ def test_collect_young_takes_the_older_generations_in_their_turn(streaming_gc):
     assert 1 <= taken.count(2) <= 2, taken  # one in every_middle * every_old
 
 
-def _regained(seconds: float = 0.2) -> int:
-    """How often a thread that keeps giving the GIL up for a C call gets it back while another thread runs
-    Python code without pause: the sidecar's scorers and its loop."""
-    import threading
-    import time
+# Run in a fresh interpreter: threads left running by other tests (clients, servers) would take the GIL
+# at hand-overs too and blur the count.
+GIL_PROBE = """
+import json, sys, threading, time
+from ml.serving.stream import SWITCH_INTERVAL_S, tune_threads
 
+
+def regained(seconds=0.2):
+    # how often a thread that keeps giving the GIL up for a C call gets it back while another thread
+    # runs Python code without pause: the sidecar's scorers and its loop
     stop, count = False, 0
 
     def python_bound():
@@ -154,20 +158,26 @@ def _regained(seconds: float = 0.2) -> int:
     return count
 
 
+sys.setswitchinterval(0.005)  # Python's default
+default = regained()
+tune_threads()
+print(json.dumps({"default": default, "tuned": regained(), "interval": sys.getswitchinterval(),
+                  "expected": SWITCH_INTERVAL_S}))
+"""
+
+
 def test_tune_threads_gives_a_thread_back_from_c_the_gil_sooner():
+    import json
+    import subprocess
     import sys
+    from pathlib import Path
 
-    from ml.serving.stream import SWITCH_INTERVAL_S, tune_threads
-
-    before = sys.getswitchinterval()
-    try:
-        sys.setswitchinterval(0.005)  # Python's default
-        default = _regained()
-        tune_threads()
-        assert sys.getswitchinterval() == SWITCH_INTERVAL_S
-        tuned = _regained()
-    finally:
-        sys.setswitchinterval(before)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", GIL_PROBE], cwd=root, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    default, tuned = found["default"], found["tuned"]
+    assert found["interval"] == found["expected"]
     # at most one hand-over per interval while the other thread runs Python: ~40 in 0.2 s at 5 ms, ~400 at 0.5 ms
     assert default <= 0.2 / 0.005 * 2, default
     assert tuned >= 3 * default, (default, tuned)
