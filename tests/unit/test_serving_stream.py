@@ -1,11 +1,16 @@
 """At-least-once bookkeeping (offsets are committed only for the prefix of batches fully acknowledged) and the
-streaming GC and thread settings."""
+streaming GC, thread and priority settings."""
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+
 import pytest
 
-from ml.serving.stream import BatchAck, DeliveryFailed, OffsetTracker
+from ml.serving.metrics import ServingMetrics
+from ml.serving.stream import SCORER_NICE, SCORING_THREADS, BatchAck, DeliveryFailed, OffsetTracker, StreamLoop
 
 
 class CommitLog:
@@ -181,3 +186,21 @@ def test_tune_threads_gives_a_thread_back_from_c_the_gil_sooner():
     # at most one hand-over per interval while the other thread runs Python: ~40 in 0.2 s at 5 ms, ~400 at 0.5 ms
     assert default <= 0.2 / 0.005 * 2, default
     assert tuned >= 3 * default, (default, tuned)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread has a CPU priority of its own on Linux only")
+def test_scoring_threads_run_below_the_priority_of_the_loop_thread():
+    loop = StreamLoop(CommitLog(), None, "telemetry", ServingMetrics(), batch_max=10, batch_wait_s=0.0)
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    everyone = threading.Barrier(SCORING_THREADS, timeout=10)  # each task holds its thread until all have one
+
+    def priority():
+        everyone.wait()
+        return threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    try:
+        seen = dict(f.result(10) for f in [loop._scorer.submit(priority) for _ in range(SCORING_THREADS)])
+    finally:
+        loop._scorer.shutdown(wait=True)
+    assert len(seen) == SCORING_THREADS
+    assert set(seen.values()) == {min(mine + SCORER_NICE, 19)}, (mine, seen)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the loop's own is unchanged
