@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import repeat
 from typing import Any, Callable
 
+import numpy as np
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from ml.offload.window import RawBatch, raw_batch
@@ -132,6 +133,16 @@ def collect_young() -> int:
         generation = 2 if old + 1 >= every_old else 1
     gc.collect(generation)
     return generation
+
+
+def last_offsets(partitions: np.ndarray, offsets: np.ndarray) -> dict[int, int]:
+    """Each partition's last offset in a batch in consume order (its highest: a partition's records come in
+    offset order). Read at each change of partition, not record by record: a consume call returns each
+    partition's records in runs, so this is a handful of values per batch, not 20,000."""
+    if not len(partitions):
+        return {}
+    ends = np.append(np.flatnonzero(partitions[1:] != partitions[:-1]), len(partitions) - 1)
+    return dict(zip(partitions[ends].tolist(), offsets[ends].tolist()))
 
 
 class DeliveryFailed(RuntimeError):
@@ -274,7 +285,7 @@ class StreamLoop:
             if not len(batch):
                 batch = None
         if batch is not None:
-            offsets = dict(zip(batch.partitions.tolist(), batch.offsets.tolist()))  # last = highest per partition
+            offsets = last_offsets(batch.partitions, batch.offsets)
             self._pending.append((self._scorer.submit(score, batch), offsets, emit))
         # produce scored batches in consume order: those done; the oldest when MAX_IN_FLIGHT are; all of
         # them when nothing new arrived (at low traffic nothing waits for a next batch)

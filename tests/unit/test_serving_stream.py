@@ -204,3 +204,16 @@ def test_scoring_threads_run_below_the_priority_of_the_loop_thread():
     assert len(seen) == SCORING_THREADS
     assert set(seen.values()) == {min(mine + SCORER_NICE, 19)}, (mine, seen)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the loop's own is unchanged
+
+
+def test_last_offsets_are_each_partitions_last_record_in_consume_order():
+    import numpy as np
+
+    from ml.serving.stream import last_offsets
+
+    partitions = np.array([2, 2, 0, 0, 0, 1, 2, 2, 0, 1], dtype=np.int32)  # runs, and a partition met again
+    offsets = np.array([10, 11, 5, 6, 7, 40, 12, 13, 8, 41], dtype=np.int64)
+    assert last_offsets(partitions, offsets) == {2: 13, 0: 8, 1: 41}
+    assert last_offsets(partitions, offsets) == dict(zip(partitions.tolist(), offsets.tolist()))
+    assert last_offsets(np.array([3], np.int32), np.array([99], np.int64)) == {3: 99}
+    assert last_offsets(np.array([], np.int32), np.array([], np.int64)) == {}
