@@ -7,10 +7,12 @@ import os
 import sys
 import threading
 
+import numpy as np
 import pytest
 
 from ml.serving.metrics import ServingMetrics
-from ml.serving.stream import SCORER_NICE, SCORING_THREADS, BatchAck, DeliveryFailed, OffsetTracker, StreamLoop
+from ml.serving.stream import SCORER_NICE, SCORING_THREADS, BatchAck, DeliveryFailed, OffsetTracker, StreamLoop, \
+    last_offsets
 
 
 class CommitLog:
@@ -207,10 +209,6 @@ def test_scoring_threads_run_below_the_priority_of_the_loop_thread():
 
 
 def test_last_offsets_are_each_partitions_last_record_in_consume_order():
-    import numpy as np
-
-    from ml.serving.stream import last_offsets
-
     partitions = np.array([2, 2, 0, 0, 0, 1, 2, 2, 0, 1], dtype=np.int32)  # runs, and a partition met again
     offsets = np.array([10, 11, 5, 6, 7, 40, 12, 13, 8, 41], dtype=np.int64)
     assert last_offsets(partitions, offsets) == {2: 13, 0: 8, 1: 41}
