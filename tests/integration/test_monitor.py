@@ -24,6 +24,7 @@ from ml.registry import set_champion
 from ml.settings import load_settings
 from ml.simulate import ConceptDrift, CovariateDrift
 from ml.train import RetrainRequest, register_challenger, train_candidate
+from ml.train.fit import DEFAULTS
 from tests.integration.alert_support import use_webhook, webhook  # noqa: F401
 from tests.integration.monitor_data import (copy_prefix, simulate, timeline, write_outcomes, write_predictions,
                                             write_telemetry)
@@ -52,8 +53,10 @@ def history(tmp_path_factory, mlflow_uri, model_name):
     write_outcomes(lake_a, events)
     settings = load_settings(lake_uri=lake_a.uri, model_name=model_name, retrain_search_seconds=2,
                              retrain_max_rounds=80)
+    # fixed hyperparameters, so the champion is the same model on every machine: a search bounded by
+    # time tries more of them on a faster one, and the margins below are a model's, not a host's
     request = RetrainRequest("manual:test", TRAIN_HOURS[0].start, TRAIN_HOURS[-1].end,
-                             TRAIN_HOURS[-1].end + timedelta(hours=6))
+                             TRAIN_HOURS[-1].end + timedelta(hours=6), hyperparameters=dict(DEFAULTS))
     summary = train_candidate(lake_a, CONTRACT, settings, request)
     version = register_challenger(mlflow_uri, model_name, summary, summary["tags"])
     set_champion(MlflowClient(mlflow_uri), model_name, version, actor="test", reason="first model", lake=lake_a)

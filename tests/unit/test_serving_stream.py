@@ -140,20 +140,24 @@ from ml.serving.stream import SWITCH_INTERVAL_S, tune_threads
 
 
 def regained(seconds=0.2):
-    # how often a thread that keeps giving the GIL up for a C call gets it back while another thread
-    # runs Python code without pause: the sidecar's scorers and its loop
-    stop, count = False, 0
+    # how often a thread that keeps giving the GIL up for a C call gets it back from another thread that
+    # runs Python code without pause: the sidecar's scorers and its loop. Only hand-overs count (the other
+    # thread ran since the last one): when the OS has not run that thread yet, the first takes the GIL
+    # straight back, as often as it likes, and that says nothing of the switch interval.
+    stop, count, spins = False, 0, 0
 
     def python_bound():
-        spins = 0
+        nonlocal spins
         while not stop:
             spins += 1
 
     def returns_from_c():
         nonlocal count
+        seen = spins
         while not stop:
             time.sleep(0)  # releases the GIL and must take it back, like each Arrow or XGBoost call
-            count += 1
+            if spins != seen:
+                count, seen = count + 1, spins
 
     threads = [threading.Thread(target=python_bound), threading.Thread(target=returns_from_c)]
     for thread in threads:
