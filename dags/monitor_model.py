@@ -17,7 +17,7 @@ that is also how a range is re-evaluated (a backfill) after a late offload or a 
      latest hours whose labels have all had time to arrive; ROC AUC, PR AUC, precision and recall at the
      serving threshold, only with enough mature labels and coverage;
    - *the decision* (`ml/policy.py`): **metric** (live AUC under the floor or dropped from the holdout
-     AUC), **data** (drift share over the threshold for k consecutive windows), **schedule** (model older
+     AUC), **data** (drift share at or above the threshold for k consecutive windows), **schedule** (model older
      than its maximum age) or **none**, with a cooldown and a daily budget. Every decision, `none`
      included, goes to `decisions/<run>.json` with its evidence, and to the task log.
 3. **request_retrain**: when a decision asks for a retrain, updates the **retrain_request** Asset (its

@@ -3,7 +3,7 @@
 Three triggers, strongest evidence first when several fire:
 - `metric`: the live AUC, on enough mature labels, is under a floor or has dropped from the champion's
   holdout AUC by more than a margin. The model is measurably worse: nothing says more.
-- `data`: the share of drifted features was over its threshold for k consecutive windows. Inputs moved,
+- `data`: the share of drifted features was at or above its threshold for k consecutive windows. Inputs moved,
   which often precedes a worse model; one window alone is a spike, not a trend.
 - `schedule`: the champion is older than its maximum age, a retrain for hygiene with no symptom.
 A cooldown after each retrain and a budget of retrains per 24 hours stop retrain storms, and a retrain
@@ -125,14 +125,15 @@ def _data(ev: Evidence, p: Policy) -> tuple[bool, str]:
     last = ev.drift_shares[-p.drift_windows_k:]
     over = 0
     for share in reversed(ev.drift_shares):
-        if share <= p.drift_share_threshold:
+        if share < p.drift_share_threshold:
             break
         over += 1
     shown = ", ".join(f"{s:.2f}" for s in last) or "none"
     if over >= p.drift_windows_k:
-        return True, (f"drift share over {p.drift_share_threshold:.2f} for {over} consecutive windows "
+        return True, (f"drift share at or above {p.drift_share_threshold:.2f} for {over} consecutive windows "
                       f"(need {p.drift_windows_k}; last: {shown})")
-    return False, f"drift share over {p.drift_share_threshold:.2f} for {over} of {p.drift_windows_k} windows (last: {shown})"
+    return False, (f"drift share at or above {p.drift_share_threshold:.2f} for {over} of {p.drift_windows_k} windows "
+                   f"(last: {shown})")
 
 
 def _schedule(ev: Evidence, p: Policy) -> tuple[bool, str]:

@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     drift_sample_rows: int = Field(
         100_000, ge=1000, description="an integer >= 1000: most rows of each side (reference, window) the drift check reads")
     drift_share_threshold: float = Field(
-        0.3, gt=0, le=1, description="a fraction in (0, 1]: share of drifted features above which a window counts as drifted")
+        0.3, gt=0, le=1, description="a fraction in (0, 1]: share of drifted features at or above which a window counts as drifted")
     drift_windows_k: int = Field(3, ge=1, le=100, description="an integer (1-100): consecutive drifted windows that ask for a retrain")
     live_auc_floor: float = Field(0.70, ge=0, le=1, description="a number in [0, 1]: live AUC below it asks for a retrain")
     live_auc_drop_margin: float = Field(

@@ -54,8 +54,9 @@ class DriftResult:
 
     @property
     def window_drifted(self) -> bool:
-        """True when the share of drifted features is over the threshold (the policy's test)."""
-        return self.drift_share > self.share_threshold
+        """True when the share of drifted features is at or above the threshold (the policy's test, and where
+        the Evidently report's own test of that share, "less than the threshold", fails)."""
+        return self.drift_share >= self.share_threshold
 
     @property
     def top_drifted(self) -> tuple[str, ...]:

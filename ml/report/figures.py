@@ -68,11 +68,11 @@ def _drift(axis: TimeAxis | None, inputs: LoopInputs) -> tuple[Chart, str] | str
                "#d62728", "threshold")
     chart.line([(p.at, p.drift_share) for p in inputs.decisions], "#ff7f0e", "drift")
     for p in points:
-        over = p.drift_threshold is not None and p.drift_share > p.drift_threshold
+        over = p.drift_threshold is not None and p.drift_share >= p.drift_threshold
         tip = f"{p.run_id}: drift share {p.drift_share:.2f}"
         tip += f"; drifted: {', '.join(p.drifted)}" if p.drifted else ""
         chart.dot(p.at, chart.y(p.drift_share), "#d62728" if over else "#ff7f0e", "drift-point", tip, r=3)
-    return chart, (_key("#ff7f0e", "share of drifted features (red: over the threshold)")
+    return chart, (_key("#ff7f0e", "share of drifted features (red: at or above the threshold)")
                    + _key("#d62728", "threshold", "dash"))
 
 

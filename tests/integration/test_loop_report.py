@@ -106,7 +106,7 @@ def test_the_loop_becomes_one_page_with_every_series(lake):
     assert count(page, "serving") == 9 and "v1 (1,280 events)" in page and "v2 (320 events)" in page
     rows = re.findall(r'<tr class="audit"><td>[^<]+</td><td>promotion</td><td>[^<]+</td><td>([^<]+)</td>', page)
     assert rows == ["2", "1"]  # newest first
-    assert "suppressed: cooldown" in page and "drift share over 0.30 for 3 consecutive windows" in page
+    assert "suppressed: cooldown" in page and "drift share at or above 0.30 for 3 consecutive windows" in page
     latest = "reports/drift/monitor-20261122T0800/report.html"
     assert f'class="drift-report" href="../drift/monitor-20261122T0800/report.html">{latest}' in page
     assert lake.exists(latest)

@@ -82,7 +82,7 @@ def test_quiet_hours_trigger_nothing_and_a_covariate_shift_asks_for_a_retrain_wi
     alarms = [o for o in quiet if o["decision"]["kind"] != NONE]
     drifted_windows = sum(o["drift"]["window_drifted"] for o in quiet)
     judged = [o["live"]["roc_auc"] for o in quiet if o["live"]["judged"]]
-    print(f"\n48 quiet windows: {len(alarms)} false alarms, {drifted_windows} single windows over the drift "
+    print(f"\n48 quiet windows: {len(alarms)} false alarms, {drifted_windows} single windows at or over the drift "
           f"threshold, live AUC judged in {len(judged)} (min {min(judged):.3f})")
     assert not alarms, [o["decision"]["reason"] for o in alarms]
     assert len(judged) >= 30 and min(judged) > history["holdout_auc"] - settings.live_auc_drop_margin
@@ -96,11 +96,11 @@ def test_quiet_hours_trigger_nothing_and_a_covariate_shift_asks_for_a_retrain_wi
     assert {"air_temperature_k", "rotational_speed_rpm"} <= set(asked["drift"]["drifted"])
     # the evidence is in the lake and in MLflow
     record = json.loads(lake.read_text(asked["key"]))
-    assert record["kind"] == DATA and record["retrain"] and record["evidence"]["drift_shares"][-1] > 0.3
+    assert record["kind"] == DATA and record["retrain"] and record["evidence"]["drift_shares"][-1] >= 0.3
     assert lake.exists(asked["drift"]["report"]) and lake.read_text(asked["drift"]["report"]).lstrip().startswith("<")
     run_id = asked["links"]["mlflow_run"].rsplit("/", 1)[-1]
     run = MlflowClient(settings.mlflow_tracking_uri).get_run(run_id)
-    assert run.data.tags["decision"] == DATA and run.data.metrics["drift_share"] > 0.3
+    assert run.data.tags["decision"] == DATA and run.data.metrics["drift_share"] >= 0.3
     arts = {a.path for a in MlflowClient(settings.mlflow_tracking_uri).list_artifacts(run_id, "drift")}
     assert {"drift/report.html", "drift/summary.json"} <= arts
 

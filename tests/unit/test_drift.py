@@ -54,6 +54,16 @@ def test_a_new_site_appearing_is_categorical_drift_on_site_alone(reference):
     assert result.drift_share == pytest.approx(1 / len(CONTRACT.model_columns))
 
 
+def test_a_share_at_the_threshold_is_a_drifted_window_as_the_evidently_report_says(reference):
+    # one feature of ten drifted, and a threshold of 0.1: the report's own test of the share fails at it
+    settings = load_settings(drift_sample_rows=20_000, drift_share_threshold=1 / len(CONTRACT.model_columns))
+    result, snapshot = detect_drift(CONTRACT, reference, window("covariate@+4h:share=0.5,heat_k=0,speed_rpm=0"),
+                                    settings)
+    assert result.drifted == ("site",) and result.drift_share == settings.drift_share_threshold
+    share_test = next(t for t in snapshot.dict()["tests"] if t["name"].startswith("Share of Drifted Columns"))
+    assert str(share_test["status"]).endswith("FAIL") and result.window_drifted, share_test
+
+
 def test_sampling_keeps_the_verdict_and_the_scores(reference):
     current = window("covariate@+4h:share=0.2")
     full, _ = detect_drift(CONTRACT, reference, current, load_settings(drift_sample_rows=500_000))

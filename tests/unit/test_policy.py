@@ -35,11 +35,18 @@ def test_drift_over_the_threshold_for_k_consecutive_windows_asks_for_data_retrai
     assert "3 consecutive windows" in decision.reason
 
 
-@pytest.mark.parametrize("shares", [(0.1, 0.1, 0.9), (0.5, 0.1, 0.5, 0.5), (0.9, 0.9), (0.3, 0.3, 0.3)])
+@pytest.mark.parametrize("shares", [(0.1, 0.1, 0.9), (0.5, 0.1, 0.5, 0.5), (0.9, 0.9), (0.29, 0.3, 0.3)])
 def test_a_spike_or_too_short_a_run_does_nothing(shares):
     decision = decide(evidence(drift_shares=shares), POLICY)
     assert decision.kind == "none"
     assert "of 3 windows" in decision.reason
+
+
+def test_a_share_at_the_threshold_counts_as_drifted_as_in_the_evidently_report():
+    # 3 of 10 features: the report's own test ("share of drifted columns less than 0.3") fails there too
+    decision = decide(evidence(drift_shares=(3 / 10, 0.3, 0.3)), POLICY)
+    assert decision.kind == "data" and decision.retrain
+    assert "at or above 0.30 for 3 consecutive windows" in decision.reason
 
 
 def test_live_auc_under_the_floor_asks_for_metric_retrain():
