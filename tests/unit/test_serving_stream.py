@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from ml.serving.metrics import ServingMetrics
-from ml.serving.stream import SCORER_NICE, SCORING_THREADS, BatchAck, DeliveryFailed, OffsetTracker, StreamLoop, \
-    last_offsets
+from ml.serving.stream import SCORER_NICE, SCORING_THREADS, SWITCH_INTERVAL_S, BatchAck, DeliveryFailed, \
+    OffsetTracker, StreamLoop, last_offsets, tune_threads
 
 
 class CommitLog:
@@ -134,64 +134,17 @@ def test_collect_young_takes_the_older_generations_in_their_turn(streaming_gc):
 
 # Run in a fresh interpreter: threads left running by other tests (clients, servers) would take the GIL
 # at hand-overs too and blur the count.
-GIL_PROBE = """
-import json, sys, threading, time
-from ml.serving.stream import SWITCH_INTERVAL_S, tune_threads
-
-
-def regained(seconds=0.2):
-    # how often a thread that keeps giving the GIL up for a C call gets it back from another thread that
-    # runs Python code without pause: the sidecar's scorers and its loop. Only hand-overs count (the other
-    # thread ran since the last one): when the OS has not run that thread yet, the first takes the GIL
-    # straight back, as often as it likes, and that says nothing of the switch interval.
-    stop, count, spins = False, 0, 0
-
-    def python_bound():
-        nonlocal spins
-        while not stop:
-            spins += 1
-
-    def returns_from_c():
-        nonlocal count
-        seen = spins
-        while not stop:
-            time.sleep(0)  # releases the GIL and must take it back, like each Arrow or XGBoost call
-            if spins != seen:
-                count, seen = count + 1, spins
-
-    threads = [threading.Thread(target=python_bound), threading.Thread(target=returns_from_c)]
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop = True
-    for thread in threads:
-        thread.join()
-    return count
-
-
-sys.setswitchinterval(0.005)  # Python's default
-default = regained()
-tune_threads()
-print(json.dumps({"default": default, "tuned": regained(), "interval": sys.getswitchinterval(),
-                  "expected": SWITCH_INTERVAL_S}))
-"""
-
-
-def test_tune_threads_gives_a_thread_back_from_c_the_gil_sooner():
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    proc = subprocess.run([sys.executable, "-c", GIL_PROBE], cwd=root, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    found = json.loads(proc.stdout)
-    default, tuned = found["default"], found["tuned"]
-    assert found["interval"] == found["expected"]
-    # at most one hand-over per interval while the other thread runs Python: ~40 in 0.2 s at 5 ms, ~400 at 0.5 ms
-    assert default <= 0.2 / 0.005 * 2, default
-    assert tuned >= 3 * default, (default, tuned)
+def test_tune_threads_hands_the_gil_over_sooner_than_pythons_default():
+    # what the shorter interval buys (a scorer back from C gets the GIL sooner) depends on how the OS runs
+    # the threads on the host, so bench/serving.py measures it (gil_handovers_*); here, that it is set
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)  # Python's default
+        tune_threads()
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
+        assert SWITCH_INTERVAL_S < 0.005
+    finally:
+        sys.setswitchinterval(before)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="a thread has a CPU priority of its own on Linux only")
