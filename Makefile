@@ -14,8 +14,10 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip wheel
-	$(PY) -m pip install -q -e '.[test]'
+	@# uv installs the same versions as pip in a fifth of the time; pip stays the fallback
+	$(PY) -m pip install -q uv && $(PY) -m uv pip install -q --python $(PY) -e '.[test]' || \
+	  { echo "uv failed; installing with pip"; $(PY) -m pip install -q --upgrade pip wheel && \
+	    $(PY) -m pip install -q -e '.[test]'; }
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -145,6 +145,17 @@ class AirflowApi:
         return [(dag_id, run["dag_run_id"]) for dag_id in dag_ids for state in ("queued", "running")
                 for run in self.runs(dag_id, state=state)]
 
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
+        """The value a task of a run pushed under `key` (None when it has pushed nothing)."""
+        try:
+            found = self._call("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}"
+                                      f"/xcomEntries/{key}")
+        except AirflowError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found.get("value")
+
     def task_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
         """The state of one task of a run (None before the scheduler has made it)."""
         try:

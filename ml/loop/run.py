@@ -39,6 +39,8 @@ from ml.loop.airflow_api import AirflowApi, AirflowError
 from ml.registry import APPROVAL, REJECTED, by_alias, champion
 from ml.simulate import ConceptDrift, CovariateDrift, SimConfig, Simulator
 from ml.simulate.produce import KafkaSink
+from ml.train import RetrainRequest
+from ml.train.retrain import regime_request
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
@@ -46,8 +48,10 @@ RETENTION = timedelta(days=6)  # inside the topics' 7 days, by record timestamp
 DAGS = ["lake_offload", "monitor_model", "retrain_model", "promote_model", "rollback_model"]
 CHAIN = ["monitor_model", "retrain_model", "promote_model"]
 REGIME_SENSOR = "wait_for_data"  # retrain_model's sensor for a new regime's labelled hours
+REGIME_PLAN = "plan_retrain"  # the task whose return value is the request that sensor waits on
 # how long that sensor may keep waiting once every label is in the lake before the loop stops counting
-# it: more than two of its 30 s pokes, each of which has seen all the data the replay will ever hold
+# it, when its request cannot be read: more than two of its 30 s pokes, each of which has seen all the
+# data the replay will ever hold
 SENSOR_GIVE_UP_S = 75.0
 LOOP_TOPICS = ("telemetry", "outcomes", "predictions", "alerts", "dlq", "control", "predictions_shadow")
 
@@ -128,6 +132,7 @@ class Loop:
     serving_url: str
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     steps: list[dict] = field(default_factory=list)
+    _unmet: set[str] = field(default_factory=set, repr=False)
 
     def __post_init__(self) -> None:
         self.contract = load_contract(self.settings.contract)
@@ -311,10 +316,10 @@ class Loop:
                 if not self._sensing(dag_id, run_id):
                     waiting_since.pop(run_id, None)
                     busy.append(f"{dag_id} {run_id}")
-                elif now - waiting_since.setdefault(run_id, now) < SENSOR_GIVE_UP_S:
-                    busy.append(f"{dag_id} {run_id}")
-                else:
+                elif self._regime_unmet(run_id) or now - waiting_since.setdefault(run_id, now) >= SENSOR_GIVE_UP_S:
                     waiting.append(run_id)
+                else:
+                    busy.append(f"{dag_id} {run_id}")
             if not busy:
                 for run_id in waiting:
                     print(f"[loop] retrain_model {run_id} waits for labelled hours of a new regime that the replay "
@@ -323,6 +328,20 @@ class Loop:
             if time.monotonic() > deadline:
                 raise LoopError(f"still running after {self.profile.timeout_s:.0f} s: {', '.join(busy)}")
             time.sleep(3)
+
+    def _regime_unmet(self, run_id: str) -> bool:
+        """The sensor's own check on the lake as it is now, which holds every hour the replay will offload:
+        a request it does not pass waits for hours of a live stream. False when the request is unknown
+        (the caller then counts the sensor's pokes instead)."""
+        request = self.api.xcom("retrain_model", run_id, REGIME_PLAN)
+        if not isinstance(request, dict):
+            return False
+        ready, status = regime_request(self.lake, self.contract, RetrainRequest.from_dict(request),
+                                       self.settings.retrain_regime_hours, datetime.now(timezone.utc))
+        if ready is None and run_id not in self._unmet:
+            self._unmet.add(run_id)
+            print(f"[loop] retrain_model {run_id}: {status}", flush=True)
+        return ready is None
 
     def _sensing(self, dag_id: str, run_id: str) -> bool:
         """A retrain run whose regime sensor is between pokes, waiting for labelled hours."""

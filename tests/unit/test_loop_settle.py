@@ -3,17 +3,26 @@ hours of a new regime that the replay does not hold."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 import ml.loop.run as loop_run
+from ml.contract import load_contract
+from ml.lake import Lake
+from ml.settings import load_settings
 from ml.loop.run import Loop, LoopError, Profile
 
 
 class ChainApi:
     """What settle reads from Airflow: the active runs and one task's state (the settle logic is under test)."""
 
-    def __init__(self, active: list[tuple[str, str]], sensor_state: str | None) -> None:
-        self._active, self.sensor_state, self.calls = active, sensor_state, 0
+    def __init__(self, active: list[tuple[str, str]], sensor_state: str | None, request: dict | None = None) -> None:
+        self._active, self.sensor_state, self.calls, self.request = active, sensor_state, 0, request
+
+    def xcom(self, dag_id, run_id, task_id):
+        assert (dag_id, task_id) == ("retrain_model", "plan_retrain")
+        return self.request
 
     def active(self, dag_ids):
         self.calls += 1
@@ -27,11 +36,19 @@ class ChainApi:
         return f"http://airflow/dags/{dag_id}/runs/{run_id}"
 
 
-def _loop(api: ChainApi, timeout_s: float = 2.0) -> Loop:
-    loop = Loop.__new__(Loop)  # only settle() is exercised: no lake, registry or timeline needed
+def _loop(api: ChainApi, timeout_s: float = 2.0, lake: Lake | None = None, regime_hours: int = 2) -> Loop:
+    loop = Loop.__new__(Loop)  # only settle() is exercised: no registry or timeline needed
     loop.api, loop.profile = api, Profile("test", history_hours=1, drift_hours=1, after_hours=1, devices=1,
                                           rate=1.0, timeout_s=timeout_s)
+    loop.lake, loop.contract, loop._unmet = lake, load_contract(SETTINGS.contract), set()
+    loop.settings = SETTINGS.model_copy(update={"retrain_regime_hours": regime_hours})
     return loop
+
+
+SETTINGS = load_settings()
+SINCE = datetime(2026, 11, 20, 5, tzinfo=timezone.utc)
+REQUEST = {"trigger": "request:data", "start": "2026-11-13T05:00:00+00:00", "end": "2026-11-20T08:00:00+00:00",
+           "as_of": "2026-11-20T08:05:00+00:00", "regime_since": SINCE.isoformat(), "judged": ["2"]}
 
 
 @pytest.fixture(autouse=True)
@@ -75,3 +92,20 @@ def test_a_retrain_that_stopped_waiting_is_not_reported_as_waiting(capsys):
     api = FinishingApi([("retrain_model", "asset_triggered__1")], "up_for_reschedule")
     _loop(api).settle()
     assert api.calls == 2 and "waits for labelled hours" not in capsys.readouterr().out
+
+
+def test_a_retrain_whose_regime_the_lake_cannot_meet_is_settled_without_waiting_for_its_pokes(tmp_path, capsys):
+    # the sensor's own check on the lake, which holds all the replay will offload: no hour since the change
+    api = ChainApi([("retrain_model", "asset_triggered__1")], "up_for_reschedule", REQUEST)
+    _loop(api, lake=Lake(str(tmp_path / "lake"))).settle()
+    out = capsys.readouterr().out
+    assert api.calls == 1, "settled on the first look, not after the sensor's pokes"
+    assert f"0 of 2 hours since {SINCE.isoformat()} have mature labels" in out
+    assert "retrain_model asset_triggered__1 waits for labelled hours" in out
+
+
+def test_a_retrain_whose_regime_is_met_stays_busy_until_its_sensor_pokes_again(tmp_path, monkeypatch):
+    api = ChainApi([("retrain_model", "asset_triggered__1")], "up_for_reschedule", REQUEST)
+    monkeypatch.setattr(loop_run, "SENSOR_GIVE_UP_S", 10.0)  # only the lake decides here
+    with pytest.raises(LoopError, match="still running after 0 s: retrain_model asset_triggered__1"):
+        _loop(api, timeout_s=0.1, lake=Lake(str(tmp_path / "lake")), regime_hours=0).settle()
