@@ -132,7 +132,7 @@ class Loop:
     serving_url: str
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     steps: list[dict] = field(default_factory=list)
-    _unmet: set[str] = field(default_factory=set, repr=False)
+    _regime_verdicts: dict[str, bool] = field(default_factory=dict, repr=False)  # run id -> unmet
 
     def __post_init__(self) -> None:
         self.contract = load_contract(self.settings.contract)
@@ -332,16 +332,19 @@ class Loop:
     def _regime_unmet(self, run_id: str) -> bool:
         """The sensor's own check on the lake as it is now, which holds every hour the replay will offload:
         a request it does not pass waits for hours of a live stream. False when the request is unknown
-        (the caller then counts the sensor's pokes instead)."""
-        request = self.api.xcom("retrain_model", run_id, REGIME_PLAN)
-        if not isinstance(request, dict):
-            return False
-        ready, status = regime_request(self.lake, self.contract, RetrainRequest.from_dict(request),
-                                       self.settings.retrain_regime_hours, datetime.now(timezone.utc))
-        if ready is None and run_id not in self._unmet:
-            self._unmet.add(run_id)
-            print(f"[loop] retrain_model {run_id}: {status}", flush=True)
-        return ready is None
+        (the caller then counts the sensor's pokes instead). Checked once per run: the replay is over, so
+        the lake's answer for a request does not change while the loop settles."""
+        if run_id not in self._regime_verdicts:
+            request = self.api.xcom("retrain_model", run_id, REGIME_PLAN)
+            unmet = False
+            if isinstance(request, dict):
+                ready, status = regime_request(self.lake, self.contract, RetrainRequest.from_dict(request),
+                                               self.settings.retrain_regime_hours, datetime.now(timezone.utc))
+                unmet = ready is None
+                if unmet:
+                    print(f"[loop] retrain_model {run_id}: {status}", flush=True)
+            self._regime_verdicts[run_id] = unmet
+        return self._regime_verdicts[run_id]
 
     def _sensing(self, dag_id: str, run_id: str) -> bool:
         """A retrain run whose regime sensor is between pokes, waiting for labelled hours."""

@@ -10,8 +10,8 @@ import pytest
 import ml.loop.run as loop_run
 from ml.contract import load_contract
 from ml.lake import Lake
-from ml.settings import load_settings
 from ml.loop.run import Loop, LoopError, Profile
+from ml.settings import load_settings
 
 
 class ChainApi:
@@ -19,9 +19,11 @@ class ChainApi:
 
     def __init__(self, active: list[tuple[str, str]], sensor_state: str | None, request: dict | None = None) -> None:
         self._active, self.sensor_state, self.calls, self.request = active, sensor_state, 0, request
+        self.xcom_reads = 0
 
     def xcom(self, dag_id, run_id, task_id):
         assert (dag_id, task_id) == ("retrain_model", "plan_retrain")
+        self.xcom_reads += 1
         return self.request
 
     def active(self, dag_ids):
@@ -40,7 +42,7 @@ def _loop(api: ChainApi, timeout_s: float = 2.0, lake: Lake | None = None, regim
     loop = Loop.__new__(Loop)  # only settle() is exercised: no registry or timeline needed
     loop.api, loop.profile = api, Profile("test", history_hours=1, drift_hours=1, after_hours=1, devices=1,
                                           rate=1.0, timeout_s=timeout_s)
-    loop.lake, loop.contract, loop._unmet = lake, load_contract(SETTINGS.contract), set()
+    loop.lake, loop.contract, loop._regime_verdicts = lake, load_contract(SETTINGS.contract), {}
     loop.settings = SETTINGS.model_copy(update={"retrain_regime_hours": regime_hours})
     return loop
 
@@ -109,3 +111,4 @@ def test_a_retrain_whose_regime_is_met_stays_busy_until_its_sensor_pokes_again(t
     monkeypatch.setattr(loop_run, "SENSOR_GIVE_UP_S", 10.0)  # only the lake decides here
     with pytest.raises(LoopError, match="still running after 0 s: retrain_model asset_triggered__1"):
         _loop(api, timeout_s=0.1, lake=Lake(str(tmp_path / "lake")), regime_hours=0).settle()
+    assert api.calls > 1 and api.xcom_reads == 1  # looked at many times, its request read once

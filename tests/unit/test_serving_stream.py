@@ -132,8 +132,6 @@ def test_collect_young_takes_the_older_generations_in_their_turn(streaming_gc):
     assert 1 <= taken.count(2) <= 2, taken  # one in every_middle * every_old
 
 
-# Run in a fresh interpreter: threads left running by other tests (clients, servers) would take the GIL
-# at hand-overs too and blur the count.
 def test_tune_threads_hands_the_gil_over_sooner_than_pythons_default():
     # what the shorter interval buys (a scorer back from C gets the GIL sooner) depends on how the OS runs
     # the threads on the host, so bench/serving.py measures it (gil_handovers_*); here, that it is set
