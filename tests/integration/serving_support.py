@@ -97,22 +97,33 @@ def produce(bootstrap: str, topic: str, records: list, **config) -> None:
     assert producer.flush(60) == 0
 
 
-def read_topic(bootstrap: str, topic: str, until=lambda rows: False, timeout_s: float = 60.0) -> list:
+def read_topic(bootstrap: str, topic: str, until=lambda rows: False, timeout_s: float = 60.0,
+               stall_s: float = 10.0) -> list:
     """Every record of a topic as dicts {key, value, headers, partition, offset, timestamp}, reading until
-    `until(rows)` is true or nothing new arrives for a while after the timeout."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False})
-    meta = consumer.list_topics(topic, timeout=10).topics[topic]
-    consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
+    `until(rows)` is true or the timeout runs out.
+
+    On a loaded host a fresh client now and then stops fetching a partition it was assigned (seen in CI:
+    nothing for 60 s, while the records were there). When nothing new arrives for `stall_s` the reader
+    starts a new client at the next offset of each partition, so no record is read twice or skipped."""
     rows, deadline = [], time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline and not until(rows):
-            for msg in consumer.consume(10_000, 0.5):
-                if msg.error() is None:
-                    rows.append({"key": msg.key(), "value": msg.value(), "headers": dict(msg.headers() or []),
-                                 "partition": msg.partition(), "offset": msg.offset(), "timestamp": msg.timestamp()[1]})
-    finally:
-        consumer.close()
+    next_offset: dict[int, int] = {}
+    while time.monotonic() < deadline and not until(rows):
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
+                             "enable.auto.commit": False})
+        try:
+            meta = consumer.list_topics(topic, timeout=10).topics[topic]
+            consumer.assign([TopicPartition(topic, p, next_offset.get(p, 0)) for p in meta.partitions])
+            quiet_since = time.monotonic()
+            while time.monotonic() < deadline and not until(rows) and time.monotonic() - quiet_since < stall_s:
+                for msg in consumer.consume(10_000, 0.5):
+                    if msg.error() is None:
+                        quiet_since = time.monotonic()
+                        next_offset[msg.partition()] = msg.offset() + 1
+                        rows.append({"key": msg.key(), "value": msg.value(), "headers": dict(msg.headers() or []),
+                                     "partition": msg.partition(), "offset": msg.offset(),
+                                     "timestamp": msg.timestamp()[1]})
+        finally:
+            consumer.close()
     return rows
 
 
