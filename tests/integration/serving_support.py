@@ -107,21 +107,24 @@ def read_topic(bootstrap: str, topic: str, until=lambda rows: False, timeout_s: 
     starts a new client at the next offset of each partition, so no record is read twice or skipped."""
     rows, deadline = [], time.monotonic() + timeout_s
     next_offset: dict[int, int] = {}
+    partitions = None
     while time.monotonic() < deadline and not until(rows):
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
                              "enable.auto.commit": False})
         try:
-            meta = consumer.list_topics(topic, timeout=10).topics[topic]
-            consumer.assign([TopicPartition(topic, p, next_offset.get(p, 0)) for p in meta.partitions])
-            quiet_since = time.monotonic()
-            while time.monotonic() < deadline and not until(rows) and time.monotonic() - quiet_since < stall_s:
-                for msg in consumer.consume(10_000, 0.5):
-                    if msg.error() is None:
-                        quiet_since = time.monotonic()
-                        next_offset[msg.partition()] = msg.offset() + 1
-                        rows.append({"key": msg.key(), "value": msg.value(), "headers": dict(msg.headers() or []),
-                                     "partition": msg.partition(), "offset": msg.offset(),
-                                     "timestamp": msg.timestamp()[1]})
+            if partitions is None:
+                partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+            consumer.assign([TopicPartition(topic, p, next_offset.get(p, 0)) for p in partitions])
+            give_up = min(deadline, time.monotonic() + stall_s)  # this client's, moved on by every record
+            while time.monotonic() < give_up and not until(rows):
+                got = [msg for msg in consumer.consume(10_000, 0.5) if msg.error() is None]
+                for msg in got:
+                    next_offset[msg.partition()] = msg.offset() + 1
+                    rows.append({"key": msg.key(), "value": msg.value(), "headers": dict(msg.headers() or []),
+                                 "partition": msg.partition(), "offset": msg.offset(),
+                                 "timestamp": msg.timestamp()[1]})
+                if got:
+                    give_up = min(deadline, time.monotonic() + stall_s)
         finally:
             consumer.close()
     return rows
