@@ -8,17 +8,34 @@ STAMP := $(VENV)/.installed
 STACK := $(PY) docker/local/stack.py
 TEST_SERVICES := kafka mlflow s3 postgres airflow
 PYTEST_ARGS ?=
+# The lock: uv.lock (every platform and Python version) and constraints.txt, its export for pip and the
+# Docker images. `make lock` regenerates both; `make lock UPGRADE=mlflow` moves one package to its newest.
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
+EXPORT := $(UV) export --frozen --all-extras --no-emit-project --no-hashes --no-header --quiet
 
-.PHONY: demo test up down status venv clean bench
+.PHONY: demo test up down status venv clean bench lock lock-check
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml uv.lock constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@# uv installs the same versions as pip in a fifth of the time; pip stays the fallback
-	$(PY) -m pip install -q uv && $(PY) -m uv pip install -q --python $(PY) -e '.[test]' || \
+	@# uv installs the same versions as pip in a fifth of the time; pip stays the fallback. Both install
+	@# exactly the locked versions (constraints.txt).
+	$(PY) -m pip install -q uv==$(UV_VERSION) && $(UV) pip install -q --python $(PY) -c constraints.txt -e '.[test]' || \
 	  { echo "uv failed; installing with pip"; $(PY) -m pip install -q --upgrade pip wheel && \
-	    $(PY) -m pip install -q -e '.[test]'; }
+	    $(PY) -m pip install -q -c constraints.txt -e '.[test]'; }
 	@touch $(STAMP)
+
+# CI fails here when pyproject.toml and the lock disagree, or constraints.txt is not the lock's export
+lock-check: $(STAMP)
+	@$(UV) lock --check --quiet || { echo "uv.lock does not match pyproject.toml: run 'make lock' and commit both files"; exit 1; }
+	@$(EXPORT) | diff -q - constraints.txt >/dev/null || \
+	  { echo "constraints.txt is not uv.lock's export: run 'make lock' and commit it"; exit 1; }
+	@echo "lock: uv.lock and constraints.txt match pyproject.toml"
+
+lock: $(STAMP)
+	$(UV) lock $(if $(UPGRADE),--upgrade-package $(UPGRADE))
+	$(EXPORT) -o constraints.txt
 
 venv: $(STAMP)
 
@@ -42,7 +59,7 @@ demo: $(STAMP)
 	@$(STACK) status
 	@echo "The UIs stay up until 'make down'."
 
-test: $(STAMP)
+test: $(STAMP) lock-check
 	@mkdir -p .local/run; \
 	trap '$(STACK) down --started-file .local/run/test-started' EXIT; \
 	$(STACK) up $(TEST_SERVICES) --started-file .local/run/test-started && \
