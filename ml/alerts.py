@@ -22,10 +22,21 @@ from typing import Iterator
 
 TASK_FAILED, HOUR_INVALID, RETRAIN_DECISION = "task_failed", "hour_invalid", "retrain_decision"
 APPROVAL_PENDING, PROMOTED, ROLLED_BACK, MODEL_REFUSED = "approval_pending", "promoted", "rolled_back", "model_refused"
-CRITICAL, WARNING, INFO = "critical", "warning", "info"
+# Severity levels, each with one meaning on-call can rely on:
+PAGE = "page"  # a person is needed now: something is broken or unsafe and will not recover by itself
+WARN = "warn"  # look today: the loop carries on, but something needs a person's eyes
+INFO = "info"  # for the record: the loop did what it is meant to do
+LEVELS = {PAGE: "a person is needed now", WARN: "look today", INFO: "for the record"}
+# How each level reads in the channels' own vocabularies: `event_severity` as PagerDuty's and Alertmanager's
+# severities, `priority` as Opsgenie's, and the e-mail's X-Priority/Importance headers
+CHANNEL_FIELDS = {
+    PAGE: {"event_severity": "critical", "priority": "P1", "x_priority": "1", "importance": "high"},
+    WARN: {"event_severity": "warning", "priority": "P3", "x_priority": "3", "importance": "normal"},
+    INFO: {"event_severity": "info", "priority": "P5", "x_priority": "5", "importance": "low"},
+}
 DEFAULT_SEVERITY = {
-    TASK_FAILED: CRITICAL, HOUR_INVALID: CRITICAL, MODEL_REFUSED: CRITICAL, ROLLED_BACK: WARNING,
-    APPROVAL_PENDING: WARNING, RETRAIN_DECISION: INFO, PROMOTED: INFO,
+    TASK_FAILED: PAGE, HOUR_INVALID: WARN, MODEL_REFUSED: WARN, ROLLED_BACK: WARN,
+    APPROVAL_PENDING: WARN, RETRAIN_DECISION: INFO, PROMOTED: INFO,
 }
 SOURCE = "continuum"
 _STATE_TTL = timedelta(days=7)  # keys older than this are dropped from the state file
@@ -57,7 +68,9 @@ class Alert:
     created_at: str = ""
 
     def __post_init__(self) -> None:
-        self.severity = self.severity or DEFAULT_SEVERITY.get(self.kind, WARNING)
+        self.severity = self.severity or DEFAULT_SEVERITY.get(self.kind, WARN)
+        if self.severity not in LEVELS:
+            raise ValueError(f"alert severity {self.severity!r}: use one of {', '.join(LEVELS)}")
         self.subject = self.subject or self.dag_id or SOURCE
         self.dedupe_key = self.dedupe_key or f"{self.kind}:{self.subject}"
         self.created_at = self.created_at or _now().isoformat(timespec="seconds")
@@ -79,7 +92,8 @@ class Alert:
 
     def to_dict(self) -> dict:
         """The webhook body: Slack reads `text`; incident tools and scripts read the structured fields."""
-        return {"text": self.summary(), "type": self.kind, "source": SOURCE, **asdict(self)}
+        return {"text": self.summary(), "type": self.kind, "source": SOURCE, **CHANNEL_FIELDS[self.severity],
+                "severity_meaning": LEVELS[self.severity], **asdict(self)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -91,7 +105,13 @@ class Alert:
 
     def to_email(self) -> tuple[str, str]:
         """Subject and plain-text body of the alert e-mail."""
-        return f"[continuum] {self.headline}", self.summary() + f"\n\n{self.kind} at {self.created_at}\n"
+        return f"[continuum] {self.headline}", self.summary() + (
+            f"\n\n{self.kind} at {self.created_at}; severity {self.severity}: {LEVELS[self.severity]}\n")
+
+    def email_headers(self) -> dict[str, str]:
+        """The e-mail's priority headers for the alert's level (mail clients sort and flag by them)."""
+        fields = CHANNEL_FIELDS[self.severity]
+        return {"X-Priority": fields["x_priority"], "Importance": fields["importance"]}
 
 
 # --- cooldown ----------------------------------------------------------------------------------------

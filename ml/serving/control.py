@@ -84,7 +84,7 @@ def alert_sender(bootstrap: str, topic: str, tracking_uri: str) -> Callable[[dic
     loop's delivery callbacks from another thread."""
     from confluent_kafka import Producer
 
-    from ml.alerts import MODEL_REFUSED, Alert, produce_alert
+    from ml.alerts import MODEL_REFUSED, PAGE, WARN, Alert, produce_alert
 
     producer = Producer({"bootstrap.servers": bootstrap, "logger": log})
 
@@ -92,7 +92,9 @@ def alert_sender(bootstrap: str, topic: str, tracking_uri: str) -> Callable[[dic
         name, version = event["model"], event["version"]
         serving = event.get("serving_version")
         alert = Alert(
+            # a champion that cannot serve is a promotion that did not happen: a person is needed now
             kind=MODEL_REFUSED, subject=name, dedupe_key=f"{MODEL_REFUSED}:{name}:{version}",
+            severity=PAGE if event["role"] == "champion" else WARN,
             title=f"serving refused {name} v{version} as {event['role']}",
             reason=f"{event['reason']}. Still serving {f'v{serving}' if serving else 'nothing'}.",
             evidence={"model_version": f"{tracking_uri}/#/models/{name}/versions/{version}",

@@ -45,7 +45,7 @@ def send_email(settings) -> Send:
 
         subject, body = alert.to_email()
         SmtpNotifier(to=recipients(settings), from_email=settings.alert_email_from or None, subject=subject,
-                     html_content=f"<pre>{html.escape(body)}</pre>",
+                     html_content=f"<pre>{html.escape(body)}</pre>", custom_headers=alert.email_headers(),
                      smtp_conn_id=settings.alert_smtp_conn_id).notify(context)
     return send
 

@@ -90,7 +90,7 @@ def alert_decisions(outcomes: list[dict]) -> list[dict]:
     """One alert per decision that acts: each retrain asked for, and each trigger held back by the daily
     budget (a person may need to look). Triggers held by the cooldown are not sent: a retrain is already
     on its way; they stay in `decisions/` and the loop report."""
-    from ml.alerts import RETRAIN_DECISION, WARNING, Alert
+    from ml.alerts import RETRAIN_DECISION, WARN, Alert
     from plugins.notifiers.on_call import notify_on_call
 
     settings = load_settings()
@@ -104,7 +104,7 @@ def alert_decisions(outcomes: list[dict]) -> list[dict]:
             key, severity = f"{RETRAIN_DECISION}:{settings.model_name}:{o['run_id']}", ""
         else:
             title = f"{settings.model_name}: {o['kind']} trigger held back by the retrain budget ({end})"
-            key, severity = f"{RETRAIN_DECISION}:{settings.model_name}:budget:{end[:10]}", WARNING
+            key, severity = f"{RETRAIN_DECISION}:{settings.model_name}:budget:{end[:10]}", WARN
         evidence = {name: url for name, url in (("drift report", o["links"].get("report")),
                                                 ("loop report", o["links"].get("loop_report")),
                                                 ("monitoring run (MLflow)", o["links"].get("mlflow_run")),

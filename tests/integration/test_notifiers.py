@@ -70,7 +70,9 @@ def test_an_alert_reaches_every_channel_once(alert_env, monkeypatch, webhook, ma
     assert hook["json"]["type"] == HOUR_INVALID and hook["json"]["reason"] == alert.reason
     assert hook["json"]["evidence"]["data_docs"] == DOCS and DOCS in hook["json"]["text"]
     [message] = mail.messages
-    assert message["Subject"] == "[continuum] [CRITICAL] telemetry hour 2026-11-22T13:00Z is invalid"
+    assert message["Subject"] == "[continuum] [WARN] telemetry hour 2026-11-22T13:00Z is invalid"
+    assert (message["X-Priority"], message["Importance"]) == ("3", "normal")
+    assert (hook["json"]["severity"], hook["json"]["event_severity"]) == ("warn", "warning")
     assert message["To"] == "oncall@continuum.test" and message["From"] == "continuum@continuum.test"
     body = html.unescape(mail.body(message))
     assert "CRITICAL event_id has 12 duplicates <unique>" in body and DOCS in body

@@ -84,7 +84,7 @@ def test_corrupt_model_is_refused_and_the_old_one_keeps_serving(topic_factory, s
         alerts = values(read_topic(bootstrap, env["CONTINUUM_TOPIC_ALERTS"],
                                    until=lambda r: any(b"model_refused" in x["value"] for x in r), timeout_s=60))
         refused = [a for a in alerts if a["type"] == "model_refused"]
-        assert refused and refused[0]["subject"] == ctx["name"] and refused[0]["severity"] == "critical"
+        assert refused and refused[0]["subject"] == ctx["name"] and refused[0]["severity"] == "page"
         assert refused[0]["evidence"]["version"] == bad_version and f"v{bad_version}" in refused[0]["title"]
         assert "failed to load" in refused[0]["reason"] and f"Still serving v{good_version}" in refused[0]["reason"]
         good = events(1000)

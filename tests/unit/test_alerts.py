@@ -6,8 +6,11 @@ import json
 import multiprocessing
 from datetime import datetime, timedelta, timezone
 
-from ml.alerts import (CRITICAL, HOUR_INVALID, INFO, PROMOTED, TASK_FAILED, Alert, forget, read_alert_log,
-                       should_send, write_alert_log)
+import pytest
+
+from ml.alerts import (APPROVAL_PENDING, DEFAULT_SEVERITY, HOUR_INVALID, INFO, LEVELS, MODEL_REFUSED, PAGE, PROMOTED,
+                       RETRAIN_DECISION, ROLLED_BACK, TASK_FAILED, WARN, Alert, forget, read_alert_log, should_send,
+                       write_alert_log)
 
 T0 = datetime(2026, 11, 22, 13, 0, tzinfo=timezone.utc)
 DOCS = "s3://continuum-lake/validation/telemetry/dt=2026-11-22/hour=13/docs/index.html"
@@ -24,10 +27,11 @@ def _invalid_hour() -> Alert:
 def test_json_body_is_slack_compatible_and_structured():
     body = json.loads(_invalid_hour().to_json())
     # Slack incoming webhooks show `text`; it must carry the headline, the reason and every link
-    assert body["text"].startswith("[CRITICAL] telemetry hour 2026-11-22T13:00Z is invalid")
+    assert body["text"].startswith("[WARN] telemetry hour 2026-11-22T13:00Z is invalid")
     assert "event_id is not unique" in body["text"] and DOCS in body["text"]
     assert "dag lake_offload / task validate_partition" in body["text"]
-    assert body["type"] == body["kind"] == HOUR_INVALID and body["severity"] == CRITICAL
+    assert body["type"] == body["kind"] == HOUR_INVALID and body["severity"] == WARN
+    assert (body["event_severity"], body["priority"], body["severity_meaning"]) == ("warning", "P3", "look today")
     assert body["evidence"]["data_docs"] == DOCS
     assert body["dedupe_key"] == "hour_invalid:telemetry:2026-11-22T13"
     alert = _invalid_hour()
@@ -36,7 +40,8 @@ def test_json_body_is_slack_compatible_and_structured():
 
 def test_email_has_subject_and_links():
     subject, body = _invalid_hour().to_email()
-    assert subject == "[continuum] [CRITICAL] telemetry hour 2026-11-22T13:00Z is invalid"
+    assert subject == "[continuum] [WARN] telemetry hour 2026-11-22T13:00Z is invalid"
+    assert "severity warn: look today" in body
     assert "- data_docs: " + DOCS in body
     assert "CRITICAL event_id is not unique (12 rows)" in body
 
@@ -47,8 +52,24 @@ def test_defaults_follow_the_kind():
     assert alert.severity == INFO
     assert alert.dedupe_key == "promoted:machine-failure"
     failed = Alert(TASK_FAILED, title="x failed", reason="boom", dag_id="lake_offload")
-    assert failed.severity == CRITICAL and failed.subject == "lake_offload"
+    assert failed.severity == PAGE and failed.subject == "lake_offload"
     assert datetime.fromisoformat(failed.created_at).tzinfo is not None
+
+
+def test_every_kind_has_a_level_with_a_meaning_and_channel_fields():
+    levels = {kind: Alert(kind, title="t", reason="r").severity for kind in DEFAULT_SEVERITY}
+    assert levels == {TASK_FAILED: PAGE, HOUR_INVALID: WARN, MODEL_REFUSED: WARN, ROLLED_BACK: WARN,
+                      APPROVAL_PENDING: WARN, RETRAIN_DECISION: INFO, PROMOTED: INFO}
+    bodies = {level: Alert(PROMOTED, title="t", reason="r", severity=level) for level in LEVELS}
+    assert {level: (a.to_dict()["event_severity"], a.to_dict()["priority"], a.email_headers()["X-Priority"])
+            for level, a in bodies.items()} == {PAGE: ("critical", "P1", "1"), WARN: ("warning", "P3", "3"),
+                                                 INFO: ("info", "P5", "5")}
+    assert bodies[PAGE].headline == "[PAGE] t" and bodies[INFO].headline == "[INFO] t"
+
+
+def test_an_unknown_level_is_refused_naming_the_levels():
+    with pytest.raises(ValueError, match="use one of page, warn, info"):
+        Alert(PROMOTED, title="t", reason="r", severity="critical")
 
 
 def test_cooldown_drops_repeats_and_lets_them_through_after(tmp_path):
