@@ -7,7 +7,7 @@ import logging
 
 from mlflow import MlflowClient
 
-from ml.alerts import APPROVAL_PENDING, MODEL_REFUSED, PROMOTED, ROLLED_BACK, Alert
+from ml.alerts import APPROVAL_PENDING, INFO, MODEL_REFUSED, PROMOTED, ROLLED_BACK, WARN, Alert
 from ml.gates import APPROVED, PENDING, REJECTED, check_gates, decide, failed
 from ml.lake import Lake
 from ml.registry import (
@@ -63,19 +63,43 @@ def _alert_decision(name: str, version: str, decision: str, evidence: dict, line
     """On-call hears of a version that waits for a person, and of one the gates refused."""
     from plugins.notifiers.on_call import notify_on_call
 
+    alert = decision_alert(name, version, decision, evidence, lines)
+    if alert is not None:
+        notify_on_call(alert, settings=settings)
+
+
+def decision_alert(name: str, version: str, decision: str, evidence: dict, lines: list[str]) -> Alert | None:
+    """The alert for a gate decision: none for an approved version; a warning for one that waits for a person
+    or that failed a gate other than the metric; for the record (info) when it is only not better than
+    the champion, the healthy outcome of a retrain."""
     if decision == APPROVED:
-        return
-    diff = (f"{evidence['metric']} {evidence['challenger_value']} vs champion v{evidence['champion']} "
-            f"{evidence['champion_value']}")
+        return None
+    if evidence["champion"] is None:
+        diff = f"{evidence['metric']} {evidence['challenger_value']}; no champion yet, this would be the first"
+    else:
+        diff = (f"{evidence['metric']} {evidence['challenger_value']} vs champion v{evidence['champion']} "
+                f"{evidence['champion_value']}")
     links = {k: evidence[k] for k in ("version_url", "run_url", "drift_report") if evidence.get(k)}
     if decision == REJECTED:
-        alert = Alert(MODEL_REFUSED, f"{name} v{version} refused by its gates: {', '.join(evidence['failed'])}",
-                      "\n".join([diff, *lines]), links, subject=name, dedupe_key=f"refused:{name}:{version}")
-    else:
-        alert = Alert(APPROVAL_PENDING, f"{name} v{version} waits for approval in MLflow",
-                      "\n".join([diff, *lines, "Set the tag approval=approved or approval=rejected on the version."]),
-                      links, subject=name, dedupe_key=f"pending:{name}:{version}")
-    notify_on_call(alert, settings=settings)
+        not_better = evidence["failed"] == ["metric"] and evidence["champion"] is not None
+        title = (f"{name} v{version} kept out: not better than champion v{evidence['champion']}" if not_better
+                 else f"{name} v{version} refused by its gates: {', '.join(evidence['failed'])}")
+        return Alert(MODEL_REFUSED, title, "\n".join([diff, *lines]), links, subject=name,
+                     dedupe_key=f"refused:{name}:{version}", severity=INFO if not_better else WARN)
+    return Alert(APPROVAL_PENDING, f"{name} v{version} waits for approval in MLflow",
+                 "\n".join([diff, *lines, "Set the tag approval=approved or approval=rejected on the version."]),
+                 links, subject=name, dedupe_key=f"pending:{name}:{version}")
+
+
+def move_alert(record: dict, links: dict[str, str]) -> Alert:
+    """The alert for an alias move (promotion or rollback), worded from the audit record: the first
+    champion reads as such."""
+    kind = ROLLED_BACK if record.get("type") == "rollback" else PROMOTED
+    model, to = record["model"], record["to"]
+    title = (f"{model}: v{to} is the first champion" if record.get("from") is None
+             else f"{model}: champion v{record['from']} -> v{to} ({record.get('type', 'promotion')})")
+    return Alert(kind, title, f"by {record.get('actor')}: {record.get('reason')}", links, subject=model,
+                 dedupe_key=f"{kind}:{model}:{to}")
 
 
 def _decide(client, name: str, version: str, approval: str, who: str, why: str) -> None:
@@ -130,11 +154,7 @@ def announce(record: dict) -> dict:
     log.info("control message on %s: %s", settings.topic_control, value)
     from plugins.notifiers.on_call import notify_on_call
 
-    kind = ROLLED_BACK if record.get("type") == "rollback" else PROMOTED
-    notify_on_call(Alert(
-        kind, f"{record['model']}: champion v{record['from']} -> v{record['to']} ({record.get('type', 'promotion')})",
-        f"by {record.get('actor')}: {record.get('reason')}",
-        {"registry": f"{settings.mlflow_tracking_uri}/#/models/{record['model']}",
-         "audit": Lake.from_settings(settings).url("registry/audit.jsonl")},
-        subject=record["model"], dedupe_key=f"{kind}:{record['model']}:{record['to']}"), settings=settings)
+    notify_on_call(move_alert(record, {"registry": f"{settings.mlflow_tracking_uri}/#/models/{record['model']}",
+                                       "audit": Lake.from_settings(settings).url("registry/audit.jsonl")}),
+                   settings=settings)
     return value
