@@ -2,7 +2,9 @@
 
 Until a champion exists the sidecar reports not-ready and does not even join the consumer group, so
 its partitions stay with replicas that can score them. `stop()` (SIGTERM) lets the current batch
-finish, flushes the producer and commits before leaving the group.
+finish, flushes the producer and commits before leaving the group. A batch whose outputs are not
+delivered stops it with DeliveryFailed: nothing from that batch on is committed, so the restart that
+follows scores it again.
 """
 
 from __future__ import annotations
@@ -88,11 +90,13 @@ class Sidecar:
             self.metrics.ready.set(0)
             self.control.stop()
             self.keeper.stop()
-            if self.loop.subscribed:
-                self.loop.close()
-            self.producer.flush(30)
-            self.api.stop()
-            log.info("stopped")
+            try:
+                if self.loop.subscribed:
+                    self.loop.close()  # commits only what is safe; raises DeliveryFailed if a batch was not
+            finally:
+                self.producer.flush(30)
+                self.api.stop()
+                log.info("stopped")
 
     def _score(self, batch: RawBatch) -> Scored:
         """On the scoring thread: decode, score and encode one batch with one state (a swap lands between
