@@ -104,7 +104,7 @@ class Sidecar:
         state = self.keeper.state
         started = time.perf_counter()
         scored = score_batch(self.contract, self.codec, state, batch, self.settings.topic_telemetry,
-                             time.time_ns() // 1_000_000)
+                             time.time_ns() // 1_000_000, self.settings.serving_dlq_max_bytes)
         self.metrics.scoring.observe(time.perf_counter() - started)
         return scored
 
@@ -123,4 +123,8 @@ class Sidecar:
             self.metrics.dlq.inc(len(scored.dlq))
             log.warning("%d bad events to %s, e.g. %s", len(scored.dlq), topics.topic_dlq,
                         scored.dlq[0][2][0][1].decode(errors="replace"))
+        if scored.dlq_truncated:
+            self.metrics.dlq_truncated.inc(scored.dlq_truncated)
+            log.warning("%d dead letters over %d bytes cut (header `truncated`: the original size)",
+                        scored.dlq_truncated, self.settings.serving_dlq_max_bytes)
         self.metrics.end_to_end.observe_many(scored.latency_s)
