@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     serving_poll_s: float = Field(
         30.0, gt=0, le=3600, description="seconds (0-3600] between checks of the champion alias, the fallback to control messages")
     serving_shadow: bool = Field(False, description="true or false: also score the challenger to topic_predictions_shadow")
+    serving_dlq_max_bytes: int = Field(
+        65_536, ge=1024, le=900_000,
+        description="most bytes (1024-900000, below the producer's message.max.bytes of 1000000) of one dead letter, "
+                    "key, value and headers; a longer one keeps a prefix of its value and a `truncated` header")
     expectations_dir: str | None = Field(
         None, description="the folder of the Great Expectations suites (empty: the repository's expectations/)")
     kafka_conn_id: str = Field("kafka_default", description="the Airflow connection with the Kafka client config")

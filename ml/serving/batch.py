@@ -88,3 +88,28 @@ def dead_letter_headers(reason: str, topic: str, partition: int, offset: int) ->
     """Where a dead letter came from and why it was refused; its value stays the original bytes."""
     return [("error", reason.encode()), ("source_topic", topic.encode()),
             ("source_partition", str(partition).encode()), ("source_offset", str(offset).encode())]
+
+
+def dead_letter_size(key, value, headers: list) -> int:
+    """A dead letter's bytes as counted against its limit: key, value, header names and values."""
+    return len(key or b"") + len(value or b"") + sum(len(name) + len(text) for name, text in headers)
+
+
+def bound_dead_letter(key, value, headers: list, limit: int) -> tuple:
+    """A dead letter of at most `limit` bytes. One over the producer's message.max.bytes cannot be sent, and
+    the stream cannot move past the record it stands for, at every restart; so a longer one keeps the
+    prefix of its value that fits, with a `truncated` header giving the value's original size (a key or a
+    header value over a quarter of the limit is cut to that quarter: they come from the record too)."""
+    if dead_letter_size(key, value, headers) <= limit:
+        return key, value, headers
+    quarter = limit // 4
+    key = key[:quarter] if key else key
+    headers = [(name, text[:quarter]) for name, text in headers] + [("truncated", str(len(value or b"")).encode())]
+    room = limit - dead_letter_size(key, None, headers)
+    return key, (value or b"")[:max(room, 0)], headers
+
+
+def bound_dead_letters(dead: list, limit: int) -> tuple[list, int]:
+    """Every dead letter of a batch within `limit` bytes (`bound_dead_letter`), and how many were cut."""
+    bounded = [bound_dead_letter(key, value, headers, limit) for key, value, headers in dead]
+    return bounded, sum(b[2] is not d[2] for b, d in zip(bounded, dead))

@@ -2,7 +2,9 @@
 
 Every option is a CONTINUUM_* setting (ml/settings.py): the broker, the MLflow server, the model name,
 the contract, the topics, CONTINUUM_SERVING_PORT / _HOST / _GROUP / _BATCH_MAX / _BATCH_WAIT_MS /
-_POLL_S / _SHADOW. SIGTERM or SIGINT drains the current batch, commits and exits 0.
+_POLL_S / _SHADOW / _DLQ_MAX_BYTES. SIGTERM or SIGINT drains the current batch, commits and exits 0. A batch
+whose outputs could not be delivered ends it with exit code 1 and an error naming the batch's first
+offsets; nothing from there on was committed, so a restart (the orchestrator's) scores it again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import signal
 import sys
 
 from ml.settings import SettingsError, load_settings
+
+log = logging.getLogger("ml.serving")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,10 +35,17 @@ def main(argv: list[str] | None = None) -> int:
 
     from ml.contract import load_contract
     from ml.serving.sidecar import Sidecar
+    from ml.serving.stream import DeliveryFailed
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     sidecar = Sidecar(settings, load_contract(settings.contract), mlflow.MlflowClient(settings.mlflow_tracking_uri))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sidecar.stop())
-    sidecar.run()
+    try:
+        sidecar.run()
+    except DeliveryFailed as exc:
+        cause = exc.__context__  # what failed the batch when it was raised on the way (e.g. a scoring failure)
+        log.error("stopped: %s; a restart reads again from there", exc,
+                  exc_info=None if isinstance(cause, DeliveryFailed) else cause)
+        return 1
     return 0

@@ -53,6 +53,9 @@ class ServingMetrics:
                               ["outcome"], registry=r)
         self.scored, self.dead = self.events.labels("scored"), self.events.labels("dlq")
         self.dlq = Counter("continuum_dlq", "events sent to the dead-letter topic", registry=r)
+        self.dlq_truncated = Counter("continuum_dlq_truncated",
+                                     "dead letters cut to the size limit (header `truncated`: the original size)",
+                                     registry=r)
         self.batch_size = Histogram("continuum_batch_size", "events per micro-batch", buckets=BATCH_BUCKETS, registry=r)
         self.scoring = Histogram("continuum_scoring_seconds", "decode, features and model time of one micro-batch",
                                  buckets=SCORING_BUCKETS, registry=r)

@@ -19,11 +19,12 @@ import pyarrow.compute as pc
 from ml.contract import Contract, model_frame, model_matrix
 from ml.offload.decode import TopicCodec
 from ml.offload.window import RawBatch
-from ml.serving.batch import SMALL_BATCH, Decoded, decode_batch
+from ml.serving.batch import SMALL_BATCH, Decoded, bound_dead_letters, decode_batch
 from ml.serving.routing import ServingState
 from ml.serving.stream import Records
 
 ALERT_COMMAND = "schedule_maintenance"
+DLQ_MAX_BYTES = 65_536  # the default of the setting serving_dlq_max_bytes
 NEEDS_ESCAPE = r'["\\\x00-\x1f]'  # characters a JSON string cannot hold verbatim
 
 
@@ -32,12 +33,13 @@ class Scored:
     """The records one batch produces, ready for the producer: predictions and shadow predictions with
     the scored event's own Kafka timestamp (as Kafka Streams propagates input timestamps), so the lake
     files a prediction under its event's hour even when history is replayed; alerts stamped when sent;
-    dead letters as (key, value, headers)."""
+    dead letters as (key, value, headers), `dlq_truncated` of them cut to the dead-letter limit."""
 
     predictions: Records = field(default_factory=lambda: Records([], [], []))
     alerts: Records = field(default_factory=lambda: Records([], []))
     shadow: Records = field(default_factory=lambda: Records([], [], []))
     dlq: list = field(default_factory=list)
+    dlq_truncated: int = 0
     latency_s: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
@@ -78,10 +80,12 @@ def batch_features(contract: Contract, state: ServingState, batch: Decoded):
 
 
 def score_batch(contract: Contract, codec: TopicCodec, state: ServingState, raw: RawBatch,
-                topic: str, now_ms: int) -> Scored:
-    """Decode, score and encode one batch; bad records become dead letters with their reason."""
+                topic: str, now_ms: int, dlq_max_bytes: int = DLQ_MAX_BYTES) -> Scored:
+    """Decode, score and encode one batch; bad records become dead letters with their reason, each within
+    `dlq_max_bytes` (`bound_dead_letter`)."""
     batch = decode_batch(contract, codec, raw, topic)
-    out = Scored(dlq=batch.dead)
+    dlq, truncated = bound_dead_letters(batch.dead, dlq_max_bytes)
+    out = Scored(dlq=dlq, dlq_truncated=truncated)
     if not len(batch):
         return out
     keys = batch.devices.to_pylist()

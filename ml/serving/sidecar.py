@@ -2,7 +2,9 @@
 
 Until a champion exists the sidecar reports not-ready and does not even join the consumer group, so
 its partitions stay with replicas that can score them. `stop()` (SIGTERM) lets the current batch
-finish, flushes the producer and commits before leaving the group.
+finish, flushes the producer and commits before leaving the group. A batch whose outputs are not
+delivered stops it with DeliveryFailed: nothing from that batch on is committed, so the restart that
+follows scores it again.
 """
 
 from __future__ import annotations
@@ -88,11 +90,13 @@ class Sidecar:
             self.metrics.ready.set(0)
             self.control.stop()
             self.keeper.stop()
-            if self.loop.subscribed:
-                self.loop.close()
-            self.producer.flush(30)
-            self.api.stop()
-            log.info("stopped")
+            try:
+                if self.loop.subscribed:
+                    self.loop.close()  # commits only what is safe; raises DeliveryFailed if a batch was not
+            finally:
+                self.producer.flush(30)
+                self.api.stop()
+                log.info("stopped")
 
     def _score(self, batch: RawBatch) -> Scored:
         """On the scoring thread: decode, score and encode one batch with one state (a swap lands between
@@ -100,7 +104,7 @@ class Sidecar:
         state = self.keeper.state
         started = time.perf_counter()
         scored = score_batch(self.contract, self.codec, state, batch, self.settings.topic_telemetry,
-                             time.time_ns() // 1_000_000)
+                             time.time_ns() // 1_000_000, self.settings.serving_dlq_max_bytes)
         self.metrics.scoring.observe(time.perf_counter() - started)
         return scored
 
@@ -119,4 +123,8 @@ class Sidecar:
             self.metrics.dlq.inc(len(scored.dlq))
             log.warning("%d bad events to %s, e.g. %s", len(scored.dlq), topics.topic_dlq,
                         scored.dlq[0][2][0][1].decode(errors="replace"))
+        if scored.dlq_truncated:
+            self.metrics.dlq_truncated.inc(scored.dlq_truncated)
+            log.warning("%d dead letters over %d bytes cut (header `truncated`: the original size)",
+                        scored.dlq_truncated, self.settings.serving_dlq_max_bytes)
         self.metrics.end_to_end.observe_many(scored.latency_s)

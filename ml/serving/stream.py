@@ -12,7 +12,8 @@ At-least-once: every output record of a batch carries that batch's delivery call
 offsets are committed only once all of its records are acknowledged by the broker and every earlier
 batch is too, so a crash at any point loses nothing and a restart repeats at most the batches in flight
 (their predictions carry the same event id). Before partitions are revoked in a rebalance and on
-SIGTERM the producer is flushed and the acknowledged offsets committed synchronously.
+SIGTERM the producer is flushed and the acknowledged offsets committed synchronously. A batch that is not
+delivered stops the loop (DeliveryFailed), and nothing at or past it is ever committed (`ml.serving.offsets`).
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import repeat
 from typing import Any, Callable
 
-import numpy as np
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException
 
 from ml.offload.window import RawBatch, raw_batch
 from ml.serving.metrics import ServingMetrics
+from ml.serving.offsets import BatchAck, DeliveryFailed, OffsetTracker, first_offsets, last_offsets
 
 log = logging.getLogger(__name__)
 
@@ -135,57 +136,6 @@ def collect_young() -> int:
     return generation
 
 
-def last_offsets(partitions: np.ndarray, offsets: np.ndarray) -> dict[int, int]:
-    """Each partition's last offset in a batch in consume order (its highest: a partition's records come in
-    offset order). Read at each change of partition, not record by record: a consume call returns each
-    partition's records in runs, so this is a handful of values per batch, not 20,000."""
-    if not len(partitions):
-        return {}
-    ends = np.append(np.flatnonzero(partitions[1:] != partitions[:-1]), len(partitions) - 1)
-    return dict(zip(partitions[ends].tolist(), offsets[ends].tolist()))
-
-
-class DeliveryFailed(RuntimeError):
-    """An output record was not delivered: its batch's offsets must never be committed."""
-
-
-class BatchAck:
-    """Counts the outstanding deliveries of one batch; `done` is every one of its records' callback."""
-
-    __slots__ = ("pending", "error", "offsets")
-
-    def __init__(self, offsets: dict[int, int]) -> None:
-        self.pending, self.error, self.offsets = 0, None, offsets
-
-    def done(self, err, msg) -> None:
-        self.pending -= 1
-        if err is not None and self.error is None:
-            self.error = f"{msg.topic()}: {err.str()}"
-
-
-class OffsetTracker:
-    """Batches in consume order; commits the offsets of the longest fully acknowledged prefix."""
-
-    def __init__(self, consumer, topic: str) -> None:
-        self.consumer, self.topic = consumer, topic
-        self.inflight: deque[BatchAck] = deque()
-
-    def commit_ready(self, sync: bool = False) -> int:
-        """Commit what is safe to commit; return how many batches that covered."""
-        offsets: dict[int, int] = {}
-        count = 0
-        while self.inflight and self.inflight[0].pending <= 0:
-            ack = self.inflight.popleft()
-            if ack.error:
-                raise DeliveryFailed(f"output not delivered ({ack.error}); its input offsets stay uncommitted")
-            offsets.update(ack.offsets)
-            count += 1
-        if offsets:
-            tps = [TopicPartition(self.topic, p, o + 1) for p, o in offsets.items()]
-            self.consumer.commit(offsets=tps, asynchronous=not sync)
-        return count
-
-
 class Records:
     """One topic's records of a batch as parallel lists (no tuple per record): keys, values and, when
     given, each record's timestamp in ms (None: the producer stamps the time of sending)."""
@@ -211,8 +161,16 @@ class Records:
         return (self.keys[i], self.values[i]) + (() if self.timestamps is None else (self.timestamps[i],))
 
 
+def refused(topic: str, exc: KafkaException) -> str:
+    """Why the client refused to produce a record to `topic`, in the words of a delivery report."""
+    err = exc.args[0] if exc.args else None
+    return f"{topic}: {err.str() if isinstance(err, KafkaError) else exc}"
+
+
 class Output:
-    """Produces one batch's records, each with the batch's delivery callback."""
+    """Produces one batch's records, each with the batch's delivery callback. A record the client refuses
+    when produced (e.g. over its message.max.bytes) fails the batch, as an undelivered one does: the
+    loop then stops at that batch through the same guarded commit, instead of raising past it."""
 
     __slots__ = ("producer", "ack")
 
@@ -226,18 +184,24 @@ class Output:
         produce, done = self.producer.produce, self.ack.done
         self.ack.pending += len(records)
         stamps = records.timestamps if records.timestamps is not None else repeat(0, len(records))
-        for key, value, ts in zip(records.keys, records.values, stamps):  # one loop, no tuple kept per record
-            try:
-                produce(topic, value, key, -1, done, None, ts)  # (..., callback, on_delivery, timestamp)
-            except BufferError:
-                self._retry(topic, value, key, None, ts)
+        try:  # around the loop, not in it: nothing added per record
+            for key, value, ts in zip(records.keys, records.values, stamps):  # no tuple kept per record
+                try:
+                    produce(topic, value, key, -1, done, None, ts)  # (..., callback, on_delivery, timestamp)
+                except BufferError:
+                    self._retry(topic, value, key, None, ts)
+        except KafkaException as exc:  # the rest of these records are not produced: the batch has failed
+            self.ack.fail(refused(topic, exc))
 
     def one(self, topic: str, value: bytes | None, key, headers: list | None = None) -> None:
         self.ack.pending += 1
         try:
-            self.producer.produce(topic, value, key, -1, self.ack.done, headers=headers)
-        except BufferError:
-            self._retry(topic, value, key, headers)
+            try:
+                self.producer.produce(topic, value, key, -1, self.ack.done, headers=headers)
+            except BufferError:
+                self._retry(topic, value, key, headers)
+        except KafkaException as exc:
+            self.ack.fail(refused(topic, exc))
 
     def _retry(self, topic, value, key, headers, timestamp: int = 0) -> None:
         while True:  # the local queue is full: serve delivery reports until there is room
@@ -264,8 +228,8 @@ class StreamLoop:
         self.assigned: set[int] = set()  # partitions this replica owns now
         self._lag_at = 0.0
         self._scorer = ThreadPoolExecutor(SCORING_THREADS, thread_name_prefix="score", initializer=lower_priority)
-        # batches in scoring, in consume order: (its scoring, its offsets, how to produce it)
-        self._pending: deque[tuple[Future, dict[int, int], Emit]] = deque()
+        # batches in scoring, in consume order: (its scoring, its acknowledgements, how to produce it)
+        self._pending: deque[tuple[Future, BatchAck, Emit]] = deque()
 
     def subscribe(self) -> None:
         self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
@@ -273,7 +237,9 @@ class StreamLoop:
         self.subscribed = True
 
     def step(self, score: Score, emit: Emit) -> int:
-        """One micro-batch: returns how many records it consumed (0 when the wait ran out)."""
+        """One micro-batch: returns how many records it consumed (0 when the wait ran out). Raises
+        DeliveryFailed, now and on every later call, once a batch was not delivered."""
+        self.tracker.check()
         # with batches in scoring, take only what the client holds: their records must not wait for more
         messages = self.consumer.consume(self.batch_max, 0 if self._pending else self.batch_wait_s)
         self.producer.poll(0)
@@ -285,8 +251,9 @@ class StreamLoop:
             if not len(batch):
                 batch = None
         if batch is not None:
-            offsets = last_offsets(batch.partitions, batch.offsets)
-            self._pending.append((self._scorer.submit(score, batch), offsets, emit))
+            parts, offs = batch.partitions, batch.offsets
+            ack = BatchAck(last_offsets(parts, offs), first_offsets(parts, offs))
+            self._pending.append((self._scorer.submit(score, batch), ack, emit))
         # produce scored batches in consume order: those done; the oldest when MAX_IN_FLIGHT are; all of
         # them when nothing new arrived (at low traffic nothing waits for a next batch)
         while self._pending and (batch is None or len(self._pending) >= MAX_IN_FLIGHT or self._pending[0][0].done()):
@@ -303,29 +270,36 @@ class StreamLoop:
         while self._pending:
             self._emit(*self._pending.popleft())
 
-    def _emit(self, scoring: Future, offsets: dict[int, int], emit: Emit) -> None:
-        ack = BatchAck(offsets)
+    def _emit(self, scoring: Future, ack: BatchAck, emit: Emit) -> None:
         try:
             emit(scoring.result(), Output(self.producer, ack))
-        except BaseException:
-            # the batches after a failed one are never produced: committing theirs would skip it
+        except BaseException as exc:
+            # not (all) produced: the tracker stops the commits at this batch, and the ones after it are dropped
+            ack.fail(f"not produced: {type(exc).__name__}: {exc}")
             while self._pending:
                 self._pending.popleft()[0].cancel()
             raise
-        self.tracker.inflight.append(ack)
+        finally:
+            self.tracker.inflight.append(ack)
 
     def drain(self, timeout_s: float = 30.0) -> None:
-        """Produce the batches in scoring, wait for every produced record, then commit synchronously."""
+        """Produce the batches in scoring, wait for every produced record, then commit synchronously what
+        was delivered. Raises DeliveryFailed if a batch was not: nothing at or after it is committed."""
+        self.tracker.check()  # after a failure nothing more is produced or committed
         self.finish()
         left = self.producer.flush(timeout_s)
         if left:
-            raise DeliveryFailed(f"{left} output records still undelivered after {timeout_s:g} s")
+            self.tracker.give_up(f"{left} output records still undelivered after {timeout_s:g} s")
         self.tracker.commit_ready(sync=True)
 
     def close(self) -> None:
+        """Drain, then leave the group. Raises DeliveryFailed if a batch was not delivered (also when that
+        was raised before): its first offsets are where the group's next reader starts."""
         try:
             self.drain()
         finally:
+            while self._pending:  # left by a failure: never produced
+                self._pending.popleft()[0].cancel()
             self._scorer.shutdown(wait=True)
             self.consumer.close()
 
@@ -334,10 +308,12 @@ class StreamLoop:
         log.info("partitions assigned: %s; now own %s", [p.partition for p in partitions], sorted(self.assigned))
 
     def _on_revoke(self, consumer, partitions) -> None:
-        if partitions:
-            log.info("partitions revoked: %s; flushing and committing", [p.partition for p in partitions])
-            self.drain()
-        self.assigned -= {p.partition for p in partitions}
+        try:
+            if partitions and self.tracker.failure is None:  # after a failure there is nothing left to commit
+                log.info("partitions revoked: %s; flushing and committing", [p.partition for p in partitions])
+                self.drain()  # a failure found here is raised from the consume call that ran the rebalance
+        finally:
+            self.assigned -= {p.partition for p in partitions}
 
     def _on_lost(self, consumer, partitions) -> None:
         # the group moved on without us: these offsets can no longer be committed; the new owner repeats them
@@ -346,7 +322,7 @@ class StreamLoop:
         while self._pending:  # scored but not produced: the new owner scores them again
             self._pending.popleft()[0].exception()
         self.producer.flush(30)
-        self.tracker.inflight.clear()
+        self.tracker.forget()
 
     def _consumer_error(self, err: KafkaError) -> None:
         if err.fatal():

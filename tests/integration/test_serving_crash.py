@@ -1,4 +1,5 @@
-"""kill -9 in the middle of a live stream, then a restart: every event still gets a prediction."""
+"""kill -9 in the middle of a live stream, or outputs that cannot be delivered, then a restart: every event
+still gets a prediction."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import time
 import orjson
 import pytest
 
-from tests.integration.serving_support import Feeder, SidecarProcess, events, promote, read_topic, register, \
-    serving_env, values
+from tests.integration.serving_support import Feeder, SidecarProcess, events, produce, promote, read_topic, \
+    register, serving_env, values
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +78,29 @@ def test_replicas_share_the_partitions_and_one_leaving_loses_nothing(topic_facto
     expected = {orjson.loads(v)["event_id"] for _, v, _ in good}
     assert {p["event_id"] for p in values(rows)} == expected
     assert len(rows) - len(expected) < 500, "a clean hand-over should repeat little or nothing"
+
+
+def test_outputs_that_cannot_be_delivered_stop_the_sidecar_and_a_restart_scores_them(topic_factory, settings,
+                                                                                     mlflow_uri, tmp_path):
+    """Its predictions topic does not exist (the broker does not create topics): the sidecar exits 1 naming the
+    first offsets of the batch it could not deliver, and commits nothing from there on; restarted with the
+    topic there, it scores every event."""
+    ctx = serving_env(topic_factory, settings, partitions=1)
+    env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
+    promote(env, client, register(client, ctx["name"]))
+    good = events(500, seed=9)
+    produce(bootstrap, env["CONTINUUM_TOPIC_TELEMETRY"], good)
+    missing = {**env, "CONTINUUM_TOPIC_PREDICTIONS": f"{env['CONTINUUM_TOPIC_PREDICTIONS']}.missing"}
+    first = SidecarProcess(missing, tmp_path / "first.log").start()
+    try:
+        assert first.proc.wait(120) == 1, first.output()
+        assert "partition:offset 0:0 not delivered" in first.output(), first.output()
+    finally:
+        first.close()
+    sidecar = SidecarProcess(env, tmp_path / "second.log").start()
+    try:
+        rows = read_topic(bootstrap, env["CONTINUUM_TOPIC_PREDICTIONS"], timeout_s=90,
+                          until=lambda r: len(r) >= len(good) or sidecar.proc.poll() is not None)
+    finally:
+        sidecar.close()
+    assert {p["event_id"] for p in values(rows)} == {orjson.loads(v)["event_id"] for _, v, _ in good}

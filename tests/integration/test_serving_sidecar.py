@@ -1,5 +1,6 @@
-"""The sidecar scores every event of the real stream once with the champion, dead-letters bad ones and
-keeps going, serves /predict and /metrics, and commits everything it scored on SIGTERM."""
+"""The sidecar scores every event of the real stream once with the champion, dead-letters bad ones (cut
+to a bounded size when too large) and keeps going, serves /predict and /metrics, and commits everything it
+scored on SIGTERM."""
 
 from __future__ import annotations
 
@@ -91,6 +92,44 @@ def test_every_event_scored_bad_ones_dead_lettered_predict_and_metrics(topic_fac
         assert re.search(r"continuum_batch_size_count [1-9]", metrics)
         assert f'continuum_end_to_end_seconds_count {float(len(good))}' in metrics
 
+        assert sidecar.terminate() == 0, sidecar.output()
+        assert committed(bootstrap, env) == end_offsets(bootstrap, env["CONTINUUM_TOPIC_TELEMETRY"])
+    finally:
+        sidecar.close()
+
+
+def test_a_record_too_large_to_dead_letter_whole_is_cut_and_the_stream_goes_on(topic_factory, settings, mlflow_uri,
+                                                                              tmp_path):
+    """A 1.5 MB record (the broker takes 2 MiB, the sidecar's producer 1,000,000 bytes) is dead-lettered cut
+    to CONTINUUM_SERVING_DLQ_MAX_BYTES, with its coordinates and original size; every other event is
+    scored and everything is committed."""
+    limit = 10_000
+    ctx = serving_env(topic_factory, settings, CONTINUUM_SERVING_DLQ_MAX_BYTES=limit)
+    env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
+    promote(env, client, register(client, ctx["name"]))
+    good = events(2000, seed=3)
+    big = orjson.dumps({**orjson.loads(good[0][1]), "event_id": "big-1", "padding": "x" * 1_500_000})
+    stream = good[:1000] + [(b"dev-big", big, good[1000][2])] + good[1000:]
+    produce(bootstrap, env["CONTINUUM_TOPIC_TELEMETRY"], stream, **{"message.max.bytes": 2_000_000})
+
+    sidecar = SidecarProcess(env, tmp_path / "sidecar.log").start()
+    try:
+        sidecar.wait_health()
+        rows = read_topic(bootstrap, env["CONTINUUM_TOPIC_PREDICTIONS"],
+                          until=lambda r: len(r) >= len(good) or sidecar.proc.poll() is not None)
+        assert {p["event_id"] for p in values(rows)} == {orjson.loads(v)["event_id"] for _, v, _ in good}, \
+            sidecar.output()
+        (dead,) = read_topic(bootstrap, env["CONTINUUM_TOPIC_DLQ"], until=lambda r: len(r) >= 1)
+        h = dead["headers"]
+        assert int(h["truncated"]) == len(big) and "oversized" in h["error"].decode(), h
+        telemetry = read_topic(bootstrap, env["CONTINUUM_TOPIC_TELEMETRY"], until=lambda r: len(r) >= len(stream))
+        source = {(r["partition"], r["offset"]): r["value"] for r in telemetry}
+        assert source[(int(h["source_partition"]), int(h["source_offset"]))] == big
+        assert h["source_topic"].decode() == env["CONTINUUM_TOPIC_TELEMETRY"] and dead["key"] == b"dev-big"
+        assert big.startswith(dead["value"])
+        assert len(dead["key"]) + len(dead["value"]) + sum(len(k) + len(v) for k, v in h.items()) == limit
+        metrics = sidecar.http("/metrics")[1].decode()
+        assert "continuum_dlq_truncated_total 1.0" in metrics and "continuum_dlq_total 1.0" in metrics
         assert sidecar.terminate() == 0, sidecar.output()
         assert committed(bootstrap, env) == end_offsets(bootstrap, env["CONTINUUM_TOPIC_TELEMETRY"])
     finally:

@@ -3,6 +3,7 @@ no garbage piling up."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -11,16 +12,18 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from ml.serving.metrics import ServingMetrics
-from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, Records, StreamLoop
+from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, BatchAck, DeliveryFailed, Output, Records, \
+    StreamLoop
 from tests.integration.serving_support import produce, read_topic
 
 N, KEYS = 6_000, 40
 
 
-def _loop(bootstrap: str, topic: str, batch_max: int = 250, wait_s: float = 0.005) -> tuple[StreamLoop, str]:
-    group = f"stream-{uuid.uuid4().hex[:8]}"
+def _loop(bootstrap: str, topic: str, batch_max: int = 250, wait_s: float = 0.005, group: str | None = None,
+          **producer) -> tuple[StreamLoop, str]:
+    group = group or f"stream-{uuid.uuid4().hex[:8]}"
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, **CONSUMER_DEFAULTS})
-    loop = StreamLoop(consumer, Producer({"bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS}), topic,
+    loop = StreamLoop(consumer, Producer({"bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS, **producer}), topic,
                       ServingMetrics(), batch_max, wait_s)
     loop.subscribe()
     return loop, group
@@ -85,12 +88,69 @@ def test_a_scoring_failure_stops_the_loop_and_commits_only_what_was_produced(kaf
     with pytest.raises(ValueError, match="model exploded"):
         for _ in range(200):
             loop.step(score, lambda records, output: output.many(out, records))
-    loop.close()
+    with pytest.raises(DeliveryFailed, match="model exploded"):  # close names the batch left unproduced
+        loop.close()
     committed = _committed(kafka_bootstrap, group, src, 1)[0]
     produced = read_topic(kafka_bootstrap, out, until=lambda r: len(r) >= committed, timeout_s=10)
     assert 0 < committed <= 1000, committed
     assert [int(r["value"]) for r in produced] == list(range(committed)), \
         "the batches before the failed one were produced, in order, and nothing after it"
+
+
+def test_after_a_failed_delivery_nothing_past_it_is_committed_and_a_restart_scores_it(kafka_bootstrap, topic_factory):
+    """acks [ok..., fail, ok...]: the broker refuses one output record of the third batch (over its 2 MiB
+    limit; this producer's own limit is raised so that the broker is the one to refuse it). Stepping on
+    and closing commits each partition exactly at that batch's first offset; a restart scores that batch
+    and everything after it, and nothing before it."""
+    src, out = topic_factory("stream-undelivered-in", partitions=2), topic_factory("stream-undelivered-out")
+    produce(kafka_bootstrap, src, [(f"k{i % KEYS}".encode(), b"%d" % i, None) for i in range(1_000)])
+    loop, group = _loop(kafka_bootstrap, src, batch_max=100, **{"message.max.bytes": 5_000_000})
+    batches = []  # (first offsets, last offsets, event ids) of each batch produced, in order
+
+    def emit(batch, output):
+        first, last = {}, {}
+        for p, o in zip(batch.partitions.tolist(), batch.offsets.tolist()):
+            first.setdefault(p, o), last.__setitem__(p, o)
+        batches.append((first, last, set(batch.values)))
+        if len(batches) == 3:  # batch A
+            output.one(out, os.urandom(3_000_000), b"too-large")
+        output.many(out, Records(batch.keys, batch.values))
+
+    with pytest.raises(DeliveryFailed, match="Message size too large"):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            loop.step(lambda batch: batch, emit)
+    with pytest.raises(DeliveryFailed, match="Message size too large"):
+        loop.close()
+    a_first = batches[2][0]
+    before = {}
+    for _, last, _ in batches[:2]:
+        before.update({p: o + 1 for p, o in last.items()})
+    committed = {p: o for p, o in _committed(kafka_bootstrap, group, src, 2).items() if o >= 0}
+    assert committed == before, "each partition at the end of the batches before the failed one"
+    assert {p: committed.get(p, 0) for p in a_first} == a_first, "A's partitions exactly at A's first offsets"
+
+    expected = {b"%d" % i for i in range(1_000)} - set().union(*(ids for _, _, ids in batches[:2]))
+    again, _ = _loop(kafka_bootstrap, src, batch_max=100, group=group)
+    scored: list[bytes] = []
+    deadline = time.monotonic() + 60
+    while len(scored) < len(expected) and time.monotonic() < deadline:
+        again.step(lambda batch: batch.values, lambda values, output: scored.extend(values))
+    again.close()
+    assert set(scored) == expected and len(scored) == len(expected)
+
+
+def test_a_record_refused_when_produced_fails_its_batch_instead_of_raising(kafka_bootstrap, topic_factory):
+    """The client refuses a record over its message.max.bytes before sending it: that batch is not
+    delivered, like one the broker refused, and the commits stop there."""
+    out = topic_factory("stream-refused-out")
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, **PRODUCER_DEFAULTS})
+    ack = BatchAck({0: 9}, {0: 5})
+    output = Output(producer, ack)
+    output.one(out, b"small", b"k")
+    output.many(out, Records([b"k", b"k"], [b"fits", b"x" * 1_500_000]))
+    assert producer.flush(30) == 0
+    assert ack.error is not None and "too large" in ack.error.lower(), ack.error
 
 
 def test_at_low_traffic_a_scored_batch_is_produced_without_waiting_for_the_next(kafka_bootstrap, topic_factory):

@@ -8,6 +8,7 @@ import pytest
 
 from ml.offload.decode import codec_for, prediction_schema
 from ml.offload.window import RawBatch
+from ml.serving.batch import bound_dead_letter, dead_letter_headers
 from ml.serving.model import ServingModel
 from ml.serving.routing import ServingState, parse_split, split_state
 from ml.serving.score import iso_ms, score_batch
@@ -65,6 +66,41 @@ def test_bad_records_become_dead_letters_and_the_rest_is_scored(model):
     assert b"undecodable" in headers[0]["error"] and b"torque_nm=500.0 above max 100" in headers[1]["error"]
     assert headers[2]["error"] == b"empty message" and headers[0]["source_topic"] == b"telemetry"
     assert len(out.latency_s) == 2
+
+
+def _size(key, value, headers) -> int:
+    return len(key or b"") + len(value or b"") + sum(len(n) + len(v) for n, v in headers)
+
+
+def test_a_dead_letter_is_kept_whole_up_to_the_limit_and_cut_to_it_one_byte_over():
+    headers = dead_letter_headers("oversized: 5000 bytes > max_event_bytes 4096", "telemetry", 2, 7)
+    limit = _size(b"dev-1", b"v" * 5000, headers)
+    assert bound_dead_letter(b"dev-1", b"v" * 5000, headers, limit) == (b"dev-1", b"v" * 5000, headers)
+    key, value, cut = bound_dead_letter(b"dev-1", b"w" + b"v" * 5000, headers, limit)
+    assert key == b"dev-1" and cut[:4] == headers and cut[4] == ("truncated", b"5001")
+    assert (b"w" + b"v" * 5000).startswith(value) and _size(key, value, cut) == limit
+
+
+def test_a_key_too_long_for_the_limit_is_cut_too():
+    headers = dead_letter_headers("oversized", "telemetry", 0, 1)
+    key, value, cut = bound_dead_letter(b"k" * 50_000, b"v" * 50_000, headers, 8_000)
+    assert _size(key, value, cut) == 8_000 and key and value and dict(cut)["truncated"] == b"50000"
+
+
+@pytest.mark.parametrize("small", [True, False])
+def test_oversized_records_are_dead_lettered_within_the_limit_and_counted(model, monkeypatch, small):
+    import ml.serving.batch as batch_module
+
+    if not small:  # the vectorized decoder
+        monkeypatch.setattr(batch_module, "SMALL_BATCH", 1)
+    huge = orjson.dumps({**EVENT, "event_id": "huge", "padding": "x" * 200_000})
+    raw = batch(events([10.0, 90.0]) + [huge, b"{oops"])
+    out = score_batch(CONTRACT, CODEC, ServingState(model), raw, "telemetry", NOW, dlq_max_bytes=8_000)
+    assert [orjson.loads(v)["event_id"] for _, v, _ in out.predictions] == ["e0", "e1"]
+    (key, value, headers), oops = out.dlq
+    assert out.dlq_truncated == 1 and _size(key, value, headers) == 8_000 and huge.startswith(value)
+    assert dict(headers)["truncated"] == str(len(huge)).encode() and dict(headers)["source_offset"] == b"102"
+    assert b"oversized" in dict(headers)["error"] and oops[1] == b"{oops" and "truncated" not in dict(oops[2])
 
 
 def test_ids_that_need_json_escaping_still_give_valid_records(model):
