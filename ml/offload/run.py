@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +19,7 @@ import pyarrow as pa
 from ml.contract import Contract
 from ml.lake import Lake
 from ml.offload.decode import codec_for, decode, ndjson, reject_table
+from ml.offload.screen import check_times, duplicates
 from ml.offload.window import HOUR, RawBatch, Window, partition_ranges, read_window
 from ml.offload.writer import HourWriter
 
@@ -61,9 +62,13 @@ def manifest_key(kind: str, window: Window) -> str:
 
 
 def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str, window: Window,
-                 lateness: timedelta, batch_size: int = 10_000) -> dict:
+                 lateness: timedelta, batch_size: int = 10_000, max_skew: timedelta | None = None,
+                 progress: Callable[[str], None] | None = None) -> dict:
     """Read the records of `topic` whose timestamp falls in the window and write them to the lake.
 
+    Telemetry rows whose event time is out of the hour's bounds, or further than `max_skew` (when
+    given) from their Kafka timestamp, and repeats of an event id are quarantined with their reasons
+    (see `ml.offload.screen`). `progress` is told each step of the publish (see `HourWriter.publish`).
     Returns the hour's manifest: offsets per partition, rows, quarantined records by reason, time
     bounds, schema hash and file checksums. Rerunning the same hour rewrites the same content.
     """
@@ -72,6 +77,7 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
     ranges = partition_ranges(consumer, topic, window, lateness)
     writer = HourWriter(lake, raw_prefix, quarantine_prefix, codec.output_schema,
                         unique=(contract.event_id, "kafka_offset"))
+    telemetry = kind == "telemetry"
     read, strays = 0, []
 
     def prepared() -> Iterator[RawBatch]:  # on the reading thread
@@ -83,6 +89,13 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
                     continue
             batch.ndjson = ndjson(codec, batch.values)
             yield batch
+
+    def parse(batch: RawBatch) -> tuple[pa.Table, pa.Table]:  # on a parsing thread
+        valid, rejects = decode(codec, batch)
+        if telemetry:
+            valid, late = check_times(valid, batch, contract.event_time, window, lateness, max_skew)
+            rejects = pa.concat_tables([rejects, late]) if late.num_rows else rejects
+        return valid, rejects
 
     try:
         # a pipeline: read and prepare (one thread) | parse and check (two batches at a time, since the
@@ -98,26 +111,31 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
                 read += len(batch)
 
             for batch in _prefetched(prepared()):
-                parsing.append((batch, parsers.submit(decode, codec, batch)))
+                parsing.append((batch, parsers.submit(parse, batch)))
                 if len(parsing) == PARSERS:
                     write_oldest()
             while parsing:
                 write_oldest()
         for stray in strays:
             writer.reject(_missed(consumer, topic, window, stray, lateness))
-    except BaseException:
-        writer.abort()
-        raise
-    manifest = {
-        "topic": kind, "kafka_topic": topic, "contract": contract.name, "schema_hash": contract.schema_hash(),
-        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
-        "lateness_seconds": int(lateness.total_seconds()),
-        "offsets": {str(r.partition): {"start": r.start_offset, "end": r.end_offset} for r in ranges},
-        "records_in_window": read, "status": "offloaded", "validation": None,
-    }
-    manifest = writer.publish(manifest)
-    log.info("offloaded %s %s: %d rows, %d quarantined, %d files", topic, window.partition_path,
-             manifest["rows"], manifest["quarantined"], len(manifest["files"]))
+        if telemetry:
+            repeats, drop = duplicates(consumer, topic, window, writer.columns([contract.event_id]), contract.event_id)
+            for partition, offsets in drop.items():
+                writer.drop(partition, offsets)
+            writer.reject(repeats)
+        manifest = {
+            "topic": kind, "kafka_topic": topic, "contract": contract.name, "schema_hash": contract.schema_hash(),
+            "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+            "lateness_seconds": int(lateness.total_seconds()),
+            "max_skew_seconds": int(max_skew.total_seconds()) if telemetry and max_skew is not None else None,
+            "offsets": {str(r.partition): {"start": r.start_offset, "end": r.end_offset} for r in ranges},
+            "records_in_window": read, "status": "offloaded", "validation": None,
+        }
+        manifest = writer.publish(manifest, progress)
+    finally:
+        writer.abort()  # staged files go, whatever happened
+    log.info("offloaded %s %s: %d rows, %d quarantined %s, generation %s", topic, window.partition_path,
+             manifest["rows"], manifest["quarantined"], manifest["quarantine_reasons"], manifest["generation"])
     return manifest
 
 
