@@ -10,6 +10,7 @@ incomplete multipart upload, neither of which is ever listed.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ from typing import IO, Iterator
 from urllib.parse import urlparse
 
 TMP_MARK = ".tmp-"
+STAGING_DIR = "continuum-staging"
 
 
 class LakeError(RuntimeError):
@@ -66,13 +68,25 @@ class Lake:
 
     # --- writing ------------------------------------------------------------------------------
     def temp_path(self, key: str) -> Path:
-        """A fresh local path to stage a file for `key` in (beside its target when the lake is local)."""
+        """A fresh local path to stage a file for `key` in: beside its target when the lake is local, in a
+        folder of the system's temp dir kept for the target's folder when it is on S3 (so that
+        `clean_staging` finds what a killed writer left there)."""
         name = f"{TMP_MARK}{uuid.uuid4().hex}"
         if self.is_s3:
-            return Path(tempfile.gettempdir()) / name
+            folder = self._staging_dir(key.strip("/").rpartition("/")[0])
+            while True:  # the file is created here, so no other writer's clean-up removes its folder
+                folder.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / name).touch(exist_ok=False)
+                    return folder / name
         target = self.root / self._key(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         return target.parent / name
+
+    def _staging_dir(self, prefix: str) -> Path:
+        """Where files for keys directly under `prefix` of an S3 lake are staged."""
+        digest = hashlib.sha256(f"{self.uri}/{prefix.strip('/')}".encode()).hexdigest()[:24]
+        return Path(tempfile.gettempdir()) / STAGING_DIR / digest
 
     def publish(self, path: Path, key: str) -> None:
         """Move a staged file to `key` atomically; the staged file is gone afterwards."""
@@ -80,7 +94,7 @@ class Lake:
             try:
                 self._s3.upload_file(str(path), self.bucket, self._key(key))
             finally:
-                path.unlink(missing_ok=True)
+                _unstage(path)
             return
         target = self.root / self._key(key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +108,7 @@ class Lake:
             yield path
             self.publish(path, key)
         finally:
-            path.unlink(missing_ok=True)
+            _unstage(path) if self.is_s3 else path.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def open_write(self, key: str) -> Iterator[IO[bytes]]:
@@ -106,10 +120,16 @@ class Lake:
                 os.fsync(fh.fileno())
 
     def clean_staging(self, prefix: str) -> None:
-        """Remove files left staged under a prefix by a writer that was killed (local lakes only:
-        on S3 an unfinished upload never becomes an object)."""
-        base = None if self.is_s3 else self.root / self._key(prefix)
-        if base is not None and base.is_dir():
+        """Remove files left staged for keys under a prefix by a writer that was killed: beside the
+        targets of a local lake, in the temp dir's staging folder of an S3 lake (where an unfinished
+        upload never becomes an object)."""
+        if self.is_s3:
+            folder = self._staging_dir(prefix)
+            for leftover in folder.glob(f"{TMP_MARK}*") if folder.is_dir() else ():
+                _unstage(leftover)
+            return
+        base = self.root / self._key(prefix)
+        if base.is_dir():
             for leftover in base.rglob(f"{TMP_MARK}*"):
                 leftover.unlink(missing_ok=True)
 
@@ -186,3 +206,10 @@ class Lake:
 
     def _missing(self) -> type[Exception]:
         return self._s3.exceptions.NoSuchKey if self.is_s3 else FileNotFoundError
+
+
+def _unstage(path: Path) -> None:
+    """Remove a staged file, and its staging folder once that is empty."""
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     kafka_conn_id: str = Field("kafka_default", description="the Airflow connection with the Kafka client config")
     offload_lateness_minutes: float = Field(
         10.0, ge=0, le=24 * 60, description="minutes (0-1440) a record may arrive out of order and still count for its hour")
+    max_event_skew_minutes: float = Field(
+        30.0, gt=0, le=24 * 60, description="minutes (0-1440]: how far an event's own time may lie from its Kafka "
+        "record timestamp before the offload quarantines it (reason event_time_skew)")
     offload_start: datetime = Field(
         datetime(2026, 11, 1, tzinfo=timezone.utc), description="an ISO time: the first hour lake_offload schedules")
     offload_catchup: bool = Field(False, description="true or false: schedule every hour since offload_start")
@@ -191,6 +194,10 @@ class Settings(BaseSettings):
     @property
     def offload_lateness(self) -> timedelta:
         return timedelta(minutes=self.offload_lateness_minutes)
+
+    @property
+    def max_event_skew(self) -> timedelta:
+        return timedelta(minutes=self.max_event_skew_minutes)
 
     @property
     def alert_cooldown(self) -> timedelta:

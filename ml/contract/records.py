@@ -114,13 +114,20 @@ def _range_text(feat: Feature, value: float) -> str | None:
 
 
 def _iso_time(value: Any) -> bool:
+    return event_time_utc(value) is not None
+
+
+def event_time_utc(value: Any) -> datetime | None:
+    """An ISO-8601 event time as an aware UTC datetime, or None when it is not one. A time without a
+    zone is UTC, as the vectorized path (Arrow, pandas) reads it: never the host's local time, which
+    would move events by the host's offset and fail on times near the ends of the calendar."""
     if not isinstance(value, str):
-        return False
+        return None
     try:
-        datetime.fromisoformat(value).astimezone(timezone.utc)
-    except ValueError:
-        return False
-    return True
+        parsed = datetime.fromisoformat(value)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _kind_mask(col: pd.Series, want: tuple[type, ...], inferred_ok: tuple[str, ...]) -> np.ndarray:

@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for window in args.windows:
             manifest = offload_hour(consumer, lake, contract, args.topic, settings.topics[args.topic], window,
-                                    timedelta(minutes=args.lateness_minutes))
-            print(json.dumps({k: manifest[k] for k in ("window", "rows", "quarantined", "content_sha256")}))
+                                    timedelta(minutes=args.lateness_minutes), max_skew=settings.max_event_skew)
+            print(json.dumps({k: manifest[k] for k in ("window", "rows", "quarantined", "quarantine_reasons",
+                                                           "generation", "content_sha256")}))
     except WindowError as exc:
         print(f"continuum-offload: {exc}", file=sys.stderr)
         return 1

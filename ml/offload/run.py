@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import gc
 import logging
-import queue
-import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +14,8 @@ import pyarrow as pa
 from ml.contract import Contract
 from ml.lake import Lake
 from ml.offload.decode import codec_for, decode, ndjson, reject_table
+from ml.offload.pipeline import Worker, offload_memory, prefetched
+from ml.offload.screen import check_times, duplicates
 from ml.offload.window import HOUR, RawBatch, Window, partition_ranges, read_window
 from ml.offload.writer import HourWriter
 
@@ -61,9 +58,13 @@ def manifest_key(kind: str, window: Window) -> str:
 
 
 def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str, window: Window,
-                 lateness: timedelta, batch_size: int = 10_000) -> dict:
+                 lateness: timedelta, batch_size: int = 10_000, max_skew: timedelta | None = None,
+                 progress: Callable[[str], None] | None = None) -> dict:
     """Read the records of `topic` whose timestamp falls in the window and write them to the lake.
 
+    Telemetry rows whose event time is out of the hour's bounds, or further than `max_skew` (when
+    given) from their Kafka timestamp, and repeats of an event id are quarantined with their reasons
+    (see `ml.offload.screen`). `progress` is told each step of the publish (see `HourWriter.publish`).
     Returns the hour's manifest: offsets per partition, rows, quarantined records by reason, time
     bounds, schema hash and file checksums. Rerunning the same hour rewrites the same content.
     """
@@ -72,6 +73,7 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
     ranges = partition_ranges(consumer, topic, window, lateness)
     writer = HourWriter(lake, raw_prefix, quarantine_prefix, codec.output_schema,
                         unique=(contract.event_id, "kafka_offset"))
+    telemetry = kind == "telemetry"
     read, strays = 0, []
 
     def prepared() -> Iterator[RawBatch]:  # on the reading thread
@@ -84,10 +86,17 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
             batch.ndjson = ndjson(codec, batch.values)
             yield batch
 
+    def parse(batch: RawBatch) -> tuple[pa.Table, pa.Table]:  # on a parsing thread
+        valid, rejects = decode(codec, batch)
+        if telemetry:
+            valid, late = check_times(valid, batch, contract.event_time, window, lateness, max_skew)
+            rejects = pa.concat_tables([rejects, late]) if late.num_rows else rejects
+        return valid, rejects
+
     try:
         # a pipeline: read and prepare (one thread) | parse and check (two batches at a time, since the
         # parse is the longest step and mostly outside the GIL) | write Parquet (one thread, in order)
-        with _offload_memory(), _Worker(writer.add, name="offload-writer") as write, \
+        with offload_memory(), Worker(writer.add, name="offload-writer") as write, \
                 ThreadPoolExecutor(PARSERS, thread_name_prefix="offload-parse") as parsers:
             parsing: deque = deque()
 
@@ -97,27 +106,32 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
                 write(*parsed.result(), batch.timestamps)
                 read += len(batch)
 
-            for batch in _prefetched(prepared()):
-                parsing.append((batch, parsers.submit(decode, codec, batch)))
+            for batch in prefetched(prepared()):
+                parsing.append((batch, parsers.submit(parse, batch)))
                 if len(parsing) == PARSERS:
                     write_oldest()
             while parsing:
                 write_oldest()
         for stray in strays:
             writer.reject(_missed(consumer, topic, window, stray, lateness))
-    except BaseException:
-        writer.abort()
-        raise
-    manifest = {
-        "topic": kind, "kafka_topic": topic, "contract": contract.name, "schema_hash": contract.schema_hash(),
-        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
-        "lateness_seconds": int(lateness.total_seconds()),
-        "offsets": {str(r.partition): {"start": r.start_offset, "end": r.end_offset} for r in ranges},
-        "records_in_window": read, "status": "offloaded", "validation": None,
-    }
-    manifest = writer.publish(manifest)
-    log.info("offloaded %s %s: %d rows, %d quarantined, %d files", topic, window.partition_path,
-             manifest["rows"], manifest["quarantined"], len(manifest["files"]))
+        if telemetry:
+            repeats, drop = duplicates(consumer, topic, window, writer.columns([contract.event_id]), contract.event_id)
+            for partition, offsets in drop.items():
+                writer.drop(partition, offsets)
+            writer.reject(repeats)
+        manifest = {
+            "topic": kind, "kafka_topic": topic, "contract": contract.name, "schema_hash": contract.schema_hash(),
+            "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+            "lateness_seconds": int(lateness.total_seconds()),
+            "max_skew_seconds": int(max_skew.total_seconds()) if telemetry and max_skew is not None else None,
+            "offsets": {str(r.partition): {"start": r.start_offset, "end": r.end_offset} for r in ranges},
+            "records_in_window": read, "status": "offloaded", "validation": None,
+        }
+        manifest = writer.publish(manifest, progress)
+    finally:
+        writer.abort()  # staged files go, whatever happened
+    log.info("offloaded %s %s: %d rows, %d quarantined %s, generation %s", topic, window.partition_path,
+             manifest["rows"], manifest["quarantined"], manifest["quarantine_reasons"], manifest["generation"])
     return manifest
 
 
@@ -141,119 +155,5 @@ def _missed(consumer, topic: str, window: Window, strays: RawBatch, lateness: ti
     return reject_table(strays, np.asarray(missed, dtype=np.int64), reasons)
 
 
-@contextlib.contextmanager
-def _offload_memory() -> Iterator[None]:
-    """Memory settings for the length of an offload, restored after it.
-
-    - Arrow allocates from jemalloc, which keeps freed pages for reuse a little while: the same
-      buffers come round every batch, and the default pool hands them back to the OS and faults them
-      in again, which cost about a fifth of the offload's time.
-    - The cyclic garbage collector is paused: every consumed record is a tracked object, so it ran
-      thousands of times per hour, holding the GIL the three threads share. The offload's objects are
-      freed by reference counting; one collection at the end clears anything left.
-    - At most two malloc arenas instead of one per thread and core, and the freed heap is handed back
-      to the OS once, at the end. (Trimming after every batch kept RSS 45 MB lower but made the
-      process fault its pages in again six times as often.)
-    """
-    previous_pool = pa.default_memory_pool()
-    try:
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
-    except NotImplementedError:  # a pyarrow built without jemalloc keeps its default
-        pass
-    if _LIBC is not None:
-        _LIBC.mallopt(-8, 2)  # M_ARENA_MAX
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
-        gc.collect()
-        pa.set_memory_pool(previous_pool)
-        if _LIBC is not None:
-            _LIBC.malloc_trim(0)
-
-
-def _load_libc():
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to trim
-        return None
-
-
-_LIBC = _load_libc()
-
-
 def _iso(ms) -> str:
     return datetime.fromtimestamp(int(ms) / 1000, timezone.utc).isoformat(timespec="milliseconds")
-
-
-_DONE = object()
-
-
-class _Worker:
-    """Calls `fn` on a background thread, in submission order, at most `depth` calls waiting. An error
-    in `fn` is raised to the submitter (on its next call or on leaving the block); leaving the block
-    waits for every call to finish."""
-
-    def __init__(self, fn, depth: int = 2, name: str = "worker"):
-        self.fn, self.error = fn, None
-        self.q: queue.Queue = queue.Queue(depth)
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def _run(self) -> None:
-        while (args := self.q.get()) is not _DONE:
-            if self.error is None:
-                try:
-                    self.fn(*args)
-                except BaseException as exc:  # handed to the submitter
-                    self.error = exc
-
-    def __call__(self, *args) -> None:
-        if self.error is not None:
-            raise self.error
-        self.q.put(args)
-
-    def __enter__(self) -> "_Worker":
-        self.thread.start()
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.q.put(_DONE)
-        self.thread.join()
-        if exc_type is None and self.error is not None:
-            raise self.error
-
-
-def _prefetched(batches: Iterator, depth: int = 2) -> Iterator:
-    """Consume the next batches in a background thread while the caller decodes and writes this one
-    (Arrow's JSON parser and the Parquet writer release the GIL); at most `depth` batches wait."""
-    q: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
-
-    def pump() -> None:
-        try:
-            for item in batches:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(_DONE)
-        except BaseException as exc:  # handed to the caller
-            q.put(exc)
-
-    thread = threading.Thread(target=pump, name="offload-reader", daemon=True)
-    thread.start()
-    try:
-        while (item := q.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=30)

@@ -1,9 +1,14 @@
 """Write one hour of one topic to the lake: Parquet per Kafka partition, quarantine, manifest.
 
 Rows stream into one staged Parquet file per Kafka partition in fixed-size row groups, so memory stays
-flat however large the hour and a rerun over the same records writes byte-identical files. Files are
-published atomically under names made of their partition and first/last offsets; the manifest is
-written last, so a reader that starts from the manifest never sees a partial hour.
+flat however large the hour and a rerun over the same records writes byte-identical files.
+
+An hour is published as a generation: its files are named after a digest of their content
+(`part-<partition>-<first>-<last>.<generation>.parquet`, `rejects.<generation>.parquet`), written
+beside the live generation's, and the one write of `_manifest.json`, which lists them, is the commit
+point. Only then are the hour's other files deleted. Readers read the files the manifest names, so they
+see the old hour or the new one, never a mix, wherever a rerun stops; the next run deletes what a
+stopped one left. The same content gives the same generation, so a rerun rewrites identical files.
 """
 
 from __future__ import annotations
@@ -13,21 +18,24 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ml.lake import Lake
 
 ROW_GROUP_ROWS = 50_000
 COMPRESSION = "zstd"
+GENERATION_CHARS = 16
 
 
 @dataclass
 class _PartFile:
     path: Path
-    writer: pq.ParquetWriter
+    writer: pq.ParquetWriter | None
     buffer: list[pa.Table] = field(default_factory=list)
     buffered: int = 0
     rows: int = 0
@@ -49,6 +57,7 @@ class HourWriter:
         self.rejects: list[pa.Table] = []
         self.min_ts: int | None = None
         self.max_ts: int | None = None
+        self.rejects_path: Path | None = None
         lake.clean_staging(raw_prefix)
         lake.clean_staging(quarantine_prefix)
 
@@ -75,8 +84,7 @@ class HourWriter:
         part = self.parts.get(p)
         if part is None:
             path = self.lake.temp_path(f"{self.raw_prefix}/part-{p}")
-            part = self.parts[p] = _PartFile(path, pq.ParquetWriter(path, self.schema, compression=COMPRESSION,
-                                                                        use_dictionary=self.dictionary))
+            part = self.parts[p] = _PartFile(path, self._parquet(path))
         offsets = rows.column("kafka_offset")
         part.first = offsets[0].as_py() if part.first < 0 else part.first
         part.last = offsets[-1].as_py()
@@ -86,53 +94,113 @@ class HourWriter:
         while part.buffered >= ROW_GROUP_ROWS:
             self._flush(part, ROW_GROUP_ROWS)
 
+    def _parquet(self, path: Path) -> pq.ParquetWriter:
+        return pq.ParquetWriter(path, self.schema, compression=COMPRESSION, use_dictionary=self.dictionary)
+
     def _flush(self, part: _PartFile, n: int) -> None:
         table = pa.concat_tables(part.buffer).combine_chunks() if len(part.buffer) > 1 else part.buffer[0]
         part.writer.write_table(table.slice(0, n), row_group_size=n)
         rest = table.slice(n)
         part.buffer, part.buffered = ([rest] if rest.num_rows else []), rest.num_rows
 
-    def publish(self, manifest: dict) -> dict:
-        """Close and publish the files, remove this hour's stale ones, then write the manifest."""
-        files = []
-        for p in sorted(self.parts):
-            part = self.parts[p]
-            if part.buffered:
-                self._flush(part, part.buffered)
-            part.writer.close()
-            key = f"{self.raw_prefix}/part-{p}-{part.first}-{part.last}.parquet"
-            files.append({"key": key, "partition": p, "rows": part.rows, "first_offset": part.first,
-                          "last_offset": part.last, "bytes": part.path.stat().st_size, "sha256": _sha256(part.path)})
-            self.lake.publish(part.path, key)
-        quarantined, reasons = self._publish_rejects()
-        keep = {f["key"] for f in files} | {f"{self.raw_prefix}/_manifest.json"}
-        for stale in self.lake.list(self.raw_prefix):
-            if stale not in keep:
-                self.lake.delete(stale)
-        manifest.update({
-            "rows": sum(f["rows"] for f in files), "files": files, "quarantined": quarantined,
-            "quarantine_reasons": reasons, "time_bounds": {"min_ms": self.min_ts, "max_ms": self.max_ts},
-        })
-        manifest["content_sha256"] = manifest_hash(manifest)
-        self.lake.write_text(f"{self.raw_prefix}/_manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
-        return manifest
+    def finish(self) -> None:
+        """Write what is buffered and close the staged files (then `columns` and `drop` may read them)."""
+        for part in self.parts.values():
+            if part.writer is not None:
+                if part.buffered:
+                    self._flush(part, part.buffered)
+                part.writer.close()
+                part.writer = None
 
-    def _publish_rejects(self) -> tuple[int, dict[str, int]]:
-        key = f"{self.quarantine_prefix}/rejects.parquet"
+    def columns(self, names: list[str]) -> pa.Table:
+        """The given columns of every row staged so far, with kafka_partition and kafka_offset."""
+        self.finish()
+        wanted = list(dict.fromkeys([*names, "kafka_partition", "kafka_offset"]))
+        tables = [pq.read_table(self.parts[p].path, columns=wanted) for p in sorted(self.parts)]
+        return pa.concat_tables(tables) if tables else self.schema.empty_table().select(wanted)
+
+    def drop(self, partition: int, offsets) -> None:
+        """Remove the staged rows of a partition at the given Kafka offsets (rows written, then found
+        to repeat an event): the partition's file is written again without them."""
+        self.finish()
+        part = self.parts[partition]
+        table = pq.read_table(part.path)
+        table = table.filter(pc.invert(pc.is_in(table.column("kafka_offset"), value_set=pa.array(offsets, pa.int64()))))
+        part.path.unlink(missing_ok=True)
+        if not table.num_rows:
+            del self.parts[partition]
+            return
+        part.path = self.lake.temp_path(f"{self.raw_prefix}/part-{partition}")
+        writer = self._parquet(part.path)
+        for start in range(0, table.num_rows, ROW_GROUP_ROWS):
+            chunk = table.slice(start, ROW_GROUP_ROWS)
+            writer.write_table(chunk, row_group_size=chunk.num_rows)
+        writer.close()
+        offsets = table.column("kafka_offset")
+        part.rows, part.first, part.last = table.num_rows, offsets[0].as_py(), offsets[-1].as_py()
+
+    def publish(self, manifest: dict, progress: Callable[[str], None] | None = None) -> dict:
+        """Publish the hour as a new generation and switch the manifest to it, then delete the hour's
+        other files. `progress` is told each step ("staged", "published <key>", "committed",
+        "deleted <key>"), for logs and for tests that stop a run between two steps."""
+        step = progress or (lambda name: None)
+        try:
+            self.finish()
+            rejects = self._stage_rejects()
+            entries = [(p, self.parts[p], _sha256(self.parts[p].path)) for p in sorted(self.parts)]
+            generation = hashlib.sha256(json.dumps(
+                [[p, part.first, part.last, digest] for p, part, digest in entries]
+                + [rejects and rejects["sha256"]]).encode()).hexdigest()[:GENERATION_CHARS]
+            files = [{"key": f"{self.raw_prefix}/part-{p}-{part.first}-{part.last}.{generation}.parquet", "partition": p,
+                      "rows": part.rows, "first_offset": part.first, "last_offset": part.last,
+                      "bytes": part.path.stat().st_size, "sha256": digest} for p, part, digest in entries]
+            step("staged")
+            for entry, (_, part, _) in zip(files, entries):
+                self.lake.publish(part.path, entry["key"])
+                step(f"published {entry['key']}")
+            if rejects:
+                rejects["key"] = f"{self.quarantine_prefix}/rejects.{generation}.parquet"
+                self.lake.publish(rejects.pop("path"), rejects["key"])
+                step(f"published {rejects['key']}")
+            reasons = rejects.pop("reasons") if rejects else {}
+            manifest.update({
+                "generation": generation, "rows": sum(f["rows"] for f in files), "files": files,
+                "quarantined": rejects["rows"] if rejects else 0, "quarantine_reasons": reasons,
+                "quarantine_file": rejects, "time_bounds": {"min_ms": self.min_ts, "max_ms": self.max_ts},
+            })
+            manifest["content_sha256"] = manifest_hash(manifest)
+            key = f"{self.raw_prefix}/_manifest.json"
+            self.lake.write_text(key, json.dumps(manifest, indent=2, sort_keys=True))
+            step("committed")
+            keep = {f["key"] for f in files} | {key} | ({rejects["key"]} if rejects else set())
+            for stale in self.lake.list(self.raw_prefix) + self.lake.list(self.quarantine_prefix):
+                if stale not in keep:
+                    self.lake.delete(stale)
+                    step(f"deleted {stale}")
+            return manifest
+        finally:
+            self.abort()
+
+    def _stage_rejects(self) -> dict | None:
+        """The hour's rejects in one staged file, sorted by partition and offset, with their counts."""
         if not self.rejects:
-            if self.lake.exists(key):
-                self.lake.delete(key)
-            return 0, {}
+            return None
         table = pa.concat_tables(self.rejects).sort_by([("kafka_partition", "ascending"), ("kafka_offset", "ascending")])
-        with self.lake.staged(key) as path:
-            pq.write_table(table, path, compression=COMPRESSION)
+        self.rejects_path = self.lake.temp_path(f"{self.quarantine_prefix}/rejects")
+        pq.write_table(table, self.rejects_path, compression=COMPRESSION)
         reasons = Counter(_reason_kind(r) for r in table.column("reason").to_pylist())
-        return table.num_rows, dict(sorted(reasons.items()))
+        return {"path": self.rejects_path, "rows": table.num_rows, "sha256": _sha256(self.rejects_path),
+                "reasons": dict(sorted(reasons.items()))}
 
     def abort(self) -> None:
+        """Remove every staged file (after a publish, or a failure at any step)."""
         for part in self.parts.values():
-            part.writer.close()
+            if part.writer is not None:
+                part.writer.close()
+                part.writer = None
             part.path.unlink(missing_ok=True)
+        if self.rejects_path is not None:
+            self.rejects_path.unlink(missing_ok=True)
 
 
 def manifest_hash(manifest: dict) -> str:

@@ -2,8 +2,9 @@
 
 `validate_hour` reads the files the hour's manifest lists, checks them against the manifest (row
 counts, checksums), runs the contract's suite, writes GE's result to
-`validation/<topic>/dt=/hour=/result.json` and GE's Data Docs beside it under `docs/`, then rewrites
-the manifest with `status` 'valid' or 'invalid' and a `validation` summary. The manifest's
+`validation/<topic>/dt=/hour=/result.json` (with the rows the offload quarantined, by reason) and GE's
+Data Docs beside it under `docs/`, then rewrites the manifest with `status` 'valid' or 'invalid' and a
+`validation` summary. The manifest's
 `content_sha256` leaves both out, so validating never changes what the hour is said to hold.
 Drift and training read only hours that `valid_hours` returns.
 """
@@ -47,6 +48,7 @@ class ValidationOutcome:
     result_key: str = ""
     docs_key: str = ""
     rows: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)  # rows the offload kept out of the hour, by reason
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,6 +56,8 @@ class ValidationOutcome:
     def describe(self) -> str:
         """One paragraph for an alert or a task log."""
         head = f"{self.status}: {self.rows} rows, {len(self.critical_failures)} critical failures, {len(self.warnings)} warnings"
+        if self.quarantined:
+            head += ", quarantined " + ", ".join(f"{n} {reason}" for reason, n in self.quarantined.items())
         return "\n".join([head, *(f"CRITICAL {f}" for f in self.critical_failures), *(f"WARNING {w}" for w in self.warnings)])
 
 
@@ -72,16 +76,20 @@ def validate_hour(lake: Lake, contract: Contract, topic_kind: str, window: Windo
     manifest = json.loads(lake.read_text(key))
     df, integrity = read_hour(lake, contract, topic_kind, manifest)
     prefix = validation_prefix(topic_kind, window)
+    # event times may lie up to the lateness outside the hour, as the offload allows (it quarantines the rest)
+    lateness = timedelta(seconds=manifest.get("lateness_seconds") or 0)
+    bounds = {WINDOW_START: (window.start - lateness).isoformat(), WINDOW_END: (window.end + lateness).isoformat()}
+    quarantined = dict(manifest.get("quarantine_reasons") or {})
     with tempfile.TemporaryDirectory(prefix="continuum-docs-") as docs_dir:
-        result = run_suite(df, suite, {WINDOW_START: window.start.isoformat(), WINDOW_END: window.end.isoformat()},
-                           Path(docs_dir), run_name=f"{topic_kind}-{window.start:%Y-%m-%dT%H}")
+        result = run_suite(df, suite, bounds, Path(docs_dir), run_name=f"{topic_kind}-{window.start:%Y-%m-%dT%H}")
         critical, warnings = failures(result)
         critical = integrity + critical
-        result["meta"]["continuum"] = {"manifest": key, "integrity_failures": integrity}
+        result["meta"]["continuum"] = {"manifest": key, "generation": manifest.get("generation"),
+                                       "integrity_failures": integrity, "quarantined": quarantined}
         lake.write_text(f"{prefix}/result.json", json.dumps(result, indent=2, sort_keys=True, default=str))
         docs_key = _publish_docs(lake, Path(docs_dir), f"{prefix}/docs")
     outcome = ValidationOutcome(INVALID if critical else VALID, not critical and not warnings, critical, warnings,
-                                f"{prefix}/result.json", docs_key, len(df))
+                                f"{prefix}/result.json", docs_key, len(df), quarantined)
     manifest["status"] = outcome.status
     manifest["validation"] = {**outcome.to_dict(), "suite": suite["name"],
                               "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}

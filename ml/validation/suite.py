@@ -2,12 +2,13 @@
 
 The suite is derived from the contract, never written by hand, so it cannot drift from it: the
 columns and Arrow types the offload writes, ranges and allowed values, null rates, unique event ids,
-event times inside the hour (filled in at run time through the `window_start`/`window_end`
-parameters) and the hour's volume. Each expectation carries GE's own `severity`:
+event times inside the hour give or take the offload's lateness (filled in at run time through the
+`window_start`/`window_end` parameters) and the hour's volume. Each expectation carries GE's own `severity`:
 
 - critical: the hour is unusable (schema, types, null or duplicate ids, times outside the window,
   values outside the contract, an empty hour). The offload already quarantines rows that break the
-  contract, so any of these failing in the lake means something bypassed or broke the offload.
+  contract, repeat an event id or carry an event time outside the window, so any of these failing in
+  the lake means something bypassed or broke the offload.
 - warning: the hour is usable but odd (a nullable sensor dropping more readings than the contract
   allows, a volume outside the expected band). It is recorded, and the hour stays valid.
 """
@@ -55,7 +56,7 @@ def build_suite(contract: Contract, volume_band: tuple[int, int] | None = None) 
                      "counted twice in drift and training", column=contract.event_id))
     exps.append(_exp("expect_compound_columns_to_be_unique", CRITICAL, "each Kafka record is written once",
                      column_list=["kafka_partition", "kafka_offset"]))
-    exps.append(_exp("expect_column_values_to_be_between", CRITICAL, "an hour holds only events of its own window",
+    exps.append(_exp("expect_column_values_to_be_between", CRITICAL, "an hour holds only events of its own window (give or take the allowed lateness)",
                      column=contract.event_time, min_value={"$PARAMETER": WINDOW_START},
                      max_value={"$PARAMETER": WINDOW_END}, strict_max=True))
     for feat in contract.features:

@@ -5,8 +5,9 @@ the data holds."""
 
 from __future__ import annotations
 
-import re
 import io
+import json
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -47,9 +48,13 @@ def versions(mlflow_uri):
 
 @pytest.fixture
 def written(lake, versions):
-    """Two valid telemetry hours with their outcomes, one hour never validated, both versions' batch
-    predictions and summaries, and the stream's predictions of the first hour (a few delivered twice)."""
+    """Two valid telemetry hours with their outcomes (and a stale copy of a file, as a stopped rerun
+    leaves it), one hour never validated, both versions' batch predictions and summaries, and the
+    stream's predictions of the first hour (a few delivered twice)."""
     events = write_hours(lake, HOURS, seed=21, rate=RATE)
+    manifest = json.loads(lake.read_text(f"raw/telemetry/{HOURS[0].partition_path}/_manifest.json"))
+    live = manifest["files"][0]["key"]  # an old generation a stopped rerun left: no manifest names it
+    lake.write_bytes(live.replace(f".{manifest['generation']}.", ".0123456789abcdef."), lake.read_bytes(live))
     write_hours(lake, [Window.hour(DAY + timedelta(hours=20))], seed=22, rate=RATE, validate=False)
     summaries = [batch_day(lake, CONTRACT, model, DAY.date()) for model in versions]
     batch = _frame(lake, predictions_key(versions[0].version, DAY.date()))

@@ -122,13 +122,14 @@ def test_each_hour_holds_exactly_its_records_and_quarantines_bad_ones(kafka_boot
         lo, hi = manifest["time_bounds"]["min_ms"], manifest["time_bounds"]["max_ms"]
         assert window.start_ms <= lo <= hi < window.end_ms
         for f in manifest["files"]:
-            assert f["key"].endswith(f"part-{f['partition']}-{f['first_offset']}-{f['last_offset']}.parquet")
+            assert f["key"].endswith(f"part-{f['partition']}-{f['first_offset']}-{f['last_offset']}."
+                                     f"{manifest['generation']}.parquet")
     middle = json.loads(lake.read_text(f"raw/telemetry/{HOURS[1].partition_path}/_manifest.json"))
     assert middle["quarantined"] == len(bad)
     assert HOURS[0].partition_path and json.loads(
         lake.read_text(f"raw/telemetry/{HOURS[0].partition_path}/_manifest.json"))["quarantined"] == 0
     with lake.staged("scratch/q") as path:
-        path.write_bytes(lake.read_bytes(f"quarantine/telemetry/{HOURS[1].partition_path}/rejects.parquet"))
+        path.write_bytes(lake.read_bytes(middle["quarantine_file"]["key"]))
         rejects = pq.read_table(path).to_pylist()
     assert len(rejects) == len(bad)
     words = {value: word for _, value, _, word in bad}
@@ -146,7 +147,7 @@ def test_a_record_later_than_the_lateness_is_quarantined_once_not_lost(kafka_boo
     holder = _offload(kafka_bootstrap, lake, topic, _hour(3))
     assert holder["quarantine_reasons"] == {"late": 1}
     with lake.staged("scratch/q") as path:
-        path.write_bytes(lake.read_bytes(f"quarantine/telemetry/{_hour(3).partition_path}/rejects.parquet"))
+        path.write_bytes(lake.read_bytes(holder["quarantine_file"]["key"]))
         (row,) = pq.read_table(path).to_pylist()
     assert b'"event_id":"late-' in row["value"] and f"its hour {_text(HOURS[0])}" in row["reason"]
 

@@ -86,3 +86,53 @@ def test_decode_event_rejects_oversized_and_undecodable_messages():
     with pytest.raises(ContractError, match="^undecodable: expected a JSON object, got list"):
         decode_event(CONTRACT, b"[1, 2]")
 
+
+
+_NAIVE_TIMES = r'''
+import json, sys, time
+import numpy as np
+from ml.contract import ContractError, decode_event, load_contract
+from ml.contract.records import event_time_utc
+from ml.offload.decode import codec_for, decode
+from ml.offload.window import RawBatch
+
+contract = load_contract("machine_telemetry")
+good = json.loads(sys.argv[1])
+out = {"zone": time.strftime("%z", time.localtime(0))}
+for ts in sys.argv[2:]:
+    value = json.dumps(good | {"ts": ts}).encode()
+    try:
+        decode_event(contract, value)
+        one = "ok"
+    except ContractError as exc:
+        one = str(exc)
+    when = event_time_utc(ts)
+    batch = RawBatch(np.zeros(1, np.int32), np.zeros(1, np.int64), np.zeros(1, np.int64), [b"k"], [value])
+    valid, _ = decode(codec_for(contract, "telemetry"), batch)
+    out[ts] = {"event": one, "event_utc": when and when.isoformat(),
+               "batch_utc": valid.num_rows and valid.column("ts")[0].as_py().isoformat()}
+print(json.dumps(out))
+'''
+
+
+def test_a_time_without_a_zone_is_utc_on_both_decode_paths_whatever_the_host_zone():
+    """The per-event path (the sidecar's small batches) and the vectorized one (the offload, large
+    batches) read a zone-less time as UTC on a host in New York, so they agree on every event."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    times = ["2026-11-22T13:00:00", "2026-11-22T13:00:00.123", "9999-12-31T23:00:00", "2026-11-22T13:00:00Z"]
+    env = {**os.environ, "TZ": "America/New_York"}
+    proc = subprocess.run([sys.executable, "-c", _NAIVE_TIMES, json.dumps(GOOD), *times], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["zone"] == "-0500", "the check must run in a zone other than UTC"
+    assert out["2026-11-22T13:00:00"] == {"event": "ok", "event_utc": "2026-11-22T13:00:00+00:00",
+                                          "batch_utc": "2026-11-22T13:00:00+00:00"}
+    assert out["2026-11-22T13:00:00.123"]["event_utc"] == out["2026-11-22T13:00:00.123"]["batch_utc"]
+    assert out["2026-11-22T13:00:00Z"]["event_utc"] == "2026-11-22T13:00:00+00:00"
+    late = out["9999-12-31T23:00:00"]  # read as local time it ran past the end of the calendar
+    assert late["event"] == "ok" and late["event_utc"] == late["batch_utc"] == "9999-12-31T23:00:00+00:00"

@@ -9,7 +9,7 @@ import threading
 import pyarrow as pa
 import pytest
 
-from ml.offload.run import _offload_memory, _prefetched, _Worker
+from ml.offload.pipeline import Worker, offload_memory, prefetched
 
 
 def test_the_writer_thread_runs_every_call_in_order_off_the_calling_thread():
@@ -19,7 +19,7 @@ def test_the_writer_thread_runs_every_call_in_order_off_the_calling_thread():
         seen.append((i, j))
         threads.add(threading.current_thread().name)
 
-    with _Worker(write, name="offload-writer") as submit:
+    with Worker(write, name="offload-writer") as submit:
         for i in range(50):
             submit(i, -i)
     assert seen == [(i, -i) for i in range(50)]
@@ -35,7 +35,7 @@ def test_a_writer_error_reaches_the_submitter_and_stops_later_writes():
         written.append(i)
 
     with pytest.raises(OSError, match="disk full"):
-        with _Worker(write, depth=1) as submit:
+        with Worker(write, depth=1) as submit:
             for i in range(100):
                 submit(i)
     assert written == [0, 1, 2]  # nothing after the failed write was written
@@ -49,7 +49,7 @@ def test_a_reader_error_reaches_the_consumer_after_the_batches_before_it():
 
     got = []
     with pytest.raises(ConnectionError, match="broker gone"):
-        for b in _prefetched(batches()):
+        for b in prefetched(batches()):
             got.append(b)
     assert got == [1, 2]
 
@@ -57,7 +57,7 @@ def test_a_reader_error_reaches_the_consumer_after_the_batches_before_it():
 def test_the_memory_settings_hold_during_the_offload_and_are_restored_after_it():
     pool = pa.default_memory_pool()
     assert gc.isenabled()
-    with _offload_memory():
+    with offload_memory():
         assert not gc.isenabled()
         assert pa.default_memory_pool().backend_name in ("jemalloc", pool.backend_name)
     assert gc.isenabled()
@@ -67,7 +67,7 @@ def test_the_memory_settings_hold_during_the_offload_and_are_restored_after_it()
 def test_the_memory_settings_are_restored_when_the_offload_fails():
     pool = pa.default_memory_pool().backend_name
     with pytest.raises(RuntimeError):
-        with _offload_memory():
+        with offload_memory():
             raise RuntimeError("offload failed")
     assert gc.isenabled()
     assert pa.default_memory_pool().backend_name == pool
