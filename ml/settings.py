@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     serving_poll_s: float = Field(
         30.0, gt=0, le=3600, description="seconds (0-3600] between checks of the champion alias, the fallback to control messages")
     serving_shadow: bool = Field(False, description="true or false: also score the challenger to topic_predictions_shadow")
+    serving_max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, le=1024 ** 3,
+        description="bytes (1 KiB-1 GiB): the largest POST /predict body; a longer declared Content-Length gets 413 unread")
     expectations_dir: str | None = Field(
         None, description="the folder of the Great Expectations suites (empty: the repository's expectations/)")
     kafka_conn_id: str = Field("kafka_default", description="the Airflow connection with the Kafka client config")
