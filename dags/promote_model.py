@@ -14,7 +14,8 @@ version the `challenger` alias points at).
    `approved` or `rejected` in the MLflow UI (with `approved_by`); after
    `CONTINUUM_APPROVAL_TIMEOUT_MINUTES` the version is tagged rejected (timeout) and the task fails.
 3. **promote_champion**: `champion` moves to the version, the old champion becomes `previous`, and the
-   move is appended to `registry/audit.jsonl` in the lake. A rejected version is skipped here.
+   move is recorded once under `registry/audit/` in the lake (a retry finishes a move cut short and
+   records it once). A rejected version is skipped here.
 4. **announce_promotion**: a `promotion` message on the control topic, so every sidecar swaps.
 """
 

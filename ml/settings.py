@@ -46,6 +46,9 @@ class Settings(BaseSettings):
         65_536, ge=1024, le=900_000,
         description="most bytes (1024-900000, below the producer's message.max.bytes of 1000000) of one dead letter, "
                     "key, value and headers; a longer one keeps a prefix of its value and a `truncated` header")
+    serving_max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, le=1024 ** 3,
+        description="bytes (1 KiB-1 GiB): the largest POST /predict body; a longer declared Content-Length gets 413 unread")
     expectations_dir: str | None = Field(
         None, description="the folder of the Great Expectations suites (empty: the repository's expectations/)")
     kafka_conn_id: str = Field("kafka_default", description="the Airflow connection with the Kafka client config")

@@ -5,11 +5,11 @@
     record = set_champion(client, name, "7", actor="alice", reason="beats v6 on holdout", lake=lake)
     publish_control(producer, settings.topic_control, record)
 
-Aliases `champion`, `challenger`, `previous`; every champion move is appended to `registry/audit.jsonl`
-in the lake and announced on the control topic so every serving sidecar swaps at once.
+Aliases `champion`, `challenger`, `previous`; every champion move is recorded once under `registry/audit/`
+in the lake (one object per move) and announced on the control topic so every serving sidecar swaps at once.
 """
 
-from ml.registry.aliases import AUDIT_KEY, audit_log, rollback_target, set_champion
+from ml.registry.aliases import AUDIT_PREFIX, LEGACY_AUDIT_KEY, audit_log, rollback_target, set_champion
 from ml.registry.control import control_message, publish_control
 from ml.registry.versions import (
     APPROVAL,
@@ -27,7 +27,7 @@ from ml.registry.versions import (
 )
 
 __all__ = [
-    "APPROVAL", "APPROVED", "AUDIT_KEY", "CHALLENGER", "CHAMPION", "PENDING", "PREVIOUS", "REJECTED",
-    "RegistryError", "audit_log", "by_alias", "champion", "control_message", "load_version", "publish_control",
-    "rollback_target", "set_champion", "version_url",
+    "APPROVAL", "APPROVED", "AUDIT_PREFIX", "CHALLENGER", "CHAMPION", "LEGACY_AUDIT_KEY", "PENDING", "PREVIOUS",
+    "REJECTED", "RegistryError", "audit_log", "by_alias", "champion", "control_message", "load_version",
+    "publish_control", "rollback_target", "set_champion", "version_url",
 ]

@@ -1,49 +1,107 @@
 """Move the `champion` alias (the old one becomes `previous`) and keep an audit trail of every move.
 
-The audit trail is `registry/audit.jsonl` in the lake: one JSON object a line with who moved the
+The audit trail lives in the lake (`ml.audit`): one write-once record per move, with who moved the
 alias, when, from which version to which, and why. Promotion and rollback share `set_champion`.
+
+A move is safe to retry at any step. Before touching an alias, the move's record is stored on the
+target version (tag `champion_move`); every later step either repeats harmlessly or is skipped when
+already done, and the audit record is written under the id stored with it. So a task that fails
+after `previous` moved, after `champion` moved or after the audit write, and is retried, ends with
+one move, `previous` on the real previous champion, and one audit record.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timezone
+from typing import Callable
 
 from mlflow import MlflowClient
 
+from ml.audit import AUDIT_PREFIX, LEGACY_AUDIT_KEY, new_record_id, read_records, record_key, write_record
 from ml.lake import Lake
 from ml.registry.versions import CHALLENGER, CHAMPION, PREVIOUS, RegistryError, by_alias, champion
 
-AUDIT_KEY = "registry/audit.jsonl"
+__all__ = ["AUDIT_PREFIX", "LEGACY_AUDIT_KEY", "MOVE_TAG", "append_audit", "audit_log", "rollback_target",
+           "set_champion"]
+
+log = logging.getLogger(__name__)
+MOVE_TAG = "champion_move"  # on the version: the record of the move that made it champion (JSON)
 
 
 def set_champion(client: MlflowClient, name: str, version: str | int, actor: str, reason: str, lake: Lake,
-                 kind: str = "promotion") -> dict:
-    """Point `champion` at `version`, the old champion becoming `previous`; append and return the audit record.
+                 kind: str = "promotion", on_move: Callable[[str, str], None] | None = None) -> dict:
+    """Point `champion` at `version`, the old champion becoming `previous`; record and return the audit record.
 
-    Rerunning for the version that is already champion changes nothing and returns the record of the
-    move that made it champion (so a retried task neither overwrites `previous` nor audits twice)."""
+    `on_move(alias, version)` is called after each alias move (for logs). Rerunning for the version that
+    is already champion moves nothing: it finishes the move that made it champion if a failure cut it
+    short (audit record included) and returns that move's record, so a retried task neither overwrites
+    `previous` nor audits twice."""
     version = str(version)
     client.get_model_version(name, version)  # fails naming the version if it does not exist
     current = champion(client, name)
     if current is not None and current.version == version:
-        moves = [r for r in audit_log(lake) if r["model"] == name and r["to"] == version]
-        return moves[-1] if moves else {"type": kind, "model": name, "alias": CHAMPION, "from": version,
-                                         "to": version, "actor": actor, "at": current.tags.get("champion_since", ""),
-                                         "reason": "already champion"}
+        record = _stored_move(current.tags.get(MOVE_TAG), name, version)
+        if record is None:
+            return _untracked(lake, name, version, actor, kind, current)
+        return _settle(client, name, record, lake)
     old = current.version if current is not None else None
+    now = datetime.now(timezone.utc)
+    record = {"id": new_record_id(now), "type": kind, "model": name, "alias": CHAMPION, "from": old, "to": version,
+              "actor": actor, "at": now.isoformat(timespec="seconds"), "reason": reason}
+    client.set_model_version_tag(name, version, MOVE_TAG, json.dumps(record, sort_keys=True))
     if old is not None:
-        client.set_registered_model_alias(name, PREVIOUS, old)
+        previous = by_alias(client, name, PREVIOUS)
+        if previous is None or previous.version != old:
+            client.set_registered_model_alias(name, PREVIOUS, old)
+            _moved(on_move, PREVIOUS, old)
     client.set_registered_model_alias(name, CHAMPION, version)
+    _moved(on_move, CHAMPION, version)
+    return _settle(client, name, record, lake)
+
+
+def _settle(client: MlflowClient, name: str, record: dict, lake: Lake) -> dict:
+    """The steps after `champion` moved, each done once however often it runs: release `challenger`,
+    stamp `champion_since`, write the audit record."""
+    version = record["to"]
     challenger = by_alias(client, name, CHALLENGER)
     if challenger is not None and challenger.version == version:
         client.delete_registered_model_alias(name, CHALLENGER)
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    client.set_model_version_tag(name, version, "champion_since", now)
-    record = {"type": kind, "model": name, "alias": CHAMPION, "from": old, "to": version, "actor": actor,
-              "at": now, "reason": reason}
-    append_audit(lake, record)
+    if client.get_model_version(name, version).tags.get("champion_since") != record["at"]:
+        client.set_model_version_tag(name, version, "champion_since", record["at"])
+    if not lake.exists(record_key(record["id"])):
+        write_record(lake, dict(record))
     return record
+
+
+def _stored_move(text: str | None, name: str, version: str) -> dict | None:
+    """The move record a version carries, or None when it has none (or an unreadable one)."""
+    try:
+        record = json.loads(text) if text else None
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or record.get("model") != name or record.get("to") != version \
+            or not isinstance(record.get("id"), str) or not record.get("at"):
+        if text:
+            log.warning("%s v%s: tag %s is not a move record; the audit trail is not completed from it",
+                        name, version, MOVE_TAG)
+        return None
+    return record
+
+
+def _untracked(lake: Lake, name: str, version: str, actor: str, kind: str, current) -> dict:
+    """A champion with no stored move (moved by hand, or before moves were stored): the last audit record
+    that made it champion, else a record saying so. Nothing is written."""
+    moves = [r for r in audit_log(lake) if r.get("model") == name and r.get("to") == version]
+    return moves[-1] if moves else {"type": kind, "model": name, "alias": CHAMPION, "from": version,
+                                     "to": version, "actor": actor, "at": current.tags.get("champion_since", ""),
+                                     "reason": "already champion"}
+
+
+def _moved(on_move: Callable[[str, str], None] | None, alias: str, version: str) -> None:
+    if on_move is not None:
+        on_move(alias, version)
 
 
 def rollback_target(client: MlflowClient, name: str, version: str | int | None = None) -> str:
@@ -57,14 +115,14 @@ def rollback_target(client: MlflowClient, name: str, version: str | int | None =
     return previous.version
 
 
-def append_audit(lake: Lake, record: dict) -> None:
-    """Append one record to the audit trail (read, extend, rewrite atomically)."""
-    text = lake.read_text(AUDIT_KEY) if lake.exists(AUDIT_KEY) else ""
-    lake.write_text(AUDIT_KEY, text + json.dumps(record, sort_keys=True) + "\n")
+def append_audit(lake: Lake, record: dict) -> str:
+    """Add one record to the audit trail as its own object (no other writer can lose it); returns its key."""
+    return write_record(lake, record)
 
 
 def audit_log(lake: Lake) -> list[dict]:
-    """Every alias move recorded so far, oldest first."""
-    if not lake.exists(AUDIT_KEY):
-        return []
-    return [json.loads(line) for line in lake.read_text(AUDIT_KEY).splitlines() if line.strip()]
+    """Every alias move recorded so far, oldest first; an unreadable record is logged and left out."""
+    records, problems = read_records(lake)
+    for problem in problems:
+        log.warning("audit trail: %s", problem)
+    return records

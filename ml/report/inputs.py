@@ -17,9 +17,9 @@ from datetime import datetime, timedelta, timezone
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ml.audit import read_records
 from ml.lake import Lake
 
-AUDIT_KEY = "registry/audit.jsonl"  # ml.registry.AUDIT_KEY, read here without importing MLflow
 DECISIONS_PREFIX = "decisions"
 PREDICTIONS_PREFIX = "raw/predictions"
 DRIFT_PREFIX = "reports/drift"
@@ -139,19 +139,10 @@ def read_decisions(lake: Lake, model_name: str, since: datetime | None, problems
 
 def read_audit(lake: Lake, model_name: str, since: datetime | None,
                problems: list[str]) -> list[tuple[datetime | None, dict]]:
-    if not lake.exists(AUDIT_KEY):
-        return []
+    records, unreadable = read_records(lake)
+    problems.extend(unreadable)
     out = []
-    for n, line in enumerate(lake.read_text(AUDIT_KEY).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as exc:
-            problems.append(f"{AUDIT_KEY} line {n}: left out, {exc}")
-            continue
+    for record in records:
         at = parse_time(record.get("at"))
         if record.get("model") in (None, model_name) and (since is None or at is None or at >= since):
             out.append((at, record))

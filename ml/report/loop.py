@@ -15,10 +15,11 @@ from datetime import datetime, timezone
 from html import escape
 from urllib.parse import urlparse
 
+from ml.audit import AUDIT_PREFIX
 from ml.lake import Lake
 from ml.report.charts import EPOCH, Chart, TimeAxis
 from ml.report.figures import EVENT_COLORS, FIGURES, HOUR
-from ml.report.inputs import AUDIT_KEY, DecisionPoint, LoopInputs, read_loop
+from ml.report.inputs import DecisionPoint, LoopInputs, read_loop
 
 RECENT_DECISIONS = 50
 CSS = """body{font:14px system-ui,sans-serif;margin:24px auto;max-width:1000px;color:#222}
@@ -131,7 +132,7 @@ def _decision_table(inputs: LoopInputs, page_key: str) -> str:
 def _audit_table(inputs: LoopInputs) -> str:
     head = "<h2>Registry audit trail</h2>"
     if not inputs.audit:
-        return head + _empty(f"No promotions or rollbacks yet: every champion move is appended to {AUDIT_KEY}.")
+        return head + _empty(f"No promotions or rollbacks yet: every champion move is recorded under {AUDIT_PREFIX}/.")
     newest_first = sorted(enumerate(inputs.audit), reverse=True,
                           key=lambda item: (item[1][0] is not None, item[1][0] or EPOCH, item[0]))
     rows = []

@@ -3,7 +3,10 @@
 `/predict` scores request/response callers with the very model and feature code of the stream
 (`predict_frame` on the current state). Its body is one event as a JSON object, a JSON array of
 events, or `{"events": [...]}`, each event in the telemetry contract. A bad body gets a 400 naming every
-broken field of every event; no champion yet gets a 503.
+broken field of every event (`{}` names every required field); an event over the contract's
+`max_event_bytes` (the stream's limit, measured as compact JSON) or a body whose declared length is
+over `CONTINUUM_SERVING_MAX_BODY_BYTES` gets a 413, the latter before the body is read; no champion yet
+gets a 503; any other failure a 500 with its reason, logged with the traceback.
 """
 
 from __future__ import annotations
@@ -36,8 +39,6 @@ class RequestError(ValueError):
 
 def predict_request(contract: Contract, state: ServingState | None, body: bytes) -> dict:
     """Score the events of a /predict body; RequestError (4xx/503) when it cannot be scored."""
-    if len(body) > MAX_EVENTS * contract.limits.max_event_bytes:
-        raise RequestError(413, f"body of {len(body)} bytes is too large")
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -52,7 +53,9 @@ def predict_request(contract: Contract, state: ServingState | None, body: bytes)
                for i, e in enumerate(events) if not isinstance(e, dict)]
     if rejects:
         raise RequestError(400, "events must be JSON objects", rejects)
-    valid, bad = check_records(contract, pd.DataFrame.from_records(events))
+    _check_sizes(contract, events)
+    # one row per event even when an event has no field at all, so `{}` is named, not dropped
+    valid, bad = check_records(contract, pd.DataFrame(events, index=pd.RangeIndex(len(events))))
     if len(bad):
         rejects = [{"index": int(i), "reason": reason} for i, reason in zip(bad.index, bad["reason"])]
         raise RequestError(400, f"{len(bad)} of {len(events)} events break the contract {contract.name}", rejects)
@@ -67,11 +70,23 @@ def predict_request(contract: Contract, state: ServingState | None, body: bytes)
         for i, d, s, m in zip(ids, devices, scores.tolist(), index.tolist())]}
 
 
+def _check_sizes(contract: Contract, events: list[dict]) -> None:
+    """The stream's per-event limit: each event, as compact JSON (the bytes it would be on the topic)."""
+    limit = contract.limits.max_event_bytes
+    sizes = [len(orjson.dumps(e)) for e in events]
+    rejects = [{"index": i, "reason": f"oversized: {n} bytes > max_event_bytes {limit}"}
+               for i, n in enumerate(sizes) if n > limit]
+    if rejects:
+        raise RequestError(413, f"{len(rejects)} of {len(events)} events are over max_event_bytes {limit} of the "
+                                f"contract {contract.name} (measured as compact JSON)", rejects)
+
+
 class ServingApi:
     """The HTTP server, in a daemon thread; `status()` says whether the sidecar is ready and why."""
 
     def __init__(self, host: str, port: int, contract: Contract, metrics: ServingMetrics,
-                 state: Callable[[], ServingState | None], status: Callable[[], dict]) -> None:
+                 state: Callable[[], ServingState | None], status: Callable[[], dict], *,
+                 max_body_bytes: int) -> None:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -93,10 +108,18 @@ class ServingApi:
                         raise ValueError(length)
                 except ValueError:
                     return self._send(400, orjson.dumps({"error": "a valid Content-Length is required"}))
+                if length > api.max_body_bytes:  # refused unread; the connection closes after the answer
+                    self.close_connection = True
+                    return self._send(413, orjson.dumps({"error": f"body of {length} bytes is over the limit of "
+                                                                  f"{api.max_body_bytes} bytes "
+                                                                  "(CONTINUUM_SERVING_MAX_BODY_BYTES)"}))
                 try:
                     self._send(200, orjson.dumps(predict_request(api.contract, api.state(), self.rfile.read(length))))
                 except RequestError as exc:
                     self._send(exc.status, orjson.dumps(exc.body))
+                except Exception as exc:  # a fault of the sidecar, not of the request: answer, never drop
+                    log.exception("POST /predict failed")
+                    self._send(500, orjson.dumps({"error": f"internal error: {type(exc).__name__}: {exc}"[:500]}))
 
             def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
                 self.send_response(code)
@@ -109,6 +132,7 @@ class ServingApi:
                 log.debug("http: " + fmt, *args)
 
         self.contract, self.metrics, self.state, self.status = contract, metrics, state, status
+        self.max_body_bytes = max_body_bytes
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)

@@ -49,7 +49,7 @@ class Sidecar:
         self.loop = StreamLoop(consumer, self.producer, settings.topic_telemetry, self.metrics,
                                settings.serving_batch_max, settings.serving_batch_wait_ms / 1000)
         self.api = ServingApi(settings.serving_host, settings.serving_port, contract, self.metrics,
-                              lambda: self.keeper.state, self.status)
+                              lambda: self.keeper.state, self.status, max_body_bytes=settings.serving_max_body_bytes)
         self._stop = threading.Event()
 
     def status(self) -> dict:

@@ -6,6 +6,7 @@ Each registered model has its own experiment, named after it, so runs and versio
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 from ml.contract import Contract, model_frame
-from ml.registry import APPROVAL, CHALLENGER, PENDING
+from ml.registry import APPROVAL, CHALLENGER, CHAMPION, PENDING, by_alias
+
+log = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
@@ -78,18 +81,49 @@ def _importance_figure(booster):
 
 
 def register_challenger(tracking_uri: str, model_name: str, run: dict, tags: dict[str, str]) -> str:
-    """Register the run's model as a new version with `tags`, approval pending, alias `challenger`."""
+    """Register the run's model as a new version with `tags`, approval pending, alias `challenger`.
+
+    Once per training run: a retried call finds the version this run already registered and returns
+    it, leaving its tags (a decision taken since stays) and pointing `challenger` at it only when the
+    first call stopped before doing so (not at a champion, not over a newer challenger)."""
     client = MlflowClient(tracking_uri)
     try:
         client.get_registered_model(model_name)
     except mlflow.exceptions.MlflowException:
         client.create_registered_model(model_name, description="Continuum: failure probability of a machine event")
-    mv = client.create_model_version(model_name, source=run["model_uri"], run_id=run["run_id"],
-                                     model_id=run["model_id"],
-                                     tags={**{k: str(v) for k, v in tags.items()}, APPROVAL: PENDING},
-                                     description=f"trained by run {run['run_id']}")
-    client.set_registered_model_alias(model_name, CHALLENGER, mv.version)
+    mv = registered_version(client, model_name, run["run_id"])
+    created = mv is None
+    if created:
+        mv = client.create_model_version(model_name, source=run["model_uri"], run_id=run["run_id"],
+                                         model_id=run["model_id"],
+                                         tags={**{k: str(v) for k, v in tags.items()}, APPROVAL: PENDING},
+                                         description=f"trained by run {run['run_id']}")
+    else:
+        log.info("run %s is already registered as %s v%s", run["run_id"], model_name, mv.version)
+    challenger = by_alias(client, model_name, CHALLENGER)
+    if challenger is not None and challenger.version == mv.version:
+        return mv.version
+    if created or _may_take_challenger(client, model_name, mv.version, challenger):
+        client.set_registered_model_alias(model_name, CHALLENGER, mv.version)
     return mv.version
+
+
+def registered_version(client: MlflowClient, model_name: str, run_id: str):
+    """The version of `model_name` registered from a training run (the first, if there are several), or None."""
+    for quote in (model_name, run_id):
+        if "'" in quote:
+            raise ValueError(f"a model name or run id with a quote cannot be looked up: {quote!r}")
+    found = client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
+    return min(found, key=lambda mv: int(mv.version)) if found else None
+
+
+def _may_take_challenger(client: MlflowClient, model_name: str, version: str, challenger) -> bool:
+    """Whether a retry may point `challenger` at a version registered before: not while it is champion,
+    and not over a newer version."""
+    champion = by_alias(client, model_name, CHAMPION)
+    if champion is not None and champion.version == version:
+        return False
+    return challenger is None or int(challenger.version) < int(version)
 
 
 def version_tags(metrics: dict, champion: dict | None, lineage: dict, contract: Contract, threshold: float,

@@ -8,6 +8,7 @@ import logging
 from mlflow import MlflowClient
 
 from ml.alerts import APPROVAL_PENDING, INFO, MODEL_REFUSED, PROMOTED, ROLLED_BACK, WARN, Alert
+from ml.audit import AUDIT_PREFIX
 from ml.gates import APPROVED, PENDING, REJECTED, check_gates, decide, failed
 from ml.lake import Lake
 from ml.registry import (
@@ -116,7 +117,9 @@ def expire_approval(version: str, minutes: float) -> None:
 
 
 def promote(version: str) -> dict:
-    """Make an approved version the champion (audit record appended); a rejected one is skipped, saying who."""
+    """Make an approved version the champion (one audit record); a rejected one is skipped, saying who.
+
+    Safe to retry after a failure at any step: a retry finishes the same move and returns its record."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     settings = load_settings()
@@ -129,9 +132,13 @@ def promote(version: str) -> dict:
     metric = settings.promotion_metric
     why = (f"{tags.get('trigger', '?')}; {metric} {tags.get(metric)} vs champion "
            f"{tags.get(f'champion_{metric}', 'none')}; approved by {who}")
-    record = set_champion(client, name, str(version), who, why, Lake.from_settings(settings))
+    record = set_champion(client, name, str(version), who, why, Lake.from_settings(settings), on_move=_log_move(name))
     log.info("champion of %s: v%s -> v%s (%s)", name, record["from"], record["to"], why)
     return record
+
+
+def _log_move(name: str):
+    return lambda alias, version: log.info("%s: alias %s -> v%s", name, alias, version)
 
 
 def rollback(version: str | None, actor: str, reason: str) -> dict:
@@ -140,7 +147,7 @@ def rollback(version: str | None, actor: str, reason: str) -> dict:
     client, name = MlflowClient(settings.mlflow_tracking_uri), settings.model_name
     target = rollback_target(client, name, version)
     record = set_champion(client, name, target, actor, reason or "rollback", Lake.from_settings(settings),
-                          kind="rollback")
+                          kind="rollback", on_move=_log_move(name))
     log.warning("ROLLBACK of %s: champion v%s -> v%s by %s: %s", name, record["from"], record["to"], actor, reason)
     return record
 
@@ -155,6 +162,6 @@ def announce(record: dict) -> dict:
     from plugins.notifiers.on_call import notify_on_call
 
     notify_on_call(move_alert(record, {"registry": f"{settings.mlflow_tracking_uri}/#/models/{record['model']}",
-                                       "audit": Lake.from_settings(settings).url("registry/audit.jsonl")}),
+                                       "audit": Lake.from_settings(settings).url(AUDIT_PREFIX)}),
                    settings=settings)
     return value

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 from ml.contract import load_contract, model_frame
 from ml.registry import (
-    AUDIT_KEY, RegistryError, audit_log, by_alias, champion, load_version, publish_control, rollback_target,
+    AUDIT_PREFIX, RegistryError, audit_log, by_alias, champion, load_version, publish_control, rollback_target,
     set_champion,
 )
 from ml.simulate.stream import SimConfig, Simulator
@@ -70,7 +70,7 @@ def test_champion_moves_keep_previous_and_an_audit_trail(registered, lake):
     assert (back["from"], back["to"], back["type"]) == ("2", "1", "rollback")
     assert by_alias(client, name, "previous").version == "2"
     assert audit_log(lake) == [first, second, back]
-    assert lake.read_text(AUDIT_KEY).count("\n") == 3
+    assert len(lake.list(AUDIT_PREFIX)) == 3, "one object per move"
 
 
 def test_rollback_without_a_previous_version_says_so(registered):

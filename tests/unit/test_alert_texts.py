@@ -6,7 +6,7 @@ from __future__ import annotations
 from ml.alerts import APPROVAL_PENDING, INFO, MODEL_REFUSED, PROMOTED, ROLLED_BACK, WARN
 from plugins.operators.promotion import decision_alert, move_alert
 
-LINKS = {"registry": "http://mlflow/#/models/machine-failure", "audit": "file:///lake/registry/audit.jsonl"}
+LINKS = {"registry": "http://mlflow/#/models/machine-failure", "audit": "file:///lake/registry/audit/"}
 
 
 def evidence(failed: list[str], champion: str | None = "2") -> dict:

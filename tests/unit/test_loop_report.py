@@ -177,11 +177,15 @@ def test_only_the_model_s_decisions_and_manifested_hours_count_and_since_cuts_th
     assert count(page, "decision quiet") == 1 and "No predictions offloaded yet" in page
 
 
-def test_the_audit_key_is_the_registry_s():
-    from ml.registry import AUDIT_KEY
-    from ml.report.inputs import AUDIT_KEY as READ
+def test_the_report_reads_the_older_trail_and_the_records_the_registry_writes(tmp_path):
+    """A lake with the single-file trail of earlier moves, and a move recorded the way set_champion does."""
+    from ml.audit import write_record
 
-    assert READ == AUDIT_KEY
+    lake = Lake(str(tmp_path / "lake"))
+    write_loop(lake)
+    write_record(lake, audit(7, "promotion", "3", "5", reason="recorded as its own object"))
+    page = lake.read_text(build_loop_report(lake, "machine-failure")["key"])
+    assert count(page, "audit") == 4 and "recorded as its own object" in page
 
 
 @pytest.mark.parametrize("args, flag", [
