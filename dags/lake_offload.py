@@ -9,11 +9,14 @@ lateness (`CONTINUUM_OFFLOAD_LATENESS_MINUTES`) has passed:
    writes Parquet to `raw/<topic>/dt=/hour=/` with a `_manifest.json`; bad records go to `quarantine/`
    with their reason. Reruns and backfills rewrite the same files.
 2. **validate_partition**: runs the contract's Great Expectations suite on the telemetry hour; the result
-   and Data Docs go to `validation/`. A critical failure marks the hour invalid and fails the task; a
-   valid hour updates the `validated_telemetry` Asset, which schedules `monitor_model`.
+   and Data Docs go to `validation/`. A critical failure marks the hour invalid and fails the task; an
+   hour in which nothing arrived is `empty` and green; a valid or empty hour updates the
+   `validated_telemetry` Asset, which schedules `monitor_model`.
 
-A failed task alerts on-call (`task_failed`, with the task's log), and so does an invalid hour
-(`hour_invalid`, with the summary, its Data Docs and manifest): see `plugins/notifiers/on_call.py`.
+A failed task alerts on-call (`task_failed`, with the task's log); an invalid hour instead sends
+`hour_invalid` (the summary, its Data Docs and manifest), once. `CONTINUUM_SILENCE_HOURS` empty hours in a
+row send one `stream_silent`, and the next hour with events one `stream_back`: see
+`plugins/notifiers/on_call.py`.
 
 Backfill a range from the UI (Trigger > Backfill) or with
 `airflow backfill create --dag-id lake_offload --from-date 2026-11-20T00:00:00 --to-date 2026-11-21T00:00:00`.

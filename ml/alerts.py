@@ -22,6 +22,7 @@ from typing import Iterator
 
 TASK_FAILED, HOUR_INVALID, RETRAIN_DECISION = "task_failed", "hour_invalid", "retrain_decision"
 APPROVAL_PENDING, PROMOTED, ROLLED_BACK, MODEL_REFUSED = "approval_pending", "promoted", "rolled_back", "model_refused"
+STREAM_SILENT, STREAM_BACK = "stream_silent", "stream_back"
 # Severity levels, each with one meaning on-call can rely on:
 PAGE = "page"  # a person is needed now: something is broken or unsafe and will not recover by itself
 WARN = "warn"  # look today: the loop carries on, but something needs a person's eyes
@@ -36,7 +37,7 @@ CHANNEL_FIELDS = {
 }
 DEFAULT_SEVERITY = {
     TASK_FAILED: PAGE, HOUR_INVALID: WARN, MODEL_REFUSED: WARN, ROLLED_BACK: WARN,
-    APPROVAL_PENDING: WARN, RETRAIN_DECISION: INFO, PROMOTED: INFO,
+    APPROVAL_PENDING: WARN, RETRAIN_DECISION: INFO, PROMOTED: INFO, STREAM_SILENT: WARN, STREAM_BACK: INFO,
 }
 SOURCE = "continuum"
 _STATE_TTL = timedelta(days=7)  # keys older than this are dropped from the state file

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     offload_start: datetime = Field(
         datetime(2026, 11, 1, tzinfo=timezone.utc), description="an ISO time: the first hour lake_offload schedules")
     offload_catchup: bool = Field(False, description="true or false: schedule every hour since offload_start")
+    silence_hours: int = Field(
+        2, ge=1, le=168, description="hours (1-168): this many empty telemetry hours in a row raise one 'stream "
+        "silent' alert, and the first hour with events after them one 'stream back'")
 
     # retraining (retrain_model) and promotion (promote_model)
     retrain_cron: str = Field("0 3 * * 1", description="a cron expression (UTC): the calendar retrain, weekly by default")

@@ -7,7 +7,8 @@
 Great Expectations is imported only when a suite runs (it takes seconds to import).
 """
 
-from ml.validation.hour import INVALID, VALID, ValidationOutcome, is_valid, read_hour, valid_hours, validate_hour
+from ml.validation.hour import EMPTY, INVALID, VALID, ValidationOutcome, is_valid, read_hour, valid_hours, validate_hour
+from ml.validation.silence import Silence, silence_at
 from ml.validation.suite import (
     CRITICAL,
     EXPECTATIONS_DIR,
@@ -22,15 +23,18 @@ from ml.validation.suite import (
 __all__ = [
     "CRITICAL",
     "EXPECTATIONS_DIR",
+    "EMPTY",
     "INVALID",
     "VALID",
     "WARNING",
+    "Silence",
     "SuiteError",
     "ValidationOutcome",
     "build_suite",
     "is_valid",
     "load_suite",
     "read_hour",
+    "silence_at",
     "suite_path",
     "valid_hours",
     "validate_hour",

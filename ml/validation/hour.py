@@ -4,9 +4,10 @@
 counts, checksums), runs the contract's suite, writes GE's result to
 `validation/<topic>/dt=/hour=/result.json` (with the rows the offload quarantined, by reason) and GE's
 Data Docs beside it under `docs/`, then rewrites the manifest with `status` 'valid' or 'invalid' and a
-`validation` summary. The manifest's
+`validation` summary. An hour in which nothing arrived at all (no rows, nothing quarantined) is 'empty':
+a silent stream is not bad data, so no expectation is run on it. The manifest's
 `content_sha256` leaves both out, so validating never changes what the hour is said to hold.
-Drift and training read only hours that `valid_hours` returns.
+Drift and training read only hours that `valid_hours` returns (neither invalid nor empty ones).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ml.offload.writer import manifest_hash
 from ml.validation.engine import failures, run_suite
 from ml.validation.suite import WINDOW_END, WINDOW_START, load_suite
 
-VALID, INVALID = "valid", "invalid"
+VALID, INVALID, EMPTY = "valid", "invalid", "empty"
 # GE's docs site ships ~4 MB of fonts and animations per copy; the pages load their styles from CDNs
 # and read fine without these, so each hour keeps only its pages and stylesheets.
 _DOCS_SKIP = ("static/fonts/", "static/images/")
@@ -41,7 +42,7 @@ _DOCS_SKIP = ("static/fonts/", "static/images/")
 class ValidationOutcome:
     """The verdict on one hour: what failed (critical) or looked odd (warnings), and where the evidence is."""
 
-    status: str  # 'valid' | 'invalid'
+    status: str  # 'valid' | 'invalid' | 'empty'
     success: bool  # every expectation passed, warnings included
     critical_failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -55,6 +56,8 @@ class ValidationOutcome:
 
     def describe(self) -> str:
         """One paragraph for an alert or a task log."""
+        if self.status == EMPTY:
+            return "empty: no events arrived in the hour (no expectation run; drift and training skip it)"
         head = f"{self.status}: {self.rows} rows, {len(self.critical_failures)} critical failures, {len(self.warnings)} warnings"
         if self.quarantined:
             head += ", quarantined " + ", ".join(f"{n} {reason}" for reason, n in self.quarantined.items())
@@ -80,6 +83,8 @@ def validate_hour(lake: Lake, contract: Contract, topic_kind: str, window: Windo
     lateness = timedelta(seconds=manifest.get("lateness_seconds") or 0)
     bounds = {WINDOW_START: (window.start - lateness).isoformat(), WINDOW_END: (window.end + lateness).isoformat()}
     quarantined = dict(manifest.get("quarantine_reasons") or {})
+    if not len(df) and not integrity and not quarantined:
+        return _record_empty(lake, key, manifest, prefix, suite["name"])
     with tempfile.TemporaryDirectory(prefix="continuum-docs-") as docs_dir:
         result = run_suite(df, suite, bounds, Path(docs_dir), run_name=f"{topic_kind}-{window.start:%Y-%m-%dT%H}")
         critical, warnings = failures(result)
@@ -92,6 +97,21 @@ def validate_hour(lake: Lake, contract: Contract, topic_kind: str, window: Windo
                                 f"{prefix}/result.json", docs_key, len(df), quarantined)
     manifest["status"] = outcome.status
     manifest["validation"] = {**outcome.to_dict(), "suite": suite["name"],
+                              "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    lake.write_text(key, json.dumps(manifest, indent=2, sort_keys=True))
+    return outcome
+
+
+def _record_empty(lake: Lake, key: str, manifest: dict, prefix: str, suite_name: str) -> ValidationOutcome:
+    """Record an hour in which nothing arrived: a result with no expectation run, and the manifest's status."""
+    outcome = ValidationOutcome(EMPTY, True, result_key=f"{prefix}/result.json")
+    result = {"success": True, "results": [], "statistics": {"evaluated_expectations": 0},
+              "meta": {"continuum": {"manifest": key, "generation": manifest.get("generation"), "status": EMPTY,
+                                     "reason": "no events arrived in the hour; no expectation was run"}}}
+    lake.write_text(outcome.result_key, json.dumps(result, indent=2, sort_keys=True))
+    lake.delete_prefix(f"{prefix}/docs")  # a rerun of an hour that once held rows leaves no stale pages
+    manifest["status"] = EMPTY
+    manifest["validation"] = {**outcome.to_dict(), "suite": suite_name,
                               "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     lake.write_text(key, json.dumps(manifest, indent=2, sort_keys=True))
     return outcome

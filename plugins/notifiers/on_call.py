@@ -18,6 +18,7 @@ import copy
 import logging
 
 from airflow.sdk import BaseNotifier
+from airflow.sdk.exceptions import AirflowFailException
 
 from ml.alerts import TASK_FAILED, Alert, forget, should_send
 from ml.settings import load_settings
@@ -82,6 +83,11 @@ def notify_on_call(alert: Alert, context: dict | None = None, settings=None) -> 
     return results
 
 
+class AlertedFailure(AirflowFailException):
+    """A task failure (no retry) whose own, more specific alert has been sent already, such as an invalid
+    hour's `hour_invalid`: the failure callback does not send a `task_failed` for it too."""
+
+
 def task_failed_alert(context: dict) -> Alert:
     """A `task_failed` alert from a failure callback's context: the task, the exception and its log."""
     ti = context["ti"]
@@ -104,6 +110,9 @@ class OnCallNotifier(BaseNotifier):
         self.alert = alert
 
     def notify(self, context) -> None:
+        if self.alert is None and isinstance(context.get("exception"), AlertedFailure):
+            log.info("task_failed not sent: the failure's own alert went out (%s)", context["exception"])
+            return
         alert = copy.deepcopy(self.alert) if self.alert else task_failed_alert(context)  # one instance, many tasks
         notify_on_call(alert, context=context)
 

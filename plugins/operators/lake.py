@@ -51,23 +51,30 @@ def offload(kind: str, window: Window) -> dict:
 
 
 def validate(kind: str, window: Window) -> dict:
-    """Validate one offloaded hour; an invalid hour fails the task (red in the UI) with the reasons."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from ml.validation import INVALID, validate_hour
+    """Validate one offloaded hour; an invalid hour fails the task (red in the UI) with the reasons, and
+    on-call hears of it once (`hour_invalid`, not also `task_failed`). An empty hour is green; a run of
+    them, and the stream's return, are alerted once each (`silence_at`)."""
+    from ml.validation import INVALID, silence_at, validate_hour
+    from plugins.notifiers.on_call import AlertedFailure
 
     settings = load_settings()
     lake = Lake.from_settings(settings)
     outcome = validate_hour(lake, load_contract(settings.contract), kind, window,
                             expectations_dir=settings.expectations_dir)
     log.info("validation of %s %s\n%s\nData Docs: %s", kind, window.partition_path, outcome.describe(),
-             lake.url(outcome.docs_key))
+             lake.url(outcome.docs_key) if outcome.docs_key else "none (no expectation was run)")
+    silence = silence_at(lake, kind, window, settings.silence_hours)
+    if silence is not None:
+        from plugins.notifiers.on_call import notify_on_call
+
+        notify_on_call(silence_alert(kind, silence, lake.url(manifest_key(kind, window))), settings=settings)
     if outcome.status == INVALID:
         alert_invalid_hour(lake, kind, window, outcome, settings)
-        raise AirflowFailException(f"{kind} {window.partition_path} is invalid and excluded from drift and "
+        raise AlertedFailure(f"{kind} {window.partition_path} is invalid and excluded from drift and "
                                    f"training.\n{outcome.describe()}\nData Docs: {lake.url(outcome.docs_key)}")
     return {"topic": kind, "hour": window.start.isoformat(), "rows": outcome.rows, "status": outcome.status,
-            "warnings": len(outcome.warnings), "docs": lake.url(outcome.docs_key)}
+            "warnings": len(outcome.warnings), "docs": lake.url(outcome.docs_key) if outcome.docs_key else None,
+            "silence": silence.change if silence else None}
 
 
 def alert_invalid_hour(lake: Lake, kind: str, window: Window, outcome, settings) -> None:
@@ -81,3 +88,22 @@ def alert_invalid_hour(lake: Lake, kind: str, window: Window, outcome, settings)
         reason=outcome.describe(), subject=kind, dedupe_key=f"{HOUR_INVALID}:{kind}:{hour}",
         evidence={"data_docs": lake.url(outcome.docs_key), "manifest": lake.url(manifest_key(kind, window)),
                   "validation_result": lake.url(outcome.result_key)}), settings=settings)
+
+
+def silence_alert(kind: str, silence, manifest_url: str):
+    """The alert for a change in the stream's silence: 'silent since' (warn) once the run of empty hours
+    reaches the limit, 'back' (info) when events arrive again; both keyed by the silence's first hour, so
+    a retried or rerun hour sends it once."""
+    from ml.alerts import STREAM_BACK, STREAM_SILENT, Alert
+    from ml.validation.silence import SILENT
+
+    since = f"{silence.since:%Y-%m-%dT%H}:00Z"
+    if silence.change == SILENT:
+        return Alert(STREAM_SILENT, title=f"{kind} stream silent since {since}",
+                     reason=f"no {kind} events arrived in the {silence.hours} hours since {since}. The hours are "
+                            "recorded as empty (not invalid); drift and training skip them. Check the machines' "
+                            "producers and the broker.",
+                     evidence={"manifest": manifest_url}, subject=kind, dedupe_key=f"{STREAM_SILENT}:{kind}:{since}")
+    return Alert(STREAM_BACK, title=f"{kind} stream back after {silence.hours} silent hours since {since}",
+                 reason=f"{kind} events arrive again after {silence.hours} empty hours.",
+                 evidence={"manifest": manifest_url}, subject=kind, dedupe_key=f"{STREAM_BACK}:{kind}:{since}")

@@ -43,8 +43,9 @@ def env(kafka_bootstrap, topic_factory, tmp_path, monkeypatch, airflow_db):
     return topics, Lake(str(tmp_path / "lake"))
 
 
-def _produce(bootstrap, topics, window, seed, duplicate=False, telemetry=True):
-    """The simulator's hour; `duplicate` sends some telemetry events twice, `telemetry=False` none at all."""
+def _produce(bootstrap, topics, window, seed, duplicate=False, telemetry=True, garbage=False):
+    """The simulator's hour; `duplicate` sends some telemetry events twice, `telemetry=False` none at all,
+    `garbage` every telemetry record as bytes no contract reads."""
     from confluent_kafka import Producer
 
     sim = Simulator(load_contract("machine_telemetry"), SimConfig(devices=20, rate=1.0, seed=seed))
@@ -53,7 +54,8 @@ def _produce(bootstrap, topics, window, seed, duplicate=False, telemetry=True):
         for key, value, ts in zip(batch.keys, batch.values, batch.timestamps):
             if batch.topic == "telemetry" and not telemetry:
                 continue
-            producer.produce(topics[batch.topic], value, key, timestamp=ts)
+            producer.produce(topics[batch.topic], b"not an event" if garbage and batch.topic == "telemetry" else value,
+                             key, timestamp=ts)
             if duplicate and batch.topic == "telemetry" and ts % 50 == 0:
                 producer.produce(topics[batch.topic], value, key, timestamp=ts)  # the same event id again
     assert producer.flush(60) == 0
@@ -94,14 +96,31 @@ def test_an_hour_is_offloaded_validated_and_announced(kafka_bootstrap, env):
         assert event.extra["rows"] == manifest["rows"] and event.extra["status"] == "valid"
 
 
+def test_an_hour_in_which_nothing_arrived_is_empty_and_green(kafka_bootstrap, env):
+    topics, lake = env
+    window = Window.hour(_BASE + timedelta(hours=2))
+    _produce(kafka_bootstrap, topics, window, seed=6, telemetry=False)
+    run, states = _run(window)
+    assert run.state == "success", states
+    manifest = json.loads(lake.read_text(f"raw/telemetry/{window.partition_path}/_manifest.json"))
+    assert (manifest["rows"], manifest["quarantined"], manifest["status"]) == (0, 0, "empty")
+    result = json.loads(lake.read_text(f"validation/telemetry/{window.partition_path}/result.json"))
+    assert result["results"] == [] and result["meta"]["continuum"]["status"] == "empty", "no expectation is run"
+    assert not lake.exists(f"validation/telemetry/{window.partition_path}/docs/index.html")
+
+
 def test_a_bad_hour_fails_validation_and_is_marked_invalid(kafka_bootstrap, env):
     topics, lake = env
     window = Window.hour(_BASE + timedelta(hours=1))
-    _produce(kafka_bootstrap, topics, window, seed=5, telemetry=False)  # an empty hour
+    _produce(kafka_bootstrap, topics, window, seed=5, garbage=True)  # every record quarantined: no row left
     run, states = _run(window)
     assert run.state == "failed"
     assert states[("validate_partition", -1)] == "failed"
     assert all(states[("offload_topic", i)] == "success" for i in range(3))
     manifest = json.loads(lake.read_text(f"raw/telemetry/{window.partition_path}/_manifest.json"))
     assert manifest["status"] == "invalid"
-    assert any(failure.startswith("expect_table_row_count_to_be_between") for failure in manifest["validation"]["critical_failures"])
+    validation = manifest["validation"]
+    assert any(failure.startswith("expect_table_row_count_to_be_between") for failure in validation["critical_failures"])
+    assert not any(w.startswith("expect_table_row_count_to_be_between") for w in validation["warnings"]), \
+        "an expectation checked at two levels is reported once"
+    assert manifest["quarantined"] > 0 and set(manifest["quarantine_reasons"]) != {"duplicate"}

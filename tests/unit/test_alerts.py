@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ml.alerts import (APPROVAL_PENDING, DEFAULT_SEVERITY, HOUR_INVALID, INFO, LEVELS, MODEL_REFUSED, PAGE, PROMOTED,
-                       RETRAIN_DECISION, ROLLED_BACK, TASK_FAILED, WARN, Alert, forget, read_alert_log, should_send,
+                       RETRAIN_DECISION, ROLLED_BACK, STREAM_BACK, STREAM_SILENT, TASK_FAILED, WARN, Alert, forget, read_alert_log, should_send,
                        write_alert_log)
 
 T0 = datetime(2026, 11, 22, 13, 0, tzinfo=timezone.utc)
@@ -59,7 +59,8 @@ def test_defaults_follow_the_kind():
 def test_every_kind_has_a_level_with_a_meaning_and_channel_fields():
     levels = {kind: Alert(kind, title="t", reason="r").severity for kind in DEFAULT_SEVERITY}
     assert levels == {TASK_FAILED: PAGE, HOUR_INVALID: WARN, MODEL_REFUSED: WARN, ROLLED_BACK: WARN,
-                      APPROVAL_PENDING: WARN, RETRAIN_DECISION: INFO, PROMOTED: INFO}
+                      APPROVAL_PENDING: WARN, RETRAIN_DECISION: INFO, PROMOTED: INFO, STREAM_SILENT: WARN,
+                      STREAM_BACK: INFO}
     bodies = {level: Alert(PROMOTED, title="t", reason="r", severity=level) for level in LEVELS}
     assert {level: (a.to_dict()["event_severity"], a.to_dict()["priority"], a.email_headers()["X-Priority"])
             for level, a in bodies.items()} == {PAGE: ("critical", "P1", "1"), WARN: ("warning", "P3", "3"),
