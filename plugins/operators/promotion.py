@@ -39,8 +39,8 @@ def check(version: str | None) -> dict:
     try:
         verdict = judge_version(settings.mlflow_tracking_uri, lake, name, mv.version, settings,
                                 current.version if current else None)
-    except RegistryError as exc:  # the artifact is not a plain model, or not the one judged before
-        verdict = {"gates": [Gate("artifact", False, str(exc)).to_dict()], "decision": REJECTED, "inputs": None,
+    except RegistryError as exc:  # not a plain model, not the one judged before, or a run that was changed
+        verdict = {"gates": [Gate("evidence", False, str(exc)).to_dict()], "decision": REJECTED, "inputs": None,
                    "digest": None}
     gates = [Gate(**g) for g in verdict["gates"]]
     decision = verdict["decision"]
