@@ -168,7 +168,8 @@ def sidecar_run(bootstrap: str, settings, client, topics: dict, model: str, vers
     """Ceiling, sidecar, ceiling again, then latency; the sidecar is up (waiting for a champion) before
     the first ceiling run, so the three throughput runs follow each other within seconds."""
     env = {"CONTINUUM_KAFKA_BOOTSTRAP": bootstrap, "CONTINUUM_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-           "CONTINUUM_MODEL_NAME": model, "CONTINUUM_LAKE_URI": lake_uri, "CONTINUUM_SERVING_GROUP": f"bench-serving-{uuid.uuid4().hex[:8]}",
+           "CONTINUUM_MODEL_NAME": model, "CONTINUUM_LAKE_URI": lake_uri,
+           "CONTINUUM_SERVING_GROUP": f"bench-serving-{uuid.uuid4().hex[:8]}",
            "CONTINUUM_TOPIC_TELEMETRY": topics["in"], "CONTINUUM_TOPIC_PREDICTIONS": topics["pred"],
            "CONTINUUM_TOPIC_ALERTS": topics["alerts"], "CONTINUUM_TOPIC_DLQ": topics["dlq"],
            "CONTINUUM_TOPIC_CONTROL": topics["control"], "CONTINUUM_TOPIC_PREDICTIONS_SHADOW": topics["shadow"]}

@@ -84,7 +84,8 @@ def load_booster(path: Path):
     try:
         booster.load_model(str(path))
     except xgboost.core.XGBoostError as exc:
-        raise ArtifactRefused(f"{path.name} is not a readable XGBoost model: {str(exc).splitlines()[0][:200]}") from None
+        first = str(exc).splitlines()[0][:200]
+        raise ArtifactRefused(f"{path.name} is not a readable XGBoost model: {first}") from None
     return booster
 
 

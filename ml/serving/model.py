@@ -1,9 +1,9 @@
 """The served model: a native XGBoost booster from the registry, checked before it may serve.
 
 `load_version` fetches one registered version (XGBoost's own format, read as data, never a pickle) with
-its decision threshold, once its verdict in the lake says these bytes passed the gates and were approved; `check_model` runs it on a canned batch built from the contract,
-so a version that loads but cannot score this contract's features is refused before it serves a single
-event. `predict` is the one scoring call of both the stream and `POST /predict`.
+its decision threshold, once its verdict in the lake says these bytes passed the gates and were
+approved; `check_model` runs it on a canned batch built from the contract, so a version that loads but
+cannot score this contract's features is refused before it serves a single event. `predict` is the one scoring call of both the stream and `POST /predict`.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ class MlflowApprovalSensor(BaseSensorOperator):
     def _decision(self, status: str, tags: dict) -> dict:
         from plugins.operators.promotion import record_decision
 
-        record_decision(self.model_name, str(self.version), status, tags)  # the verdict in the lake is what serving trusts
+        record_decision(self.model_name, str(self.version), status, tags)  # serving trusts the verdict in the lake
         who = tags.get("approved_by", "unknown")
         self.log.info("%s v%s: %s by %s", self.model_name, self.version, status, who)
         return {"version": str(self.version), "approval": status, "by": who}
