@@ -42,6 +42,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ml.contract import decode_event, model_frame  # noqa: E402
+from ml.lake import Lake  # noqa: E402
 from ml.serving.metrics import ServingMetrics  # noqa: E402
 from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, SWITCH_INTERVAL_S, Records, StreamLoop, \
     tune_gc, tune_threads  # noqa: E402
@@ -163,11 +164,12 @@ def scored(sidecar: SidecarProcess) -> float:
 
 
 def sidecar_run(bootstrap: str, settings, client, topics: dict, model: str, version: str, n: int,
-                latency_s: float, log: Path) -> dict:
+                latency_s: float, log: Path, lake_uri: str) -> dict:
     """Ceiling, sidecar, ceiling again, then latency; the sidecar is up (waiting for a champion) before
     the first ceiling run, so the three throughput runs follow each other within seconds."""
     env = {"CONTINUUM_KAFKA_BOOTSTRAP": bootstrap, "CONTINUUM_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-           "CONTINUUM_MODEL_NAME": model, "CONTINUUM_SERVING_GROUP": f"bench-serving-{uuid.uuid4().hex[:8]}",
+           "CONTINUUM_MODEL_NAME": model, "CONTINUUM_LAKE_URI": lake_uri,
+           "CONTINUUM_SERVING_GROUP": f"bench-serving-{uuid.uuid4().hex[:8]}",
            "CONTINUUM_TOPIC_TELEMETRY": topics["in"], "CONTINUUM_TOPIC_PREDICTIONS": topics["pred"],
            "CONTINUUM_TOPIC_ALERTS": topics["alerts"], "CONTINUUM_TOPIC_DLQ": topics["dlq"],
            "CONTINUUM_TOPIC_CONTROL": topics["control"], "CONTINUUM_TOPIC_PREDICTIONS_SHADOW": topics["shadow"]}
@@ -271,11 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         tag = f"{run}-{uuid.uuid4().hex[:6]}"
         topics = make_topics(admin, tag)
         model = new_model(client)
-        version = register(client, model, booster)
+        lake = Lake(tempfile.mkdtemp(prefix="bench-serving-lake-"))  # the version's verdict, for the sidecar
+        version = register(client, model, booster, lake=lake)
         try:
             produce(bootstrap, topics["in"], [(k, v, None) for k, v, _ in events(n, seed=run)])
             figures = sidecar_run(bootstrap, settings, client, topics, model, version, n, latency_s,
-                                  Path(tempfile.gettempdir()) / f"bench-serving-{tag}.log")
+                                  Path(tempfile.gettempdir()) / f"bench-serving-{tag}.log", lake.uri)
             figures["naive_eps"] = naive(bootstrap, topics, f"models:/{model}/{version}", m)
         finally:
             for fut in admin.delete_topics(list(topics.values())).values():

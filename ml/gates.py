@@ -1,13 +1,15 @@
-"""Promotion gates and the approval policy: pure functions from a version's recorded evidence to a verdict.
+"""Promotion gates and the approval policy: pure functions from a version's evidence to a verdict.
 
-The evidence is what `retrain_model` tagged on the version: its holdout metrics, the champion's
-metrics on the same holdout (and which version that champion was), the validation status of its data,
-its scoring latency and size. Each gate gives a verdict with the numbers behind it.
+The evidence (`GateInputs`) is what the training run logged and cannot be edited afterwards: its holdout
+metrics, the champion's metrics on the same holdout (and which version that champion was), the validation
+status of its data, its scoring latency and the digest of the model it trained; plus the size and digest
+of the registered artifact itself (`ml.registry.trust.gate_inputs` builds it). Version tags are never
+read here. Each gate gives a verdict with the numbers behind it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 APPROVED, PENDING, REJECTED = "approved", "pending", "rejected"
 
@@ -19,51 +21,70 @@ class Gate:
     name: str
     passed: bool
     detail: str
+    inputs: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _num(tags: dict, key: str) -> float | None:
-    try:
-        return float(tags[key])
-    except (KeyError, TypeError, ValueError):
-        return None
+@dataclass(frozen=True)
+class GateInputs:
+    """What the gates judge: `metrics` and `champion_version`, `validation`, `trained_digest` as the training
+    run logged them; `model_bytes` and `digest` measured on the registered artifact's data file."""
+
+    metrics: dict[str, float]
+    champion_version: str | None
+    validation: str
+    trained_digest: str | None
+    model_bytes: int | None
+    digest: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
-def check_gates(tags: dict, champion_version: str | None, settings) -> list[Gate]:
-    """Verdicts of the metric, validation, latency and size gates for a version with these tags, given
-    the version that is champion now (None before the first promotion)."""
+def check_gates(inputs: GateInputs, champion_version: str | None, settings) -> list[Gate]:
+    """Verdicts of the metric, validation, latency, size and artifact gates for a version with this
+    evidence, given the version that is champion now (None before the first promotion)."""
     metric, margin, floor = settings.promotion_metric, settings.promotion_margin, settings.promotion_floor
-    value, gates = _num(tags, metric), []
-    compared = tags.get("champion_version") or None
+    value, compared, gates = inputs.metrics.get(metric), inputs.champion_version, []
+    seen = {metric: value, "champion_version": compared, "current_champion": champion_version}
     if value is None:
-        gates.append(Gate("metric", False, f"the version has no {metric} tag"))
+        gates.append(Gate("metric", False, f"the training run logged no {metric} metric", seen))
     elif champion_version is None:
         ok = value >= floor
-        gates.append(Gate("metric", ok,
-                          f"no champion: {metric} {value:.4f} {'>=' if ok else '<'} floor {floor:.4f}"))
+        gates.append(Gate("metric", ok, f"no champion: {metric} {value:.4f} {'>=' if ok else '<'} floor {floor:.4f}",
+                          {**seen, "floor": floor}))
     elif compared != champion_version:
         gates.append(Gate("metric", False, f"the holdout comparison was made against version {compared}, but "
                                            f"the champion is now {champion_version}; retrain to compare on a "
-                                           "shared holdout"))
+                                           "shared holdout", seen))
     else:
-        base = _num(tags, f"champion_{metric}")
+        base = inputs.metrics.get(f"champion_{metric}")
+        seen.update({f"champion_{metric}": base, "margin": margin})
         if base is None:
-            gates.append(Gate("metric", False, f"the champion's {metric} on the shared holdout was not recorded"))
+            gates.append(Gate("metric", False, f"the champion's {metric} on the shared holdout was not logged", seen))
         else:
             ok = value >= base + margin
             gates.append(Gate("metric", ok, f"{metric} {value:.4f} vs champion v{champion_version} {base:.4f}: "
-                                            f"{value - base:+.4f} {'>=' if ok else '<'} margin {margin:.4f}"))
-    status = tags.get("validation", "")
-    gates.append(Gate("validation", status == "valid", f"training data validation status: {status or 'unknown'}"))
-    latency, limit = _num(tags, "latency_ms_per_1k"), settings.promotion_max_latency_ms
+                                            f"{value - base:+.4f} {'>=' if ok else '<'} margin {margin:.4f}", seen))
+    status = inputs.validation
+    gates.append(Gate("validation", status == "valid", f"training data validation status: {status or 'unknown'}",
+                      {"validation": status}))
+    latency, limit = inputs.metrics.get("latency_ms_per_1k"), settings.promotion_max_latency_ms
     shown = f"{latency:.1f}" if latency is not None else "unknown"
     gates.append(Gate("latency", latency is not None and latency <= limit,
-                      f"scoring {shown} ms per 1,000 rows, limit {limit:g}"))
-    size, most = _num(tags, "model_bytes"), settings.promotion_max_model_bytes
+                      f"scoring {shown} ms per 1,000 rows, limit {limit:g}", {"latency_ms_per_1k": latency,
+                                                                              "limit": limit}))
+    size, most = inputs.model_bytes, settings.promotion_max_model_bytes
     gates.append(Gate("size", size is not None and size <= most,
-                      f"model {int(size) if size is not None else -1:,} bytes, limit {most:,}"))
+                      f"model {size if size is not None else -1:,} bytes, limit {most:,}",
+                      {"model_bytes": size, "limit": most}))
+    same = inputs.trained_digest == inputs.digest
+    gates.append(Gate("artifact", same, "the registered model file is the one the run trained" if same else
+                      f"the registered model file (sha256 {inputs.digest[:12]}) is not the one the run trained "
+                      f"(sha256 {(inputs.trained_digest or 'not logged')[:12]})",
+                      {"digest": inputs.digest, "trained_digest": inputs.trained_digest}))
     return gates
 
 

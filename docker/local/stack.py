@@ -488,6 +488,7 @@ def start_serving() -> None:
     env = {"CONTINUUM_KAFKA_BOOTSTRAP": f"127.0.0.1:{KAFKA_PORT}",
            "CONTINUUM_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{MLFLOW_PORT}",
            "CONTINUUM_SERVING_PORT": str(SERVING_PORT), "CONTINUUM_SERVING_POLL_S": "5",
+           "CONTINUUM_LAKE_URI": str(LOCAL / "lake"),  # the model verdicts promote_model records
            "PYTHONPATH": str(ROOT)}
     _spawn("serving", [str(Path(sys.executable).with_name("continuum-serve"))], {**env, **{
         k: v for k, v in os.environ.items() if k in env}})

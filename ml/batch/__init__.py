@@ -1,7 +1,7 @@
 """Batch scoring of the lake: history scored with any registered version, the way the sidecar scores.
 
     version = resolve_version(client, settings.model_name, "champion")     # or "7"
-    model = load_model(settings.mlflow_tracking_uri, contract, settings.model_name, version)
+    model = load_model(settings.mlflow_tracking_uri, contract, settings.model_name, version, lake)
     summary = batch_day(lake, contract, model, date(2026, 11, 21))
 
 writes `predictions_batch/model=<version>/dt=YYYY-MM-DD/part-0.parquet` (event id, device, event time,

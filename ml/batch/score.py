@@ -1,6 +1,6 @@
 """Score one UTC day of validated telemetry with a registered version, as the sidecar would have.
 
-The version is loaded and checked exactly as the sidecar loads it (`load_version`, `check_model`), and
+The version is loaded, verified and checked exactly as the sidecar loads it (`load_version`, `check_model`), and
 every hour is scored with `ServingModel.predict(model_frame(contract, df))`, the sidecar's feature code
 and model call. The day's rows go to `predictions_batch/model=<version>/dt=YYYY-MM-DD/part-0.parquet`,
 sorted by event time and event id and free of anything about the run itself, so scoring a day again
@@ -73,9 +73,10 @@ def resolve_version(client, name: str, ref: str) -> str:
     return str(found.version)
 
 
-def load_model(tracking_uri: str, contract: Contract, name: str, version: str) -> ServingModel:
-    """The version as the sidecar would serve it; ModelRefused if it cannot score this contract."""
-    return check_model(load_version(tracking_uri, name, version), contract)
+def load_model(tracking_uri: str, contract: Contract, name: str, version: str, lake: Lake) -> ServingModel:
+    """The version as the sidecar would serve it; ModelRefused if its verdict in `lake` does not let it
+    serve these bytes, or if it cannot score this contract."""
+    return check_model(load_version(tracking_uri, name, version, lake), contract)
 
 
 def batch_schema(contract: Contract) -> pa.Schema:

@@ -12,7 +12,10 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 
-from ml.registry import champion, load_version
+from ml.lake import Lake
+from ml.registry import RegistryError, champion
+from ml.registry.trust import load_trusted
+from ml.registry.versions import DEFAULT_THRESHOLD
 from ml.train.track import REFERENCE_ARTIFACT
 
 
@@ -37,19 +40,29 @@ class ChampionInfo:
                 "trained_until": self.trained_until.isoformat() if self.trained_until else None}
 
 
-def champion_info(tracking_uri: str, model_name: str) -> ChampionInfo | None:
-    """The current champion's facts, or None before the first promotion."""
+def champion_info(tracking_uri: str, model_name: str, lake: Lake) -> ChampionInfo | None:
+    """The current champion's facts, or None before the first promotion.
+
+    The champion is loaded and verified as the sidecar loads it (`load_trusted`): a champion alias moved
+    to a version that may not serve fails here with the reason, rather than monitoring a model that is
+    not the one serving. Its holdout AUC is the one its verdict judged, its age the training window its
+    run logged; neither comes from an editable tag."""
     client = MlflowClient(tracking_uri)
     mv = champion(client, model_name)
     if mv is None:
         return None
-    booster, threshold, tags = load_version(tracking_uri, model_name, mv.version)
-    auc = tags.get("holdout_roc_auc")
-    until = tags.get("window_end")
-    gains = booster.get_score(importance_type="gain")
+    try:
+        model, verdict = load_trusted(tracking_uri, lake, model_name, mv.version)
+    except RegistryError as exc:
+        raise RegistryError(f"the champion of {model_name} may not serve, so it cannot be monitored: {exc}. "
+                            "Roll the alias back (rollback_model) to the version the sidecars serve") from None
+    auc = verdict["inputs"]["metrics"].get("holdout_roc_auc")
+    until = client.get_run(mv.run_id).data.params.get("window_end") if mv.run_id else None
+    gains = model.booster.get_score(importance_type="gain")
     total = sum(gains.values()) or 1.0
-    return ChampionInfo(version=str(mv.version), run_id=mv.run_id, threshold=float(threshold),
-                        holdout_roc_auc=float(auc) if auc else None,
+    return ChampionInfo(version=str(mv.version), run_id=mv.run_id,
+                        threshold=float(model.tags.get("threshold", DEFAULT_THRESHOLD)),
+                        holdout_roc_auc=float(auc) if auc is not None else None,
                         trained_until=datetime.fromisoformat(until) if until else None,
                         importances={k: v / total for k, v in gains.items()})
 

@@ -176,7 +176,7 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
     run_id = run_id_for(end)
     references = references or ReferenceCache(settings.mlflow_tracking_uri)
     if info is False:
-        info = champion_info(settings.mlflow_tracking_uri, settings.model_name)
+        info = champion_info(settings.mlflow_tracking_uri, settings.model_name, lake)
     start = end - settings.drift_window_hours * HOUR
     context = {"window": {"start": start.isoformat(), "end": end.isoformat()}, "model": settings.model_name,
                "champion": info.to_dict() if info else None, "drift": None, "live": None, "links": {}}
@@ -275,7 +275,7 @@ def _log_run(settings, run_id: str, context: dict, decision, html: Path | None, 
 def monitor_hours(lake: Lake, contract: Contract, settings, ends: list[datetime]) -> list[dict]:
     """Monitor several windows in time order (a backlog, a range), each seeing the decisions before it."""
     references = ReferenceCache(settings.mlflow_tracking_uri)
-    info = champion_info(settings.mlflow_tracking_uri, settings.model_name)
+    info = champion_info(settings.mlflow_tracking_uri, settings.model_name, lake)
     known: dict[str, dict | None] = {}
     return [monitor_hour(lake, contract, settings, end, references, info, known) for end in sorted(set(ends))]
 

@@ -1,16 +1,22 @@
 """The MLflow model registry as Continuum uses it: versions, aliases, approval, audit, control messages.
 
     version = champion(client, settings.model_name)               # ModelVersion | None
-    booster, threshold, tags = load_version(tracking_uri, name, version.version)
+    record = judge_version(tracking_uri, lake, name, "7", settings, champion_version="6")   # gates, in the lake
+    record_approval(lake, name, "7", APPROVED, "policy:auto", "auto", "every gate passed")
+    model, verdict = load_trusted(tracking_uri, lake, name, "7")  # the one loader, verified: what may serve
     record = set_champion(client, name, "7", actor="alice", reason="beats v6 on holdout", lake=lake)
     publish_control(producer, settings.topic_control, record)
 
 Aliases `champion`, `challenger`, `previous`; every champion move is recorded once under `registry/audit/`
-in the lake (one object per move) and announced on the control topic so every serving sidecar swaps at once.
+in the lake (one object per move) and announced on the control topic so every serving sidecar swaps at once. A
+version serves only if its verdict (`registry/verdicts/<model>/<version>.json`) passed, is approved, and names
+the SHA-256 of the model file downloaded; see `ml.registry.trust`.
 """
 
 from ml.registry.aliases import AUDIT_PREFIX, LEGACY_AUDIT_KEY, audit_log, rollback_target, set_champion
+from ml.registry.artifact import ArtifactRefused, fetch_model
 from ml.registry.control import control_message, publish_control
+from ml.registry.trust import Untrusted, judge_version, load_trusted, read_verdict, record_approval, verify
 from ml.registry.versions import (
     APPROVAL,
     APPROVED,
@@ -28,6 +34,7 @@ from ml.registry.versions import (
 
 __all__ = [
     "APPROVAL", "APPROVED", "AUDIT_PREFIX", "CHALLENGER", "CHAMPION", "LEGACY_AUDIT_KEY", "PENDING", "PREVIOUS",
-    "REJECTED", "RegistryError", "audit_log", "by_alias", "champion", "control_message", "load_version",
-    "publish_control", "rollback_target", "set_champion", "version_url",
+    "REJECTED", "ArtifactRefused", "RegistryError", "Untrusted", "audit_log", "by_alias", "champion",
+    "control_message", "fetch_model", "judge_version", "load_trusted", "load_version", "publish_control",
+    "read_verdict", "record_approval", "rollback_target", "set_champion", "verify", "version_url",
 ]

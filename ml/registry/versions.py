@@ -1,12 +1,10 @@
 """Find and load registered versions: by alias, and as the native XGBoost booster the sidecar scores with.
 
-A version's model is an MLflow XGBoost model stored as UBJ (XGBoost's own format, never a pickle);
-its serving threshold, contract and lineage are string tags on the version.
+A version's model is an MLflow XGBoost model stored as UBJ (XGBoost's own format, never a pickle), read
+as data by `ml.registry.artifact`; its serving threshold, contract and lineage are string tags on the version.
 """
 
 from __future__ import annotations
-
-import tempfile
 
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
@@ -37,22 +35,13 @@ def champion(client: MlflowClient, name: str) -> ModelVersion | None:
 
 
 def load_version(tracking_uri: str, name: str, version: str | int):
-    """(xgboost.Booster, serving threshold, version tags) of one registered version, loaded from its UBJ file."""
-    import mlflow.artifacts
-    import mlflow.xgboost
+    """(xgboost.Booster, serving threshold, version tags) of one registered version, through the one safe
+    loader (`ml.registry.artifact.fetch_model`). It does not ask whether the version may serve: callers
+    that serve or compare a model use `ml.registry.trust.load_trusted`."""
+    from ml.registry.artifact import fetch_model
 
-    client = MlflowClient(tracking_uri)
-    try:
-        mv = client.get_model_version(name, str(version))
-    except MlflowException as exc:
-        raise RegistryError(f"model {name!r} has no version {version!r}: {exc.message}") from None
-    with tempfile.TemporaryDirectory(prefix="continuum-model-") as tmp:
-        # resolved through this client: a `models:/` URI would go to the process-wide registry instead
-        source = client.get_model_version_download_uri(name, mv.version)
-        local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp, tracking_uri=tracking_uri)
-        booster = mlflow.xgboost.load_model(local)
-    tags = dict(mv.tags)
-    return booster, float(tags.get("threshold", DEFAULT_THRESHOLD)), tags
+    model = fetch_model(tracking_uri, name, version)
+    return model.booster, float(model.tags.get("threshold", DEFAULT_THRESHOLD)), model.tags
 
 
 def version_url(tracking_uri: str, mv: ModelVersion) -> str:

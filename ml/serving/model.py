@@ -1,9 +1,9 @@
 """The served model: a native XGBoost booster from the registry, checked before it may serve.
 
-`load_version` fetches one registered version (`models:/<name>/<version>`, XGBoost's own format, never
-a pickle) with its decision threshold; `check_model` runs it on a canned batch built from the contract,
-so a version that loads but cannot score this contract's features is refused before it serves a single
-event. `predict` is the one scoring call of both the stream and `POST /predict`.
+`load_version` fetches one registered version (XGBoost's own format, read as data, never a pickle) with
+its decision threshold, once its verdict in the lake says these bytes passed the gates and were
+approved; `check_model` runs it on a canned batch built from the contract, so a version that loads but
+cannot score this contract's features is refused before it serves a single event. `predict` is the one scoring call of both the stream and `POST /predict`.
 """
 
 from __future__ import annotations
@@ -65,18 +65,20 @@ def alias_version(client, name: str, alias: str) -> str | None:
     return None if found is None else str(found.version)
 
 
-def load_version(tracking_uri: str, name: str, version: str) -> ServingModel:
-    """Load a registered version as a native booster; ModelRefused if it is not a usable XGBoost model."""
-    from ml.registry import load_version as load_registered
+def load_version(tracking_uri: str, name: str, version: str, lake, approved: bool = True) -> ServingModel:
+    """Load a registered version as a native booster, through the one loader, once the lake's verdict
+    says it may serve these exact bytes (passed and approved; a shadow needs no approval);
+    ModelRefused with the reason otherwise."""
+    from ml.registry.trust import load_trusted
 
     try:
-        booster, threshold, _ = load_registered(tracking_uri, name, version)
-    except Exception as exc:  # any failure to fetch or parse means this version cannot serve
-        raise ModelRefused(f"{name} v{version} failed to load: {type(exc).__name__}: {str(exc)[:300]}") from None
+        model, _ = load_trusted(tracking_uri, lake, name, version, approved)
+    except Exception as exc:  # any failure to fetch, verify or parse means this version cannot serve
+        raise ModelRefused(f"{name} v{version} failed to load: {type(exc).__name__}: {str(exc)[:400]}") from None
+    threshold = float(model.tags.get("threshold", DEFAULT_THRESHOLD))
     if not 0.0 < threshold < 1.0:
         raise ModelRefused(f"{name} v{version}: tag threshold={threshold} is not in (0, 1)")
-    if not hasattr(booster, "inplace_predict"):
-        raise ModelRefused(f"{name} v{version} is a {type(booster).__name__}, not a native xgboost Booster")
+    booster = model.booster
     booster.set_param({"nthread": 1})  # one core per sidecar: scale out with replicas and partitions
     return ServingModel(name, str(version), booster, threshold)
 

@@ -16,6 +16,7 @@ import time
 from confluent_kafka import Consumer, Producer
 
 from ml.contract import Contract
+from ml.lake import Lake
 from ml.offload.decode import codec_for
 from ml.offload.window import RawBatch
 from ml.serving.api import ServingApi
@@ -43,7 +44,7 @@ class Sidecar:
         self.keeper = ModelKeeper(client, settings.mlflow_tracking_uri, settings.model_name, contract, self.metrics,
                                   alert_sender(settings.kafka_bootstrap, settings.topic_alerts,
                                                settings.mlflow_tracking_uri),
-                                  settings.serving_poll_s, settings.serving_shadow)
+                                  Lake.from_settings(settings), settings.serving_poll_s, settings.serving_shadow)
         self.control = ControlListener(settings.kafka_bootstrap, settings.topic_control, settings.model_name,
                                        self.keeper.on_control)
         self.loop = StreamLoop(consumer, self.producer, settings.topic_telemetry, self.metrics,

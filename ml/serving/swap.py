@@ -2,7 +2,8 @@
 
 A background thread owns every registry call and model load. It wakes on a control message or every
 `poll_s` (the fallback when a control message is lost), reads where the aliases point, loads and checks
-whatever changed, and then replaces `state` in one assignment; the scoring loop reads `state` once per
+whatever changed (only a version whose verdict in the lake passed and is approved for the very bytes
+downloaded), and then replaces `state` in one assignment; the scoring loop reads `state` once per
 batch, so it never waits for a load and never scores a batch with two champions. A version that fails
 to load or to check is refused: the old state keeps serving, and on-call gets a `model_refused` alert.
 """
@@ -29,11 +30,13 @@ class ModelKeeper:
     """Holds the current `ServingState` (None until a champion exists) and keeps it up to date."""
 
     def __init__(self, client, tracking_uri: str, name: str, contract: Contract, metrics: ServingMetrics,
-                 notify: Notify, poll_s: float = 30.0, shadow: bool = False) -> None:
+                 notify: Notify, lake, poll_s: float = 30.0, shadow: bool = False) -> None:
         self.client, self.tracking_uri, self.name, self.contract = client, tracking_uri, name, contract
+        self.lake = lake  # where the verdicts are: only a version judged, approved and unchanged serves
         self.metrics, self.notify, self.poll_s, self.shadow = metrics, notify, poll_s, shadow
         self.state: ServingState | None = None
         self.refused: dict[str, tuple[str, float]] = {}  # version -> (reason, when), retried after RETRY_REFUSED_S
+        self._shadow_only: set[str] = set()  # loaded as a shadow, without approval: verified again for any other role
         self._weights: dict[str, float] = {}
         self._inbox: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -112,16 +115,21 @@ class ModelKeeper:
         loaded = {m.version: m for m in (current.models + [current.champion] if current else [])}
         if current is not None and current.shadow is not None:
             loaded.setdefault(current.shadow.version, current.shadow)
-        if version in loaded:
+        if version in loaded and (role == "shadow" or version not in self._shadow_only):
             return loaded[version]
         if version in self.refused and time.monotonic() - self.refused[version][1] < RETRY_REFUSED_S:
             return fallback  # a load can fail for a passing reason (artifact store down): try again later
         started = time.monotonic()
         try:
-            model = check_model(load_version(self.tracking_uri, self.name, version), self.contract)
+            model = check_model(load_version(self.tracking_uri, self.name, version, self.lake,
+                                             approved=role != "shadow"), self.contract)
         except ModelRefused as exc:
             self._refuse(version, role, str(exc), current)
             return fallback
+        if role == "shadow":
+            self._shadow_only.add(version)
+        else:
+            self._shadow_only.discard(version)
         log.info("loaded and checked %s v%s for %s in %.1f s", self.name, version, role, time.monotonic() - started)
         return model
 

@@ -17,7 +17,9 @@ from mlflow import MlflowClient
 from ml.contract import Contract, model_frame
 from ml.evaluate import evaluate, score
 from ml.lake import Lake
-from ml.registry import champion, load_version
+from ml.registry import RegistryError, champion
+from ml.registry.versions import DEFAULT_THRESHOLD
+from ml.registry.trust import load_trusted
 from ml.train.dataset import build_training_set, check_split, mature_hours, time_split
 from ml.train.fit import fit
 from ml.train.track import log_candidate, version_tags
@@ -115,7 +117,7 @@ def train_candidate(lake: Lake, contract: Contract, settings, request: RetrainRe
         logged.update({f"champion_{k}": v for k, v in incumbent["metrics"].items()})
     run = log_candidate(settings.mlflow_tracking_uri, settings.model_name, contract,
                         f"{request.trigger}-{request.as_of:%Y%m%dT%H%M}", result.booster, params, logged, lineage,
-                        data.frame, scores, result.trials)
+                        data.frame, scores, result.trials, incumbent["version"] if incumbent else None)
     tags = version_tags(metrics, incumbent, lineage, contract, threshold, request.trigger)
     log.info("candidate run %s: %s; champion: %s", run["run_id"], _fmt(metrics),
              f"v{incumbent['version']} {_fmt(incumbent['metrics'])}" if incumbent else "none")
@@ -130,8 +132,14 @@ def _evaluate_champion(settings, contract: Contract, holdout: pd.DataFrame, thre
     current = champion(MlflowClient(settings.mlflow_tracking_uri), settings.model_name)
     if current is None:
         return None
-    booster, champion_threshold, _ = load_version(settings.mlflow_tracking_uri, settings.model_name, current.version)
-    return {"version": current.version, "metrics": evaluate(booster, contract, holdout, champion_threshold)}
+    lake = Lake.from_settings(settings)
+    try:
+        model, _ = load_trusted(settings.mlflow_tracking_uri, lake, settings.model_name, current.version)
+    except RegistryError as exc:
+        raise RegistryError(f"the champion of {settings.model_name} may not serve, so no candidate can be compared "
+                            f"with it: {exc}. Roll the alias back (rollback_model), then retrain") from None
+    threshold = float(model.tags.get("threshold", DEFAULT_THRESHOLD))
+    return {"version": current.version, "metrics": evaluate(model.booster, contract, holdout, threshold)}
 
 
 def _fmt(metrics: dict) -> str:

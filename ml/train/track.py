@@ -18,6 +18,7 @@ from mlflow.models import infer_signature
 
 from ml.contract import Contract, model_frame
 from ml.registry import APPROVAL, CHALLENGER, CHAMPION, PENDING, by_alias
+from ml.registry.trust import log_gate_inputs
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,13 @@ SCORES_ARTIFACT = "checks/holdout_scores.json"
 
 def log_candidate(tracking_uri: str, model_name: str, contract: Contract, run_name: str, booster, params: dict,
                   metrics: dict, lineage: dict, window: pd.DataFrame, holdout_scores: pd.DataFrame,
-                  trials: list[dict]) -> dict:
-    """Log one training run with its model; returns {run_id, model_uri, experiment_id}.
+                  trials: list[dict], champion_version: str | None = None, validation: str = "valid") -> dict:
+    """Log one training run with its model; returns {run_id, model_uri, experiment_id, model_sha256}.
+
+    The promotion gates read this run, never the version's tags: `metrics` holds the holdout figures,
+    latency and size of the candidate and the champion's figures on the same holdout; the champion's
+    version, the data's validation status and the model file's SHA-256 are logged as params
+    (`ml.registry.trust.log_gate_inputs`).
 
     The drift reference is a sample of the whole training window (train, validation and holdout rows):
     every hour of the day it covered is in it, so monitoring can compare a window with the same hours."""
@@ -58,10 +64,11 @@ def log_candidate(tracking_uri: str, model_name: str, contract: Contract, run_na
         mlflow.log_figure(_importance_figure(booster), "feature_importance.png")
         example = model_frame(contract, window.iloc[:5])
         signature = infer_signature(example, booster.inplace_predict(example))
+        digest = log_gate_inputs(champion_version, validation, booster)
         info = mlflow.xgboost.log_model(booster, name=MODEL_ARTIFACT, model_format="ubj", signature=signature,
                                         input_example=example)
     return {"run_id": run.info.run_id, "model_uri": info.model_uri, "model_id": info.model_id,
-            "experiment_id": experiment.experiment_id}
+            "experiment_id": experiment.experiment_id, "model_sha256": digest}
 
 
 def _importance_figure(booster):
@@ -128,7 +135,8 @@ def _may_take_challenger(client: MlflowClient, model_name: str, version: str, ch
 
 def version_tags(metrics: dict, champion: dict | None, lineage: dict, contract: Contract, threshold: float,
                  trigger: str) -> dict[str, str]:
-    """The string tags a version carries: serving threshold, contract, lineage, holdout figures, champion's."""
+    """The string tags a version carries: serving threshold, contract, lineage, holdout figures, champion's.
+    They are for people browsing the registry; promotion and serving decide on the run and the lake."""
     tags = {"threshold": f"{threshold:g}", "contract": contract.name, "schema_hash": contract.schema_hash(),
             "trigger": trigger, "window_start": lineage["window_start"], "window_end": lineage["window_end"],
             "data_hash": lineage["data_hash"], "validation": "valid", "hours": str(lineage["telemetry_hours"])}

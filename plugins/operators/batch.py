@@ -99,8 +99,9 @@ def score(day: str, model: dict) -> dict:
     settings = load_settings()
     contract = load_contract(settings.contract)
     try:
-        loaded = load_model(settings.mlflow_tracking_uri, contract, model["model"], model["version"])
-        summary = batch_day(Lake.from_settings(settings), contract, loaded, date.fromisoformat(day))
+        lake = Lake.from_settings(settings)
+        loaded = load_model(settings.mlflow_tracking_uri, contract, model["model"], model["version"], lake)
+        summary = batch_day(lake, contract, loaded, date.fromisoformat(day))
     except (BatchError, ModelRefused) as exc:
         raise AirflowFailException(str(exc)) from None
     metrics = summary["labels"]["metrics"] or {}

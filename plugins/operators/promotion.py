@@ -1,5 +1,6 @@
-"""Airflow glue for promote_model and rollback_model: gates and approval state on the version, the alias
-move with its audit record, and the control message, each returning a small JSON-able dict."""
+"""Airflow glue for promote_model and rollback_model: the verdict recorded in the lake (gates, approval)
+and mirrored on the version's tags, the alias move with its audit record, and the control message, each
+returning a small JSON-able dict."""
 
 from __future__ import annotations
 
@@ -9,19 +10,22 @@ from mlflow import MlflowClient
 
 from ml.alerts import APPROVAL_PENDING, INFO, MODEL_REFUSED, PROMOTED, ROLLED_BACK, WARN, Alert
 from ml.audit import AUDIT_PREFIX
-from ml.gates import APPROVED, PENDING, REJECTED, check_gates, decide, failed
+from ml.gates import APPROVED, PENDING, REJECTED, Gate, failed
 from ml.lake import Lake
 from ml.registry import (
-    APPROVAL, CHALLENGER, by_alias, champion, publish_control, rollback_target, set_champion, version_url,
+    APPROVAL, CHALLENGER, RegistryError, by_alias, champion, publish_control, rollback_target, set_champion,
+    version_url,
 )
+from ml.registry.trust import AUTO, MANUAL, judge_version, read_verdict, record_approval, verdict_key
 from ml.settings import load_settings
 
 log = logging.getLogger(__name__)
 
 
 def check(version: str | None) -> dict:
-    """Run the gates on a version (default: the challenger), record each verdict and the approval state
-    on it, and return the evidence a person needs to decide."""
+    """Judge a version (default: the challenger) on its training run and its artifact, record the verdict
+    with the model's digest in the lake (`ml.registry.trust`), tag each verdict and the approval state on
+    the version for people, and return the evidence a person needs to decide."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     settings = load_settings()
@@ -32,25 +36,36 @@ def check(version: str | None) -> dict:
     current = champion(client, name)
     if current is not None and current.version == mv.version:
         raise AirflowSkipException(f"{name} v{mv.version} is already the champion")
-    gates = check_gates(mv.tags, current.version if current else None, settings)
-    decision = decide(gates, settings.approval_policy)
+    lake = Lake.from_settings(settings)
+    try:
+        verdict = judge_version(settings.mlflow_tracking_uri, lake, name, mv.version, settings,
+                                current.version if current else None)
+    except RegistryError as exc:  # not a plain model, not the one judged before, or a run that was changed
+        verdict = {"gates": [Gate("evidence", False, str(exc)).to_dict()], "decision": REJECTED, "inputs": None,
+                   "digest": None}
+    gates = [Gate(**g) for g in verdict["gates"]]
+    decision = verdict["decision"]
     for gate in gates:
-        verdict = f"{'pass' if gate.passed else 'fail'}: {gate.detail}"
-        client.set_model_version_tag(name, mv.version, f"gate_{gate.name}", verdict)
+        verdict_text = f"{'pass' if gate.passed else 'fail'}: {gate.detail}"
+        client.set_model_version_tag(name, mv.version, f"gate_{gate.name}", verdict_text[:5000])
+    judged = verdict["inputs"] is not None
     if decision == REJECTED:
-        _decide(client, name, mv.version, REJECTED, "gates", f"failed gates: {', '.join(failed(gates))}")
+        _decide(client, lake if judged else None, name, mv.version, REJECTED, "gates",
+                f"failed gates: {', '.join(failed(gates))}")
     elif decision == APPROVED:
-        _decide(client, name, mv.version, APPROVED, "policy:auto", "every gate passed")
+        _decide(client, lake, name, mv.version, APPROVED, "policy:auto", "every gate passed")
     elif mv.tags.get(APPROVAL) not in (APPROVED, REJECTED):
         client.set_model_version_tag(name, mv.version, APPROVAL, PENDING)
     metric = settings.promotion_metric
+    logged = (verdict["inputs"] or {}).get("metrics", {})
     evidence = {
         "version": mv.version, "champion": current.version if current else None, "decision": decision,
         "policy": settings.approval_policy, "gates": [g.to_dict() for g in gates], "failed": failed(gates),
-        "metric": metric, "challenger_value": mv.tags.get(metric), "champion_value": mv.tags.get(f"champion_{metric}"),
+        "metric": metric, "challenger_value": logged.get(metric), "champion_value": logged.get(f"champion_{metric}"),
+        "digest": verdict["digest"], "verdict": lake.url(verdict_key(name, mv.version)) if judged else None,
         "version_url": version_url(settings.mlflow_tracking_uri, mv),
         "run_url": f"{settings.mlflow_tracking_uri}/#/experiments/{client.get_run(mv.run_id).info.experiment_id}"
-                   f"/runs/{mv.run_id}",
+                   f"/runs/{mv.run_id}" if mv.run_id else None,
         "drift_report": mv.tags.get("drift_report"), "trigger": mv.tags.get("trigger"),
     }
     lines = [f"{'PASS' if g.passed else 'FAIL'} {g.name}: {g.detail}" for g in gates]
@@ -103,17 +118,32 @@ def move_alert(record: dict, links: dict[str, str]) -> Alert:
                  dedupe_key=f"{kind}:{model}:{to}")
 
 
-def _decide(client, name: str, version: str, approval: str, who: str, why: str) -> None:
+def _decide(client, lake: Lake | None, name: str, version: str, approval: str, who: str, why: str,
+            how: str = AUTO) -> None:
+    """Record a decision: in the version's verdict in the lake (what serving trusts; None when nothing was
+    judged) and, for people, as tags on the version."""
+    if lake is not None:
+        record_approval(lake, name, version, approval, who, how, why)
     client.set_model_version_tag(name, version, APPROVAL, approval)
     client.set_model_version_tag(name, version, "approved_by", who)
     client.set_model_version_tag(name, version, "approval_reason", why)
 
 
+def record_decision(name: str, version: str, approval: str, tags: dict) -> None:
+    """Add a person's decision, read by the approval sensor from the version's tags, to its verdict (a
+    rejection of a version that was never judged has nothing to add to)."""
+    lake = Lake.from_settings(load_settings())
+    if approval == REJECTED and read_verdict(lake, name, version) is None:
+        return
+    record_approval(lake, name, str(version), approval, tags.get("approved_by", "unknown"), MANUAL,
+                    tags.get("approval_reason") or f"{approval} in the registry")
+
+
 def expire_approval(version: str, minutes: float) -> None:
     """Mark a version nobody decided on in time as rejected by timeout."""
     settings = load_settings()
-    _decide(MlflowClient(settings.mlflow_tracking_uri), settings.model_name, version, REJECTED, "timeout",
-            f"no decision within {minutes:g} minutes")
+    _decide(MlflowClient(settings.mlflow_tracking_uri), Lake.from_settings(settings), settings.model_name, version,
+            REJECTED, "timeout", f"no decision within {minutes:g} minutes")
 
 
 def promote(version: str) -> dict:

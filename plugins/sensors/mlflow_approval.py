@@ -15,7 +15,8 @@ class MlflowApprovalSensor(BaseSensorOperator):
     fails when nobody decides within `timeout_minutes`, after tagging the version rejected by timeout.
 
     The version comes from XCom or a param (templated). A decision already on the version (the policy
-    approved it, or a gate rejected it) returns at once, without deferring."""
+    approved it, or a gate rejected it) returns at once, without deferring. The decision is added to the
+    version's verdict in the lake; approving a version whose gates failed fails the task."""
 
     template_fields = ("version",)
 
@@ -59,6 +60,9 @@ class MlflowApprovalSensor(BaseSensorOperator):
         return self._decision(event["status"], event["tags"])
 
     def _decision(self, status: str, tags: dict) -> dict:
+        from plugins.operators.promotion import record_decision
+
+        record_decision(self.model_name, str(self.version), status, tags)  # serving trusts the verdict in the lake
         who = tags.get("approved_by", "unknown")
         self.log.info("%s v%s: %s by %s", self.model_name, self.version, status, who)
         return {"version": str(self.version), "approval": status, "by": who}

@@ -68,7 +68,7 @@ def write_outcomes(lake: Lake, events: pd.DataFrame, seed: int = SEED) -> None:
 def write_predictions(lake: Lake, hours: list[Window], events: pd.DataFrame, tracking_uri: str, name: str,
                       version: str) -> None:
     """The version's scores of each hour's events, as the sidecar's prediction records."""
-    model = check_model(load_version(tracking_uri, name, version), CONTRACT)
+    model = check_model(load_version(tracking_uri, name, version, lake), CONTRACT)
     for window in hours:
         part = _in(events, window)
         scores = model.predict(model_frame(CONTRACT, part))

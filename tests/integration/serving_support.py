@@ -36,18 +36,27 @@ def train_booster(seed: int = 0, rounds: int = 8, events: int = 4000):
     return xgb.train({"objective": "binary:logistic", "max_depth": 4, "eta": 0.3, "seed": seed}, dtrain, rounds)
 
 
-def register(client, name: str, booster=None, threshold: float | None = None, corrupt: bool = False) -> str:
-    """Log a booster (or, with corrupt, a model whose ubj file is garbage) and register it as a new version."""
+def register(client, name: str, booster=None, threshold: float | None = None, corrupt: bool = False,
+             lake=None, approve: bool = True, in_run: bool = False) -> str:
+    """Log a booster with the gate inputs training logs (or, with corrupt, a model whose ubj file is
+    garbage) and register it as a new version; with a lake, judge it as promote_model does and, unless
+    approve is false, approve it, so it may serve. With in_run (and corrupt) the model's files are the
+    run's artifacts under `model/`, which a later `client.log_artifact` can overwrite."""
     import mlflow
     import mlflow.xgboost
 
+    from ml.registry.trust import log_gate_inputs
+
     booster = booster if booster is not None else train_booster()
     with mlflow.start_run(experiment_id=_experiment(client)) as run:
-        if corrupt:
+        mlflow.log_metrics(holdout_metrics(booster))
+        log_gate_inputs(None, "valid", booster)
+        if corrupt or in_run:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "model"
-                mlflow.xgboost.save_model(booster, str(path), model_format="ubj")
-                (path / "model.ubj").write_bytes(b"this is not an xgboost model" * 10)
+                mlflow.xgboost.save_model(booster, str(path), model_format="ubj", pip_requirements=["xgboost"])
+                if corrupt:
+                    (path / "model.ubj").write_bytes(b"this is not an xgboost model" * 10)
                 mlflow.log_artifacts(str(path), "model")
             version = client.create_model_version(name, f"runs:/{run.info.run_id}/model", run.info.run_id).version
         else:
@@ -56,7 +65,33 @@ def register(client, name: str, booster=None, threshold: float | None = None, co
             version = info.registered_model_version
     if threshold is not None:
         client.set_model_version_tag(name, str(version), "threshold", str(threshold))
+    if lake is not None:
+        judge(client, name, str(version), lake, approve)
     return str(version)
+
+
+def holdout_metrics(booster) -> dict[str, float]:
+    """The figures training logs for a candidate, on a simulated hour the test boosters never saw."""
+    from ml.evaluate import evaluate
+
+    holdout = Simulator(CONTRACT, SimConfig(devices=50, rate=2000 / 3600, seed=99)).frame(START_MS + DAY,
+                                                                                         START_MS + DAY + 3_600_000)
+    return evaluate(booster, CONTRACT, holdout, 0.5)
+
+
+def judge(client, name: str, version: str, lake, approve: bool = True) -> dict:
+    """The verdict of promote_model's gates on a version (policy manual), approved by "test" unless not."""
+    from ml.registry import champion
+    from ml.registry.trust import MANUAL, judge_version, record_approval
+    from ml.settings import load_settings
+
+    settings = load_settings(approval_policy="manual")
+    current = champion(client, name)
+    record = judge_version(client.tracking_uri, lake, name, version, settings, current.version if current else None)
+    assert record["passed"], record["gates"]
+    if approve:
+        record = record_approval(lake, name, version, "approved", "test", MANUAL, "approved by the test")
+    return record
 
 
 def _experiment(client) -> str:
@@ -196,8 +231,11 @@ class SidecarProcess:
 
 
 def serving_env(topic_factory, settings, partitions: int = 3, **extra) -> dict:
-    """A fresh set of topics, a unique model name and consumer group: the env of an isolated sidecar."""
+    """A fresh set of topics, a unique model name and consumer group, and a lake of its own for the
+    verdicts: the env of an isolated sidecar."""
     import mlflow
+
+    from ml.lake import Lake
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
@@ -205,6 +243,7 @@ def serving_env(topic_factory, settings, partitions: int = 3, **extra) -> dict:
         "CONTINUUM_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "CONTINUUM_MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
         "CONTINUUM_MODEL_NAME": new_model(client),
+        "CONTINUUM_LAKE_URI": tempfile.mkdtemp(prefix="continuum-serving-lake-"),
         "CONTINUUM_SERVING_GROUP": f"test-serving-{uuid.uuid4().hex[:8]}",
         "CONTINUUM_SERVING_POLL_S": "2",
         "CONTINUUM_TOPIC_TELEMETRY": topic_factory("telemetry", partitions),
@@ -215,13 +254,18 @@ def serving_env(topic_factory, settings, partitions: int = 3, **extra) -> dict:
         "CONTINUUM_TOPIC_PREDICTIONS_SHADOW": topic_factory("shadow"),
         **{k: str(v) for k, v in extra.items()},
     }
-    return {"env": env, "client": client, "name": env["CONTINUUM_MODEL_NAME"], "bootstrap": settings.kafka_bootstrap}
+    return {"env": env, "client": client, "name": env["CONTINUUM_MODEL_NAME"], "bootstrap": settings.kafka_bootstrap,
+            "lake": Lake(env["CONTINUUM_LAKE_URI"])}
 
 
 def promote(env: dict, client, version: str, kind: str = "promotion") -> None:
-    """Move champion the way promote_model does (alias, then a control message)."""
+    """Move champion the way promote_model does (`set_champion`, then a control message); whether the
+    sidecar serves it is up to the version's verdict in the lake (see `register`)."""
+    from ml.lake import Lake
+    from ml.registry import set_champion
+
     name = env["CONTINUUM_MODEL_NAME"]
-    client.set_registered_model_alias(name, "champion", version)
+    set_champion(client, name, version, "test", "test", Lake(env["CONTINUUM_LAKE_URI"]), kind=kind)
     send_control(env, {"type": kind, "model": name, "alias": "champion", "version": version, "reason": "test"})
 
 

@@ -20,6 +20,7 @@ import pytest
 from mlflow import MlflowClient
 
 from ml.batch import batch_day, load_model, predictions_key
+from ml.lake import Lake
 from ml.offload import Window
 from tests.integration.conftest import S3_ENDPOINT
 from tests.integration.serving_support import new_model, register, train_booster
@@ -37,12 +38,15 @@ HOURS = [Window.hour(DAY + timedelta(hours=h)) for h in (10, 11)]
 
 
 @pytest.fixture(scope="module")
-def versions(mlflow_uri):
-    """Two versions of a model of this module's own, loaded as the sidecar loads them."""
+def versions(mlflow_uri, tmp_path_factory):
+    """Two versions of a model of this module's own, judged and approved (verdicts in a lake of their
+    own), loaded as the sidecar loads them."""
     mlflow.set_tracking_uri(mlflow_uri)
     client = MlflowClient(mlflow_uri)
     name = new_model(client)
-    return [load_model(mlflow_uri, CONTRACT, name, register(client, name, train_booster(seed=s), threshold=0.1))
+    verdicts = Lake(str(tmp_path_factory.mktemp("verdicts")))
+    return [load_model(mlflow_uri, CONTRACT, name,
+                       register(client, name, train_booster(seed=s), threshold=0.1, lake=verdicts), verdicts)
             for s in (3, 4)]
 
 

@@ -17,6 +17,9 @@ from sklearn.metrics import roc_auc_score
 
 from ml.batch import BatchError, batch_day, load_model, predictions_key
 from ml.lake import Lake
+from ml.registry import set_champion
+from ml.registry.trust import verdict_key
+from ml.serving.model import ModelRefused
 from ml.offload import Window
 from ml.simulate import SimConfig, Simulator
 from tests.integration.serving_support import SidecarProcess, new_model, produce, promote, read_topic, \
@@ -33,14 +36,32 @@ COLUMNS = ["event_id", "device_id", "ts", "score", "decision", "model_name", "mo
 
 
 @pytest.fixture(scope="module")
-def model(mlflow_uri):
-    """A registered version of a model of this module's own, aliased champion, loaded as the sidecar loads it."""
+def verdicts(tmp_path_factory) -> Lake:
+    """The lake this module's model verdicts are recorded in."""
+    return Lake(str(tmp_path_factory.mktemp("verdicts")))
+
+
+@pytest.fixture(scope="module")
+def model(mlflow_uri, verdicts):
+    """A registered version of a model of this module's own, judged, approved and made champion as
+    promote_model does, loaded as the sidecar loads it."""
     mlflow.set_tracking_uri(mlflow_uri)
     client = MlflowClient(mlflow_uri)
     name = new_model(client)
-    version = register(client, name, train_booster(seed=2), threshold=THRESHOLD)
-    client.set_registered_model_alias(name, "champion", version)
-    return load_model(mlflow_uri, CONTRACT, name, version)
+    version = register(client, name, train_booster(seed=2), threshold=THRESHOLD, lake=verdicts)
+    set_champion(client, name, version, "test", "first model", verdicts)
+    return load_model(mlflow_uri, CONTRACT, name, version, verdicts)
+
+
+def test_batch_scoring_refuses_a_version_that_was_not_judged_or_not_approved(mlflow_uri, verdicts):
+    client = MlflowClient(mlflow_uri)
+    name = new_model(client)
+    unjudged = register(client, name, train_booster(seed=3))
+    pending = register(client, name, train_booster(seed=4), lake=verdicts, approve=False)
+    with pytest.raises(ModelRefused, match=rf"v{unjudged} has no recorded verdict"):
+        load_model(mlflow_uri, CONTRACT, name, unjudged, verdicts)
+    with pytest.raises(ModelRefused, match=rf"v{pending} passed its gates but is not approved"):
+        load_model(mlflow_uri, CONTRACT, name, pending, verdicts)
 
 
 def read_predictions(lake: Lake, version: str, day) -> tuple[bytes, "pq.Table"]:
@@ -53,7 +74,7 @@ def test_batch_scores_equal_the_sidecars_for_the_same_events(topic_factory, sett
     write_hours(lake, HOURS, seed=SEED, rate=RATE)
     ctx = serving_env(topic_factory, settings)
     env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
-    version = register(client, ctx["name"], train_booster(seed=2), threshold=THRESHOLD)
+    version = register(client, ctx["name"], train_booster(seed=2), threshold=THRESHOLD, lake=ctx["lake"])
     promote(env, client, version)
     # the very events the lake holds, as the machines sent them
     sim = Simulator(CONTRACT, SimConfig(devices=40, rate=RATE, seed=SEED))
@@ -69,7 +90,8 @@ def test_batch_scores_equal_the_sidecars_for_the_same_events(topic_factory, sett
     finally:
         sidecar.close()
 
-    summary = batch_day(lake, CONTRACT, load_model(mlflow_uri, CONTRACT, ctx["name"], version), DAY.date())
+    summary = batch_day(lake, CONTRACT, load_model(mlflow_uri, CONTRACT, ctx["name"], version, ctx["lake"]),
+                        DAY.date())
     _, table = read_predictions(lake, version, DAY.date())
     batch = {row["event_id"]: row for row in table.to_pylist()}
     stream = {p["event_id"]: p for p in served}
@@ -121,9 +143,11 @@ def test_a_rerun_rewrites_identical_files_and_the_summary_adds_up(model, tmp_pat
         batch_day(lake, CONTRACT, model, empty.date())
 
 
-def test_the_dag_scores_the_days_it_is_given(airflow_db, model, tmp_path, monkeypatch):
+def test_the_dag_scores_the_days_it_is_given(airflow_db, model, verdicts, tmp_path, monkeypatch):
     lake = Lake(str(tmp_path / "lake"))
     events = write_hours(lake, HOURS, seed=SEED + 3, rate=RATE)
+    key = verdict_key(model.name, model.version)  # the DAG reads the version's verdict from the lake it scores
+    lake.write_text(key, verdicts.read_text(key))
     for var, value in {"LAKE_URI": lake.uri, "MODEL_NAME": model.name,
                        "ALERT_STATE_PATH": str(tmp_path / "alerts.json")}.items():
         monkeypatch.setenv(f"CONTINUUM_{var}", value)

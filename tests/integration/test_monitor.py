@@ -20,7 +20,8 @@ from mlflow import MlflowClient
 from ml.lake import Lake
 from ml.monitor import live_window, monitor_hour, monitor_hours
 from ml.policy import DATA, METRIC, NONE, PENDING, SCHEDULE
-from ml.registry import set_champion
+from ml.registry import APPROVED, set_champion
+from ml.registry.trust import MANUAL, judge_version, record_approval
 from ml.settings import load_settings
 from ml.simulate import ConceptDrift, CovariateDrift
 from ml.train import RetrainRequest, register_challenger, train_candidate
@@ -59,13 +60,15 @@ def history(tmp_path_factory, mlflow_uri, model_name):
                              TRAIN_HOURS[-1].end + timedelta(hours=6), hyperparameters=dict(DEFAULTS))
     summary = train_candidate(lake_a, CONTRACT, settings, request)
     version = register_challenger(mlflow_uri, model_name, summary, summary["tags"])
+    judge_version(mlflow_uri, lake_a, model_name, version, settings, champion_version=None)  # as promote_model does
+    record_approval(lake_a, model_name, version, APPROVED, "test", MANUAL, "first model")
     set_champion(MlflowClient(mlflow_uri), model_name, version, actor="test", reason="first model", lake=lake_a)
     scored = HOURS[TRAIN:]
     write_predictions(lake_a, scored, events, mlflow_uri, model_name, version)
 
     concept = simulate(HOURS[:TRAIN + QUIET], (ConceptDrift(start_ms=int(CONCEPT_ONSET.timestamp() * 1000)),))
     assert concept["event_id"].equals(events["event_id"].iloc[:len(concept)].reset_index(drop=True))
-    for prefix in ("raw/telemetry", "validation/telemetry", "raw/predictions"):
+    for prefix in ("raw/telemetry", "validation/telemetry", "raw/predictions", "registry/verdicts"):
         copy_prefix(lake_a, lake_b, prefix)
     write_outcomes(lake_b, concept)
     return {"a": lake_a, "b": lake_b, "version": version, "holdout_auc": summary["metrics"]["holdout_roc_auc"]}
@@ -144,7 +147,7 @@ def test_an_old_champion_asks_for_a_scheduled_retrain(history, model_name):
 
 def test_the_dag_requests_a_retrain_and_alerts_once(history, model_name, monkeypatch, webhook, airflow_db, tmp_path):
     lake = Lake(str(history["a"].root.parent / "dag"))
-    for prefix in ("raw", "validation", "decisions"):
+    for prefix in ("raw", "validation", "decisions", "registry/verdicts"):
         copy_prefix(history["a"], lake, prefix)
     for var, value in {"LAKE_URI": lake.uri, "MODEL_NAME": model_name}.items():
         monkeypatch.setenv(f"CONTINUUM_{var}", value)

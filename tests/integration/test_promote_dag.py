@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Consumer
 from mlflow import MlflowClient
 
-from ml.registry import audit_log, by_alias, champion
+from ml.registry import audit_log, by_alias, champion, read_verdict
 from ml.settings import load_settings
 from ml.train import plan_request, register_challenger, train_candidate
 from tests.integration.alert_support import use_webhook, webhook  # noqa: F401
@@ -75,6 +75,9 @@ def test_first_model_promoted_then_a_better_one_a_worse_one_refused_and_a_rollba
     tags = client.get_model_version(name, first).tags
     assert (tags["approval"], tags["approved_by"]) == ("approved", "policy:auto")
     assert tags["gate_metric"].startswith("pass: no champion")
+    verdict = read_verdict(training_lake, name, first)  # what sidecars trust: the run's digest, approved
+    assert verdict["passed"] and verdict["approval"]["by"] == "policy:auto" and verdict["approval"]["how"] == "auto"
+    assert verdict["digest"] == client.get_run(verdict["run_id"]).data.params["model_sha256"]
 
     better = candidate(training_lake)
     run, states = run_dag("promote_model")
@@ -137,6 +140,8 @@ def test_manual_policy_waits_for_a_person_to_approve_in_the_registry(env, traini
     assert champion(client, name).version == version
     record = [r for r in audit_log(training_lake) if r["model"] == name][-1]
     assert record["actor"] == "alice" and record["to"] == version
+    approval = read_verdict(training_lake, name, version)["approval"]
+    assert (approval["decision"], approval["by"], approval["how"]) == ("approved", "alice", "manual")
     pending = [a for a in _alerts(webhook, name) if a["kind"] == "approval_pending"]
     assert len(pending) == 1, "on-call hears once that the version waits for a person"
     assert pending[0]["evidence"]["version_url"] and pending[0]["evidence"]["run_url"]

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def test_kill_9_mid_stream_then_restart_loses_no_event(topic_factory, settings, mlflow_uri, tmp_path):
     ctx = serving_env(topic_factory, settings, CONTINUUM_SERVING_BATCH_MAX=200)
     env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
-    promote(env, client, register(client, ctx["name"]))
+    promote(env, client, register(client, ctx["name"], lake=ctx["lake"]))
     good = events(6000, seed=5)
     sidecar = SidecarProcess(env, tmp_path / "first.log").start()
     sidecar.wait_health()
@@ -51,7 +51,7 @@ def scored(sidecar: SidecarProcess) -> float:
 def test_replicas_share_the_partitions_and_one_leaving_loses_nothing(topic_factory, settings, mlflow_uri, tmp_path):
     ctx = serving_env(topic_factory, settings, partitions=4)
     env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
-    promote(env, client, register(client, ctx["name"]))
+    promote(env, client, register(client, ctx["name"], lake=ctx["lake"]))
     good = events(10_000, seed=7)
     first = SidecarProcess(env, tmp_path / "a.log").start()
     second = SidecarProcess(env, tmp_path / "b.log").start()

@@ -34,7 +34,7 @@ def _bad_typed(good: bytes) -> list:
 def test_every_event_scored_bad_ones_dead_lettered_predict_and_metrics(topic_factory, settings, mlflow_uri, tmp_path):
     ctx = serving_env(topic_factory, settings)
     env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
-    version = register(client, ctx["name"], threshold=0.05)
+    version = register(client, ctx["name"], threshold=0.05, lake=ctx["lake"])
     promote(env, client, version)
     good = events(3000)
     bad = BAD + _bad_typed(good[0][1])

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 def test_no_champion_means_no_consumption_until_one_is_promoted(topic_factory, settings, mlflow_uri, tmp_path):
     ctx = serving_env(topic_factory, settings)
     env, bootstrap = ctx["env"], ctx["bootstrap"]
-    version = register(ctx["client"], ctx["name"])  # registered, but nothing is champion
+    version = register(ctx["client"], ctx["name"], lake=ctx["lake"])  # registered, but nothing is champion
     good = events(500)
     produce(bootstrap, env["CONTINUUM_TOPIC_TELEMETRY"], good)
     sidecar = SidecarProcess(env, tmp_path / "sidecar.log").start()
@@ -44,8 +44,8 @@ def test_no_champion_means_no_consumption_until_one_is_promoted(topic_factory, s
 def test_promotion_swaps_the_version_without_restart_or_gap(topic_factory, settings, mlflow_uri, tmp_path):
     ctx = serving_env(topic_factory, settings, CONTINUUM_SERVING_POLL_S=600)  # only the control message can do it
     env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
-    v1 = register(client, ctx["name"], train_booster(seed=1))
-    v2 = register(client, ctx["name"], train_booster(seed=2, rounds=12))
+    v1 = register(client, ctx["name"], train_booster(seed=1), lake=ctx["lake"])
+    v2 = register(client, ctx["name"], train_booster(seed=2, rounds=12), lake=ctx["lake"])
     promote(env, client, v1)
     sidecar = SidecarProcess(env, tmp_path / "sidecar.log").start()
     try:
@@ -74,7 +74,7 @@ def test_promotion_swaps_the_version_without_restart_or_gap(topic_factory, setti
 def test_corrupt_model_is_refused_and_the_old_one_keeps_serving(topic_factory, settings, mlflow_uri, tmp_path):
     ctx = serving_env(topic_factory, settings)
     env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
-    good_version = register(client, ctx["name"])
+    good_version = register(client, ctx["name"], lake=ctx["lake"])
     bad_version = register(client, ctx["name"], corrupt=True)
     promote(env, client, good_version)
     sidecar = SidecarProcess(env, tmp_path / "sidecar.log").start()
@@ -101,8 +101,8 @@ def test_corrupt_model_is_refused_and_the_old_one_keeps_serving(topic_factory, s
 def test_traffic_split_by_device_and_shadow_scoring(topic_factory, settings, mlflow_uri, tmp_path):
     ctx = serving_env(topic_factory, settings, CONTINUUM_SERVING_SHADOW="true")
     env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
-    v1 = register(client, ctx["name"], train_booster(seed=1))
-    v2 = register(client, ctx["name"], train_booster(seed=2, rounds=12))
+    v1 = register(client, ctx["name"], train_booster(seed=1), lake=ctx["lake"])
+    v2 = register(client, ctx["name"], train_booster(seed=2, rounds=12), lake=ctx["lake"])
     client.set_registered_model_alias(ctx["name"], "challenger", v2)
     promote(env, client, v1)
     sidecar = SidecarProcess(env, tmp_path / "sidecar.log").start()

@@ -1,0 +1,176 @@
+"""Which registered versions may serve: gate verdicts bound to the model's digest, recorded in the lake.
+
+    digest = log_gate_inputs("3", "valid", booster)                       # at training, in the active run
+    record = judge_version(tracking_uri, lake, name, "7", settings, "3")  # promotion: gates on the run
+    record_approval(lake, name, "7", APPROVED, "policy:auto", AUTO, "every gate passed")
+    model, record = load_trusted(tracking_uri, lake, name, "7")           # sidecar, batch, retrain, monitor
+
+Version tags can be edited by anyone who can reach the registry, so nothing here reads them for a
+decision. The gates judge what the training run logged (params are immutable; of a metric only the
+values logged before the run ended count) and the registered artifact itself (its size and SHA-256).
+The verdict goes to `registry/verdicts/<model>/<version>.json` in the lake, written once: a later
+judgement of the same bytes returns it, one of other bytes is refused. The approval (who, when, how)
+is added to it when the version is approved or rejected; a version may serve only if its verdict
+passed, it is approved, and the file just downloaded has the digest that was judged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+
+from mlflow import MlflowClient
+
+from ml.gates import APPROVED, GateInputs, check_gates, decide
+from ml.lake import Lake
+from ml.registry.artifact import FetchedModel, fetch_model
+from ml.registry.versions import RegistryError
+
+VERDICTS = "registry/verdicts"
+CHAMPION_PARAM, VALIDATION_PARAM, DIGEST_PARAM = "champion_version", "validation", "model_sha256"
+NO_CHAMPION = "none"
+AUTO, MANUAL = "auto", "manual"
+ALWAYS_READ = ("holdout_roc_auc", "latency_ms_per_1k")  # beside the promotion metric and the champion's
+
+
+class Untrusted(RegistryError):
+    """A version may not serve or be judged; the message says why and what to do."""
+
+
+def verdict_key(name: str, version: str | int) -> str:
+    return f"{VERDICTS}/{name}/{version}.json"
+
+
+def log_gate_inputs(champion_version: str | None, validation: str, booster) -> str:
+    """Log, as params of the active MLflow run, the gate inputs that are not metrics: the champion the
+    holdout comparison was made against, the training data's validation status and the SHA-256 of the
+    model file it trains (UBJ, the bytes `mlflow.xgboost.log_model` writes). Returns that digest."""
+    import mlflow
+
+    digest = hashlib.sha256(bytes(booster.save_raw("ubj"))).hexdigest()
+    mlflow.log_params({CHAMPION_PARAM: champion_version or NO_CHAMPION, VALIDATION_PARAM: validation,
+                       DIGEST_PARAM: digest})
+    return digest
+
+
+def run_metrics(client: MlflowClient, run_id: str, keys: list[str]) -> dict[str, float]:
+    """The value of each metric as the run left it: only values logged before the run ended count, and a
+    metric with two different such values is refused (the gate metrics are logged once)."""
+    run = client.get_run(run_id)
+    end = run.info.end_time
+    if run.info.status != "FINISHED" or end is None:
+        raise Untrusted(f"training run {run_id} is {run.info.status}, not finished: its metrics can still change")
+    out = {}
+    for key in keys:
+        values = {m.value for m in client.get_metric_history(run_id, key) if m.timestamp <= end}
+        if len(values) > 1:
+            raise Untrusted(f"training run {run_id} logged {len(values)} different values of {key} before it "
+                            "ended; the gate metrics are logged once, so the run was changed: retrain")
+        if values:
+            out[key] = values.pop()
+    return out
+
+
+def gate_inputs(client: MlflowClient, model: FetchedModel, settings) -> GateInputs:
+    """The gates' evidence for a fetched version: its training run's params and metrics, its file's size
+    and digest."""
+    if not model.run_id:
+        raise Untrusted(f"{model.name} v{model.version} names no training run; register it from a run")
+    params = client.get_run(model.run_id).data.params
+    metric = settings.promotion_metric
+    metrics = run_metrics(client, model.run_id, sorted({metric, f"champion_{metric}", *ALWAYS_READ}))
+    champion = params.get(CHAMPION_PARAM, NO_CHAMPION)
+    return GateInputs(metrics=metrics, champion_version=None if champion == NO_CHAMPION else champion,
+                      validation=params.get(VALIDATION_PARAM, ""), trained_digest=params.get(DIGEST_PARAM),
+                      model_bytes=model.size, digest=model.digest)
+
+
+def read_verdict(lake: Lake, name: str, version: str | int) -> dict | None:
+    key = verdict_key(name, version)
+    return json.loads(lake.read_text(key)) if lake.exists(key) else None
+
+
+def judge_version(tracking_uri: str, lake: Lake, name: str, version: str | int, settings,
+                  champion_version: str | None) -> dict:
+    """Run the gates on a version against the champion of now and record the verdict (once per version);
+    returns the record. A version judged before is not judged again: the same bytes get the recorded
+    verdict back, other bytes are refused (register them as a new version)."""
+    model = fetch_model(tracking_uri, name, version)
+    existing = read_verdict(lake, name, model.version)
+    if existing is not None:
+        if existing["digest"] != model.digest:
+            raise Untrusted(f"{name} v{model.version} was judged on sha256 {existing['digest']}, but its artifact "
+                            f"is now sha256 {model.digest}: register the new model as a new version")
+        return existing
+    client = MlflowClient(tracking_uri)
+    inputs = gate_inputs(client, model, settings)
+    gates = check_gates(inputs, champion_version, settings)
+    record = {"model": name, "version": model.version, "run_id": model.run_id, "digest": model.digest,
+              "champion": champion_version, "policy": settings.approval_policy,
+              "decision": decide(gates, settings.approval_policy), "passed": all(g.passed for g in gates),
+              "gates": [g.to_dict() for g in gates], "inputs": inputs.to_dict(), "judged_at": _now(),
+              "approval": None}
+    lake.write_text(verdict_key(name, model.version), json.dumps(record, indent=1, sort_keys=True))
+    return record
+
+
+def record_approval(lake: Lake, name: str, version: str | int, decision: str, actor: str, how: str,
+                    reason: str) -> dict:
+    """Add the approval (approved or rejected; by whom, when, `auto` or `manual`, why) to a version's
+    verdict, bound to the digest that verdict judged; a failed verdict cannot be approved."""
+    record = read_verdict(lake, name, version)
+    if record is None:
+        raise Untrusted(f"{name} v{version} has no verdict in {lake.url(verdict_key(name, version))}: run "
+                        "promote_model on it before approving")
+    if decision == APPROVED and not record["passed"]:
+        raise Untrusted(f"{name} v{version} failed its gates ({', '.join(_failed(record))}) and cannot be approved")
+    current = record.get("approval") or {}
+    if current.get("decision") == decision and current.get("by") == actor:
+        return record  # a retried task: the first decision stands, with its time
+    record["approval"] = {"decision": decision, "by": actor, "how": how, "reason": reason, "at": _now(),
+                          "digest": record["digest"]}
+    lake.write_text(verdict_key(name, version), json.dumps(record, indent=1, sort_keys=True))
+    return record
+
+
+def verify(lake: Lake, name: str, version: str | int, digest: str, approved: bool = True) -> dict:
+    """The version's verdict if it may serve: recorded, passed, approved (unless `approved` is false: a
+    shadow's scores act on nothing, so a challenger waiting for a person may be shadowed), and for exactly
+    these bytes; Untrusted saying which of those fails otherwise."""
+    record = read_verdict(lake, name, version)
+    if record is None:
+        raise Untrusted(f"v{version} has no recorded verdict ({lake.url(verdict_key(name, version))}): only a "
+                        "version judged and approved by promote_model may serve")
+    if not record["passed"]:
+        raise Untrusted(f"v{version} failed its gates ({', '.join(_failed(record))}) when judged at "
+                        f"{record['judged_at']}")
+    approval = record.get("approval") or {}
+    if approved and approval.get("decision") != APPROVED:
+        state = f"{approval['decision']} by {approval['by']}" if approval else "waiting for approval"
+        raise Untrusted(f"v{version} passed its gates but is not approved ({state})")
+    if record["digest"] != digest:
+        raise Untrusted(f"v{version}'s model file has sha256 {digest}, not the {record['digest']} that was "
+                        "judged and approved: the artifact changed; register it as a new version")
+    return record
+
+
+def load_trusted(tracking_uri: str, lake: Lake, name: str, version: str | int,
+                 approved: bool = True) -> tuple[FetchedModel, dict]:
+    """Fetch a version through the one loader and verify it before its bytes are parsed; returns the
+    model and its verdict, Untrusted or ArtifactRefused (both RegistryError) with the reason otherwise."""
+    found: dict = {}
+
+    def check(digest: str, mv) -> None:
+        found["record"] = verify(lake, name, mv.version, digest, approved)
+
+    model = fetch_model(tracking_uri, name, version, check=check)
+    return model, found["record"]
+
+
+def _failed(record: dict) -> list[str]:
+    return [g["name"] for g in record["gates"] if not g["passed"]]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
