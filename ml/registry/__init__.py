@@ -14,7 +14,7 @@ the SHA-256 of the model file downloaded; see `ml.registry.trust`.
 """
 
 from ml.registry.aliases import AUDIT_PREFIX, LEGACY_AUDIT_KEY, audit_log, rollback_target, set_champion
-from ml.registry.artifact import ArtifactRefused, fetch_model
+from ml.registry.artifact import ArtifactRefused, fetch_model, load_version
 from ml.registry.control import control_message, publish_control
 from ml.registry.trust import Untrusted, judge_version, load_trusted, read_verdict, record_approval, verify
 from ml.registry.versions import (
@@ -28,7 +28,6 @@ from ml.registry.versions import (
     RegistryError,
     by_alias,
     champion,
-    load_version,
     version_url,
 )
 

@@ -20,7 +20,7 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from ml.registry.versions import RegistryError
+from ml.registry.versions import DEFAULT_THRESHOLD, RegistryError
 
 BOOSTER_CLASS = "xgboost.core.Booster"
 FORMATS = {"ubj": ".ubj", "json": ".json"}  # XGBoost's own formats; never a pickle
@@ -116,3 +116,11 @@ def fetch_model(tracking_uri: str, name: str, version: str | int,
         booster = load_booster(path)
         size = path.stat().st_size
     return FetchedModel(name, str(mv.version), mv.run_id or "", booster, digest, size, dict(mv.tags))
+
+
+def load_version(tracking_uri: str, name: str, version: str | int):
+    """(xgboost.Booster, serving threshold, version tags) of one registered version, through the one safe
+    loader (`fetch_model`). It does not ask whether the version may serve: callers
+    that serve or compare a model use `ml.registry.trust.load_trusted`."""
+    model = fetch_model(tracking_uri, name, version)
+    return model.booster, float(model.tags.get("threshold", DEFAULT_THRESHOLD)), model.tags

@@ -1,7 +1,8 @@
-"""Find and load registered versions: by alias, and as the native XGBoost booster the sidecar scores with.
+"""Find registered versions by alias; the registry's names (aliases, approval states) and its error.
 
-A version's model is an MLflow XGBoost model stored as UBJ (XGBoost's own format, never a pickle), read
-as data by `ml.registry.artifact`; its serving threshold, contract and lineage are string tags on the version.
+A version's model is an MLflow XGBoost model stored as UBJ (XGBoost's own format, never a pickle), loaded
+as data by `ml.registry.artifact` (`fetch_model`, `load_version`); its serving threshold, contract and
+lineage are string tags on the version.
 """
 
 from __future__ import annotations
@@ -32,16 +33,6 @@ def by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None
 def champion(client: MlflowClient, name: str) -> ModelVersion | None:
     """The version serving now (alias `champion`), or None before the first promotion."""
     return by_alias(client, name, CHAMPION)
-
-
-def load_version(tracking_uri: str, name: str, version: str | int):
-    """(xgboost.Booster, serving threshold, version tags) of one registered version, through the one safe
-    loader (`ml.registry.artifact.fetch_model`). It does not ask whether the version may serve: callers
-    that serve or compare a model use `ml.registry.trust.load_trusted`."""
-    from ml.registry.artifact import fetch_model
-
-    model = fetch_model(tracking_uri, name, version)
-    return model.booster, float(model.tags.get("threshold", DEFAULT_THRESHOLD)), model.tags
 
 
 def version_url(tracking_uri: str, mv: ModelVersion) -> str:
