@@ -109,7 +109,8 @@ def test_first_model_promoted_then_a_better_one_a_worse_one_refused_and_a_rollba
     kinds = [a["kind"] for a in _alerts(webhook, name)]
     assert kinds == ["promoted", "promoted", "model_refused", "rolled_back"], kinds
     refused = _alerts(webhook, name)[2]
-    assert f"v{worse}" in refused["title"] and "metric" in refused["title"] and refused["evidence"]["version_url"]
+    assert refused["title"] == f"{name} v{worse} kept out: not better than champion v{better}"
+    assert refused["severity"] == "info" and "holdout_roc_auc" in refused["reason"] and refused["evidence"]["version_url"]
 
 
 def test_manual_policy_waits_for_a_person_to_approve_in_the_registry(env, training_lake, monkeypatch, webhook,
