@@ -87,7 +87,7 @@ def test_outputs_that_cannot_be_delivered_stop_the_sidecar_and_a_restart_scores_
     topic there, it scores every event."""
     ctx = serving_env(topic_factory, settings, partitions=1)
     env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
-    promote(env, client, register(client, ctx["name"]))
+    promote(env, client, register(client, ctx["name"], lake=ctx["lake"]))
     good = events(500, seed=9)
     produce(bootstrap, env["CONTINUUM_TOPIC_TELEMETRY"], good)
     missing = {**env, "CONTINUUM_TOPIC_PREDICTIONS": f"{env['CONTINUUM_TOPIC_PREDICTIONS']}.missing"}

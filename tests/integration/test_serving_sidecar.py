@@ -106,7 +106,7 @@ def test_a_record_too_large_to_dead_letter_whole_is_cut_and_the_stream_goes_on(t
     limit = 10_000
     ctx = serving_env(topic_factory, settings, CONTINUUM_SERVING_DLQ_MAX_BYTES=limit)
     env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
-    promote(env, client, register(client, ctx["name"]))
+    promote(env, client, register(client, ctx["name"], lake=ctx["lake"]))
     good = events(2000, seed=3)
     big = orjson.dumps({**orjson.loads(good[0][1]), "event_id": "big-1", "padding": "x" * 1_500_000})
     stream = good[:1000] + [(b"dev-big", big, good[1000][2])] + good[1000:]
