@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from ml.lake import Lake
+from ml.lake.layout import decision_key
 
 METRIC, DATA, SCHEDULE, NONE = "metric", "data", "schedule", "none"
 PRECEDENCE = (METRIC, DATA, SCHEDULE)
@@ -155,10 +156,6 @@ def _suppression(ev: Evidence, p: Policy) -> tuple[str, str] | None:
     if len(today) >= p.daily_budget:
         return BUDGET, f"{len(today)} retrains in the last 24 h, budget {p.daily_budget}"
     return None
-
-
-def decision_key(run_id: str) -> str:
-    return f"decisions/{run_id}.json"
 
 
 def record_decision(lake: Lake, decision: Decision, run_id: str, context: dict | None = None) -> str:

@@ -11,9 +11,8 @@ Only hours that passed validation are scored; a day without any is refused.
 """
 
 from ml.batch.run import batch_day
-from ml.batch.score import ALERT, NORMAL, PREFIX, BatchError, batch_schema, load_model, predictions_key, \
-    resolve_version, score_day
-from ml.batch.summary import REPORTS, day_outcomes, summarize
+from ml.batch.score import ALERT, NORMAL, BatchError, batch_schema, load_model, resolve_version, score_day
+from ml.batch.summary import day_outcomes, summarize
 
-__all__ = ["ALERT", "NORMAL", "PREFIX", "REPORTS", "BatchError", "batch_day", "batch_schema", "day_outcomes",
-           "load_model", "predictions_key", "resolve_version", "score_day", "summarize"]
+__all__ = ["ALERT", "NORMAL", "BatchError", "batch_day", "batch_schema", "day_outcomes", "load_model",
+           "resolve_version", "score_day", "summarize"]

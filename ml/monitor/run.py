@@ -31,13 +31,14 @@ import pandas as pd
 from ml.contract import Contract, model_frame
 from ml.drift import detect_drift, write_drift_report
 from ml.lake import Lake
+from ml.lake.layout import decision_key
+from ml.lake.window import HOUR
 from ml.monitor.champion import ChampionInfo, champion_info, reference_sample
 from ml.monitor.live import live_metrics
-from ml.policy import DATA, METRIC, NONE, Evidence, Policy, decide, decision_key, record_decision
+from ml.policy import DATA, METRIC, NONE, Evidence, Policy, decide, record_decision
 from ml.validation import read_hour, valid_hours
 
 log = logging.getLogger(__name__)
-HOUR = timedelta(hours=1)
 HISTORY_HOURS = 24
 MIN_REFERENCE_ROWS = 1000
 

@@ -13,7 +13,7 @@ version serves only if its verdict (`registry/verdicts/<model>/<version>.json`) 
 the SHA-256 of the model file downloaded; see `ml.registry.trust`.
 """
 
-from ml.registry.aliases import AUDIT_PREFIX, LEGACY_AUDIT_KEY, audit_log, rollback_target, set_champion
+from ml.registry.aliases import audit_log, rollback_target, set_champion
 from ml.registry.artifact import ArtifactRefused, fetch_model, load_version
 from ml.registry.control import control_message, publish_control
 from ml.registry.trust import Untrusted, judge_version, load_trusted, read_verdict, record_approval, verify
@@ -32,7 +32,7 @@ from ml.registry.versions import (
 )
 
 __all__ = [
-    "APPROVAL", "APPROVED", "AUDIT_PREFIX", "CHALLENGER", "CHAMPION", "LEGACY_AUDIT_KEY", "PENDING", "PREVIOUS",
+    "APPROVAL", "APPROVED", "CHALLENGER", "CHAMPION", "PENDING", "PREVIOUS",
     "REJECTED", "ArtifactRefused", "RegistryError", "Untrusted", "audit_log", "by_alias", "champion",
     "control_message", "fetch_model", "judge_version", "load_trusted", "load_version", "publish_control",
     "read_verdict", "record_approval", "rollback_target", "set_champion", "verify", "version_url",

@@ -24,10 +24,10 @@ from mlflow import MlflowClient
 
 from ml.gates import APPROVED, GateInputs, check_gates, decide
 from ml.lake import Lake
+from ml.lake.layout import verdict_key
 from ml.registry.artifact import FetchedModel, fetch_model
 from ml.registry.versions import RegistryError
 
-VERDICTS = "registry/verdicts"
 CHAMPION_PARAM, VALIDATION_PARAM, DIGEST_PARAM = "champion_version", "validation", "model_sha256"
 NO_CHAMPION = "none"
 AUTO, MANUAL = "auto", "manual"
@@ -36,10 +36,6 @@ ALWAYS_READ = ("holdout_roc_auc", "latency_ms_per_1k")  # beside the promotion m
 
 class Untrusted(RegistryError):
     """A version may not serve or be judged; the message says why and what to do."""
-
-
-def verdict_key(name: str, version: str | int) -> str:
-    return f"{VERDICTS}/{name}/{version}.json"
 
 
 def log_gate_inputs(champion_version: str | None, validation: str, booster) -> str:
