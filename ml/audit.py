@@ -1,11 +1,12 @@
 """The registry's audit trail in the lake: one write-once JSON object per alias move.
 
-Each record is its own object, `registry/audit/<UTC time>-<random hex>.json` (its `id` is the file
-name), so writers never read-modify-write a shared file: any number of them, on a local folder or on
-S3 (which has no append), can record moves at once and none loses another's. A record is written
+Each record is its own object, named by its `id` (`<UTC time>-<random hex>`, see
+`ml.lake.layout.audit_record_key`), so writers never read-modify-write a shared file: any number of
+them, on a local folder or on S3 (which has no append), can record moves at once and none loses
+another's. A record is written
 under an id the caller keeps, so a retried write lands on the same object with the same content.
 Readers list the folder in key order, which is time order, after the lines of the older single-file
-trail `registry/audit.jsonl` when a lake still has one.
+trail (`layout.legacy_audit_key`) when a lake still has one.
 
 This module reads and writes records only; `ml.registry` decides what a move is. It imports no MLflow,
 so the loop report can read the trail cheaply.

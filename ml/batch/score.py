@@ -2,7 +2,7 @@
 
 The version is loaded, verified and checked exactly as the sidecar loads it (`load_version`, `check_model`), and
 every hour is scored with `ServingModel.predict(model_frame(contract, df))`, the sidecar's feature code
-and model call. The day's rows go to `predictions_batch/model=<version>/dt=YYYY-MM-DD/part-0.parquet`,
+and model call. The day's rows go to one Parquet file per version and day (`layout.batch_predictions_key`),
 sorted by event time and event id and free of anything about the run itself, so scoring a day again
 rewrites the same bytes.
 """

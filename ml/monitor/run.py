@@ -5,12 +5,13 @@
 
 For the hour ending at `end` (event time, so a backfill sees what a live run would have seen):
 - drift: the valid telemetry hours of the recent window (`drift_window_hours`) against the champion's
-  training reference, with Evidently; the HTML report and its JSON summary go to `reports/drift/<run>/`;
+  training reference, with Evidently; the HTML report and its JSON summary go to the run's drift report
+  folder (`layout.drift_report_prefix`);
 - live metrics: the champion's mature predictions joined with their outcomes (`ml.monitor.live`);
-- history: the decisions of the 24 hours before, in `decisions/`, give the drift shares of the previous
+- history: the decisions of the 24 hours before, in the lake, give the drift shares of the previous
   windows (k consecutive drifted windows count, a missing hour breaks the run) and the recent retrains
   (cooldown, budget);
-- the decision (`ml.policy.decide`), written to `decisions/<run>.json` with all of the above, and an
+- the decision (`ml.policy.decide`), written to the lake (`layout.decision_key`) with all of the above, and an
   MLflow run in the `<model>-monitoring` experiment holding the figures, the report and the decision, so
   a person can open the report from the MLflow UI.
 """

@@ -4,9 +4,8 @@ Rows stream into one staged Parquet file per Kafka partition in fixed-size row g
 flat however large the hour and a rerun over the same records writes byte-identical files.
 
 An hour is published as a generation: its files are named after a digest of their content
-(`part-<partition>-<first>-<last>.<generation>.parquet`, `rejects.<generation>.parquet`), written
-beside the live generation's, and the one write of `_manifest.json`, which lists them, is the commit
-point. Only then are the hour's other files deleted. Readers read the files the manifest names, so they
+(`layout.part_key`, `layout.rejects_key`), written beside the live generation's, and the one write of
+the manifest (`layout.manifest_key`), which lists them, is the commit point. Only then are the hour's other files deleted. Readers read the files the manifest names, so they
 see the old hour or the new one, never a mix, wherever a rerun stops; the next run deletes what a
 stopped one left. The same content gives the same generation, so a rerun rewrites identical files.
 """

@@ -7,9 +7,9 @@
     record = set_champion(client, name, "7", actor="alice", reason="beats v6 on holdout", lake=lake)
     publish_control(producer, settings.topic_control, record)
 
-Aliases `champion`, `challenger`, `previous`; every champion move is recorded once under `registry/audit/`
-in the lake (one object per move) and announced on the control topic so every serving sidecar swaps at once. A
-version serves only if its verdict (`registry/verdicts/<model>/<version>.json`) passed, is approved, and names
+Aliases `champion`, `challenger`, `previous`; every champion move is recorded once in the lake's audit
+trail (`ml.audit`, one object per move) and announced on the control topic so every serving sidecar swaps at once. A
+version serves only if its verdict in the lake (`ml.lake.layout.verdict_key`) passed, is approved, and names
 the SHA-256 of the model file downloaded; see `ml.registry.trust`.
 """
 

@@ -8,7 +8,7 @@
 Version tags can be edited by anyone who can reach the registry, so nothing here reads them for a
 decision. The gates judge what the training run logged (params are immutable; of a metric only the
 values logged before the run ended count) and the registered artifact itself (its size and SHA-256).
-The verdict goes to `registry/verdicts/<model>/<version>.json` in the lake, written once: a later
+The verdict goes to the lake (`ml.lake.layout.verdict_key`), written once: a later
 judgement of the same bytes returns it, one of other bytes is refused. The approval (who, when, how)
 is added to it when the version is approved or rejected; a version may serve only if its verdict
 passed, it is approved, and the file just downloaded has the digest that was judged.

@@ -1,12 +1,12 @@
 """Validate one offloaded hour of the lake and record the verdict in its manifest.
 
 `validate_hour` reads the files the hour's manifest lists, checks them against the manifest (row
-counts, checksums), runs the contract's suite, writes GE's result to
-`validation/<topic>/dt=/hour=/result.json` (with the rows the offload quarantined, by reason) and GE's
-Data Docs beside it under `docs/`, then rewrites the manifest with `status` 'valid' or 'invalid' and a
-`validation` summary. An hour in which nothing arrived at all (no rows, nothing quarantined) is 'empty':
-a silent stream is not bad data, so no expectation is run on it. The manifest's
-`content_sha256` leaves both out, so validating never changes what the hour is said to hold.
+counts, checksums), runs the contract's suite, writes GE's result (`layout.validation_result_key`, with
+the rows the offload quarantined, by reason) and GE's Data Docs (`layout.validation_docs_prefix`), then
+rewrites the manifest with `status` 'valid' or 'invalid' and a `validation` summary. An hour in which
+nothing arrived at all (no rows, nothing quarantined) is 'empty': a silent stream is not bad data, so no
+expectation is run on it. The manifest's `content_sha256` leaves both out, so validating never changes
+what the hour is said to hold.
 Drift and training read only hours that `valid_hours` returns (neither invalid nor empty ones).
 """
 

@@ -89,7 +89,7 @@ def retrain_request(outcomes: list[dict]) -> dict | None:
 def alert_decisions(outcomes: list[dict]) -> list[dict]:
     """One alert per decision that acts: each retrain asked for, and each trigger held back by the daily
     budget (a person may need to look). Triggers held by the cooldown are not sent: a retrain is already
-    on its way; they stay in `decisions/` and the loop report."""
+    on its way; they stay in the recorded decisions and the loop report."""
     from ml.alerts import RETRAIN_DECISION, WARN, Alert
     from plugins.notifiers.on_call import notify_on_call
 
