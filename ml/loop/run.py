@@ -36,6 +36,7 @@ from mlflow import MlflowClient
 from ml.contract import load_contract
 from ml.lake import Lake
 from ml.lake.layout import decisions_prefix, roots
+from ml.lake.window import HOUR
 from ml.loop.airflow_api import AirflowApi, AirflowError
 from ml.registry import APPROVAL, REJECTED, by_alias, champion
 from ml.simulate import ConceptDrift, CovariateDrift, SimConfig, Simulator
@@ -44,7 +45,6 @@ from ml.train import RetrainRequest
 from ml.train.retrain import regime_request
 
 log = logging.getLogger(__name__)
-HOUR = timedelta(hours=1)
 RETENTION = timedelta(days=6)  # inside the topics' 7 days, by record timestamp
 DAGS = ["lake_offload", "monitor_model", "retrain_model", "promote_model", "rollback_model"]
 CHAIN = ["monitor_model", "retrain_model", "promote_model"]
