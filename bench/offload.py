@@ -29,7 +29,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from ml.contract import load_contract
 from results_file import save_figures
-from ml.offload import Window, window_consumer
+from ml.lake.layout import manifest_key
+from ml.lake.window import Window
+from ml.offload import window_consumer
 from ml.settings import load_settings
 from ml.simulate.produce import KafkaSink
 from ml.simulate.stream import SimConfig, Simulator
@@ -76,7 +78,7 @@ def offload_once(bootstrap: str, topic: str, lake: Path) -> tuple[float, float, 
         raise RuntimeError(f"offload failed:\n{proc.stderr[-3000:]}")
     line = next(l for l in proc.stdout.splitlines() if l.startswith("BENCH"))
     seconds, rss = map(float, line.split()[1:])
-    manifest = json.loads((lake / "raw" / "telemetry" / HOUR.partition_path / "_manifest.json").read_text())
+    manifest = json.loads((lake / manifest_key("telemetry", HOUR)).read_text())
     return seconds, rss, manifest
 
 

@@ -12,10 +12,10 @@ its last hours; or by hand for any range of days and any version.
    `challenger`, `previous`), resolved once so every day of the run uses the same version. A scheduled
    run before anything has been promoted is skipped.
 4. **score_day** (one per day): the day's *valid* telemetry hours scored with the sidecar's feature code
-   and model call, to `predictions_batch/model=<version>/dt=<day>/part-0.parquet` (event id, device,
-   event time, score, decision, version); and the day's summary (events, alert rate, score quantiles
-   and histogram, and where outcomes have matured ROC AUC, PR AUC, precision and recall at the
-   version's threshold, label coverage) to `reports/daily/dt=<day>/model=<version>.json` and `.html`.
+   and model call, to one Parquet file per version and day (event id, device, event time, score,
+   decision, version); and the day's summary (events, alert rate, score quantiles and histogram, and
+   where outcomes have matured ROC AUC, PR AUC, precision and recall at the version's threshold, label
+   coverage) to a JSON and an HTML page per version and day (paths: `ml/lake/layout.py`).
    A day without valid hours fails, naming the day: run `lake_offload` for it first. Rerunning a day
    rewrites byte-identical Parquet.
 

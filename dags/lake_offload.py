@@ -6,10 +6,10 @@ lateness (`CONTINUUM_OFFLOAD_LATENESS_MINUTES`) has passed:
 
 1. **offload_topic** (telemetry, outcomes, predictions): reads exactly the records whose Kafka timestamp
    falls in the hour, positioned with `offsets_for_times` (no consumer group, nothing committed), and
-   writes Parquet to `raw/<topic>/dt=/hour=/` with a `_manifest.json`; bad records go to `quarantine/`
-   with their reason. Reruns and backfills rewrite the same files.
+   writes the topic's hour to the lake as Parquet with a manifest; bad records go to the hour's
+   quarantine with their reason (paths: `ml/lake/layout.py`). Reruns and backfills rewrite the same files.
 2. **validate_partition**: runs the contract's Great Expectations suite on the telemetry hour; the result
-   and Data Docs go to `validation/`. A critical failure marks the hour invalid and fails the task; an
+   and Data Docs go to the lake beside the hour's. A critical failure marks the hour invalid and fails the task; an
    hour in which nothing arrived is `empty` and green; a valid or empty hour updates the
    `validated_telemetry` Asset, which schedules `monitor_model`.
 

@@ -12,18 +12,18 @@ that is also how a range is re-evaluated (a backfill) after a late offload or a 
      sample the champion was trained on, with Evidently (distance per feature: Wasserstein for numbers,
      Jensen-Shannon for categories; sampled to `CONTINUUM_DRIFT_SAMPLE_ROWS`), the share of drifted
      features and which of the model's most important features moved. The HTML report and a JSON
-     summary go to `reports/drift/<run>/` in the lake and to an MLflow run of `<model>-monitoring`;
+     summary go to the run's drift report in the lake and to an MLflow run of `<model>-monitoring`;
    - *live performance*: the champion's predictions joined with the late outcomes by event id, on the
      latest hours whose labels have all had time to arrive; ROC AUC, PR AUC, precision and recall at the
      serving threshold, only with enough mature labels and coverage;
    - *the decision* (`ml/policy.py`): **metric** (live AUC under the floor or dropped from the holdout
      AUC), **data** (drift share at or above the threshold for k consecutive windows), **schedule** (model older
      than its maximum age) or **none**, with a cooldown and a daily budget. Every decision, `none`
-     included, goes to `decisions/<run>.json` with its evidence, and to the task log.
+     included, goes to the lake with its evidence (paths: `ml/lake/layout.py`), and to the task log.
 3. **request_retrain**: when a decision asks for a retrain, updates the **retrain_request** Asset (its
    extra holds the reason and the evidence), which schedules `retrain_model`, and alerts on-call once per
    decision with the reason and the report links. Skipped when nothing asks for a retrain.
-4. **update_loop_report**: redraws `reports/loop/index.html`, the loop report: live AUC, label coverage,
+4. **update_loop_report**: redraws the loop report, one page in the lake: live AUC, label coverage,
    drift share, decisions, the version serving, retrains and promotions over time, and the audit trail.
 """
 

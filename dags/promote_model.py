@@ -8,7 +8,7 @@ version the `challenger` alias points at).
    with no champion, above `CONTINUUM_PROMOTION_FLOOR`), trained only on valid hours, scoring latency
    and model size within limits, the registered file the one the run trained; judged on the training
    run's params and metrics and the artifact, never on tags. The verdict and the model's SHA-256 go to
-   `registry/verdicts/<model>/<version>.json` in the lake (what sidecars and batch scoring trust), and
+   the version's verdict in the lake (what sidecars and batch scoring trust), and
    each gate is mirrored as a tag on the version (`gate_<name>`) for people. A failed gate
    tags it `approval=rejected`; with `CONTINUUM_APPROVAL_POLICY=auto` passing gates tag it
    `approval=approved`, with `manual` it stays `approval=pending`. The task log and XCom hold the
@@ -17,7 +17,7 @@ version the `challenger` alias points at).
    `approved` or `rejected` in the MLflow UI (with `approved_by`), then adds the decision to the verdict; after
    `CONTINUUM_APPROVAL_TIMEOUT_MINUTES` the version is tagged rejected (timeout) and the task fails.
 3. **promote_champion**: `champion` moves to the version, the old champion becomes `previous`, and the
-   move is recorded once under `registry/audit/` in the lake (a retry finishes a move cut short and
+   move is recorded once in the lake's audit trail (a retry finishes a move cut short and
    records it once). A rejected version is skipped here.
 4. **announce_promotion**: a `promotion` message on the control topic, so every sidecar swaps.
 """

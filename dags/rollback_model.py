@@ -4,7 +4,7 @@
 Trigger it with an optional `version` (empty: the version the `previous` alias points at) and a reason.
 
 1. **rollback_champion**: `champion` moves back to that version, the one it leaves becomes `previous`,
-   and the move (who triggered it, when, from, to, why) is recorded under `registry/audit/`.
+   and the move (who triggered it, when, from, to, why) is recorded in the lake's audit trail.
 2. **announce_rollback**: a `rollback` message on the control topic, so every sidecar swaps at once.
 The task log carries the rollback as a warning for on-call.
 """

@@ -1,11 +1,12 @@
 """The registry's audit trail in the lake: one write-once JSON object per alias move.
 
-Each record is its own object, `registry/audit/<UTC time>-<random hex>.json` (its `id` is the file
-name), so writers never read-modify-write a shared file: any number of them, on a local folder or on
-S3 (which has no append), can record moves at once and none loses another's. A record is written
+Each record is its own object, named by its `id` (`<UTC time>-<random hex>`, see
+`ml.lake.layout.audit_record_key`), so writers never read-modify-write a shared file: any number of
+them, on a local folder or on S3 (which has no append), can record moves at once and none loses
+another's. A record is written
 under an id the caller keeps, so a retried write lands on the same object with the same content.
 Readers list the folder in key order, which is time order, after the lines of the older single-file
-trail `registry/audit.jsonl` when a lake still has one.
+trail (`layout.legacy_audit_key`) when a lake still has one.
 
 This module reads and writes records only; `ml.registry` decides what a move is. It imports no MLflow,
 so the loop report can read the trail cheaply.
@@ -18,9 +19,7 @@ import uuid
 from datetime import datetime, timezone
 
 from ml.lake import Lake
-
-AUDIT_PREFIX = "registry/audit"
-LEGACY_AUDIT_KEY = "registry/audit.jsonl"
+from ml.lake.layout import audit_prefix, audit_record_key, legacy_audit_key
 
 
 def new_record_id(now: datetime | None = None) -> str:
@@ -29,19 +28,12 @@ def new_record_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:12]}"
 
 
-def record_key(record_id: str) -> str:
-    """The lake key of the record with this id."""
-    if not record_id or "/" in record_id:
-        raise ValueError(f"an audit record id must be a non-empty name without '/', got {record_id!r}")
-    return f"{AUDIT_PREFIX}/{record_id}.json"
-
-
 def write_record(lake: Lake, record: dict) -> str:
     """Write one record under its `id` (one is given when it has none) and return its key.
 
     Writing the same record again replaces the object with identical content: a retry adds nothing."""
     record.setdefault("id", new_record_id())
-    key = record_key(record["id"])
+    key = audit_record_key(record["id"])
     lake.write_text(key, json.dumps(record, sort_keys=True) + "\n")
     return key
 
@@ -53,11 +45,12 @@ def read_records(lake: Lake) -> tuple[list[dict], list[str]]:
     written), then the objects in key order. An unreadable line or object is named, never fatal."""
     records: list[dict] = []
     problems: list[str] = []
-    if lake.exists(LEGACY_AUDIT_KEY):
-        for n, line in enumerate(lake.read_text(LEGACY_AUDIT_KEY).splitlines(), 1):
+    legacy = legacy_audit_key()
+    if lake.exists(legacy):
+        for n, line in enumerate(lake.read_text(legacy).splitlines(), 1):
             if line.strip():
-                _parse(line, f"{LEGACY_AUDIT_KEY} line {n}", records, problems)
-    for key in lake.list(AUDIT_PREFIX):
+                _parse(line, f"{legacy} line {n}", records, problems)
+    for key in lake.list(audit_prefix()):
         if key.endswith(".json"):
             try:
                 text = lake.read_text(key)

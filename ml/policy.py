@@ -9,7 +9,7 @@ Three triggers, strongest evidence first when several fire:
 A cooldown after each retrain and a budget of retrains per 24 hours stop retrain storms, and a retrain
 already asked for the same champion that is still waiting for the new regime's data (`pending_until`)
 holds the next one: a suppressed trigger keeps its kind and says what held it back. Every decision, `none` included, is written to
-`decisions/<run>.json` with its evidence, so a person can see why a model did or did not change.
+the lake (`ml.lake.layout.decision_key`) with its evidence, so a person can see why a model did or did not change.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from ml.lake import Lake
+from ml.lake.layout import decision_key
 
 METRIC, DATA, SCHEDULE, NONE = "metric", "data", "schedule", "none"
 PRECEDENCE = (METRIC, DATA, SCHEDULE)
@@ -157,12 +158,8 @@ def _suppression(ev: Evidence, p: Policy) -> tuple[str, str] | None:
     return None
 
 
-def decision_key(run_id: str) -> str:
-    return f"decisions/{run_id}.json"
-
-
 def record_decision(lake: Lake, decision: Decision, run_id: str, context: dict | None = None) -> str:
-    """Write the decision and its evidence to `decisions/<run_id>.json`, with `context` (the window, the
+    """Write the decision and its evidence to the lake under `run_id`, with `context` (the window, the
     champion, the drift and live figures, links to the reports); returns the key."""
     key = decision_key(run_id)
     record = {**(context or {}), "run_id": run_id, **decision.to_dict()}

@@ -4,16 +4,15 @@
     model = load_model(settings.mlflow_tracking_uri, contract, settings.model_name, version, lake)
     summary = batch_day(lake, contract, model, date(2026, 11, 21))
 
-writes `predictions_batch/model=<version>/dt=YYYY-MM-DD/part-0.parquet` (event id, device, event time,
-score, decision, version) and `reports/daily/dt=YYYY-MM-DD/model=<version>.json` and `.html` (events,
-alert rate, score distribution and, where outcomes have matured, ROC AUC, PR AUC, precision and recall).
+writes the day's scores (`layout.batch_predictions_key`: event id, device, event time, score, decision,
+version) and its summary as JSON and HTML (`layout.daily_report_key`: events, alert rate, score
+distribution and, where outcomes have matured, ROC AUC, PR AUC, precision and recall).
 Only hours that passed validation are scored; a day without any is refused.
 """
 
 from ml.batch.run import batch_day
-from ml.batch.score import ALERT, NORMAL, PREFIX, BatchError, batch_schema, load_model, predictions_key, \
-    resolve_version, score_day
-from ml.batch.summary import REPORTS, day_outcomes, summarize
+from ml.batch.score import ALERT, NORMAL, BatchError, batch_schema, load_model, resolve_version, score_day
+from ml.batch.summary import day_outcomes, summarize
 
-__all__ = ["ALERT", "NORMAL", "PREFIX", "REPORTS", "BatchError", "batch_day", "batch_schema", "day_outcomes",
-           "load_model", "predictions_key", "resolve_version", "score_day", "summarize"]
+__all__ = ["ALERT", "NORMAL", "BatchError", "batch_day", "batch_schema", "day_outcomes", "load_model",
+           "resolve_version", "score_day", "summarize"]

@@ -7,9 +7,10 @@ from datetime import date
 
 from ml.batch.page import render
 from ml.batch.score import day_window, score_day
-from ml.batch.summary import day_outcomes, report_key, summarize
+from ml.batch.summary import day_outcomes, summarize
 from ml.contract import Contract
 from ml.lake import Lake
+from ml.lake.layout import daily_report_key
 from ml.serving.model import ServingModel
 
 
@@ -19,7 +20,8 @@ def batch_day(lake: Lake, contract: Contract, model: ServingModel, day: date) ->
     scores = score_day(lake, contract, model, day)
     outcomes, outcome_hours = day_outcomes(lake, contract, day_window(day))
     summary = summarize(scores, outcomes, outcome_hours, contract, lake)
-    lake.write_text(report_key(scores, "json"), json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    lake.write_text(report_key(scores, "html"), render(summary))
-    summary["report"] = lake.url(report_key(scores, "html"))
+    json_key, html_key = (daily_report_key(scores.day, scores.model.version, ext) for ext in ("json", "html"))
+    lake.write_text(json_key, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    lake.write_text(html_key, render(summary))
+    summary["report"] = lake.url(html_key)
     return summary

@@ -2,7 +2,7 @@
 
 The version is loaded, verified and checked exactly as the sidecar loads it (`load_version`, `check_model`), and
 every hour is scored with `ServingModel.predict(model_frame(contract, df))`, the sidecar's feature code
-and model call. The day's rows go to `predictions_batch/model=<version>/dt=YYYY-MM-DD/part-0.parquet`,
+and model call. The day's rows go to one Parquet file per version and day (`layout.batch_predictions_key`),
 sorted by event time and event id and free of anything about the run itself, so scoring a day again
 rewrites the same bytes.
 """
@@ -19,11 +19,11 @@ import pyarrow.parquet as pq
 
 from ml.contract import Contract, model_frame
 from ml.lake import Lake
-from ml.offload import Window
+from ml.lake.layout import batch_predictions_key
+from ml.lake.window import Window
 from ml.serving.model import ServingModel, check_model, load_version
 from ml.validation import read_hour, valid_hours
 
-PREFIX = "predictions_batch"
 ALERT, NORMAL = "alert", "normal"  # the sidecar's decisions, for the same score and threshold
 
 
@@ -41,10 +41,6 @@ class DayScores:
     table: pa.Table
     hours: list[str] = field(default_factory=list)  # ISO start of every hour scored
     skipped: list[str] = field(default_factory=list)  # hours whose files disagree with their manifest
-
-
-def predictions_key(version: str, day: date) -> str:
-    return f"{PREFIX}/model={version}/dt={day:%Y-%m-%d}/part-0.parquet"
 
 
 def day_window(day: date) -> Window:
@@ -111,7 +107,7 @@ def score_day(lake: Lake, contract: Contract, model: ServingModel, day: date) ->
         raise BatchError(f"every valid telemetry hour of {day:%Y-%m-%d} disagrees with its manifest; offload "
                          "those hours again (lake_offload):\n" + "\n".join(skipped))
     table = pa.concat_tables(parts).sort_by([(contract.event_time, "ascending"), (contract.event_id, "ascending")])
-    out = DayScores(day, model, predictions_key(model.version, day), table, hours, skipped)
+    out = DayScores(day, model, batch_predictions_key(model.version, day), table, hours, skipped)
     lake.write_bytes(out.key, parquet_bytes(table))
     return out
 

@@ -18,16 +18,12 @@ from ml.batch.score import DayScores
 from ml.contract import Contract
 from ml.evaluate import classification_metrics
 from ml.lake import Lake
-from ml.offload import Window, manifest_key
+from ml.lake.layout import manifest_key
+from ml.lake.window import Window
 from ml.validation import read_hour
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 BINS = 20  # histogram bins of width 0.05 over [0, 1]
-REPORTS = "reports/daily"
-
-
-def report_key(scores: DayScores, ext: str) -> str:
-    return f"{REPORTS}/dt={scores.day:%Y-%m-%d}/model={scores.model.version}.{ext}"
 
 
 def day_outcomes(lake: Lake, contract: Contract, window: Window) -> tuple[pd.DataFrame, list[str]]:

@@ -40,7 +40,7 @@ def model_frame(contract: Contract, df: pd.DataFrame) -> pd.DataFrame:
 def model_matrix(contract: Contract, events) -> np.ndarray:
     """`model_frame` as one float32 matrix in `contract.model_columns` order, categoricals as their contract
     codes (NaN for a null or unknown value), for decoded events: a list of `decode_event` dicts (NaN or
-    None for a null) or an Arrow table of checked records (`check_records`, `ml.offload.decode`)."""
+    None for a null) or an Arrow table of checked records (`check_records`, `ml.contract.decode`)."""
     import pyarrow as pa
 
     arrow = isinstance(events, pa.Table)

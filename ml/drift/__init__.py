@@ -6,6 +6,6 @@
 """
 
 from ml.drift.detect import DriftResult, FeatureDrift, detect_drift, sample
-from ml.drift.report import drift_report_keys, write_drift_report
+from ml.drift.report import write_drift_report
 
-__all__ = ["DriftResult", "FeatureDrift", "detect_drift", "drift_report_keys", "sample", "write_drift_report"]
+__all__ = ["DriftResult", "FeatureDrift", "detect_drift", "sample", "write_drift_report"]

@@ -35,6 +35,8 @@ from mlflow import MlflowClient
 
 from ml.contract import load_contract
 from ml.lake import Lake
+from ml.lake.layout import decisions_prefix, roots
+from ml.lake.window import HOUR
 from ml.loop.airflow_api import AirflowApi, AirflowError
 from ml.registry import APPROVAL, REJECTED, by_alias, champion
 from ml.simulate import ConceptDrift, CovariateDrift, SimConfig, Simulator
@@ -43,7 +45,6 @@ from ml.train import RetrainRequest
 from ml.train.retrain import regime_request
 
 log = logging.getLogger(__name__)
-HOUR = timedelta(hours=1)
 RETENTION = timedelta(days=6)  # inside the topics' 7 days, by record timestamp
 DAGS = ["lake_offload", "monitor_model", "retrain_model", "promote_model", "rollback_model"]
 CHAIN = ["monitor_model", "retrain_model", "promote_model"]
@@ -213,7 +214,8 @@ class Loop:
     def late_labels(self) -> int:
         """The outcomes observed after the timeline, hour by hour up to the contract's longest delay
         (the telemetry of those hours is not the loop's, so this is the offload library, not the DAG)."""
-        from ml.offload import Window, offload_hour, window_consumer
+        from ml.lake.window import Window
+        from ml.offload import offload_hour, window_consumer
 
         delay = timedelta(minutes=self.contract.label.max_delay_minutes)
         rows = 0
@@ -263,7 +265,7 @@ class Loop:
                 raise LoopError(f"{name} v{challenger.version} was refused ({gates}); see "
                                 f"{self.settings.mlflow_tracking_uri}/#/models/{name}/versions/{challenger.version}")
             if time.monotonic() > deadline:
-                decisions = sorted(self.lake.list("decisions/"))[-3:]
+                decisions = sorted(self.lake.list(decisions_prefix()))[-3:]
                 raise LoopError(f"no new champion within {self.profile.timeout_s:.0f} s (champion "
                                 f"{current.version if current else 'none'}; latest decisions {decisions})")
             time.sleep(5)
@@ -395,7 +397,7 @@ def reset(settings) -> None:
             raise LoopError(f"topics {pending} are still being deleted")
         time.sleep(1)
     lake = Lake.from_settings(settings)
-    for prefix in ("raw", "quarantine", "validation", "decisions", "reports", "registry", "predictions_batch"):
+    for prefix in roots():
         lake.delete_prefix(prefix)
     client = MlflowClient(settings.mlflow_tracking_uri)
     try:

@@ -15,8 +15,9 @@ from confluent_kafka import Consumer, TopicPartition
 from mlflow import MlflowClient
 
 from ml.evaluate import classification_metrics
+from ml.lake.layout import decisions_prefix, drift_report_prefix, is_drift_report_key
+from ml.lake.window import Window
 from ml.monitor.live import labelled_predictions
-from ml.offload import Window
 
 
 def live_auc(lake, contract, version: str, start: datetime, end: datetime, labels_until: datetime) -> dict:
@@ -52,7 +53,7 @@ def summarize(loop, outcome: dict, report: dict) -> dict:
     t, settings, lake = loop.timeline, loop.settings, loop.lake
     labels_until = t.end + timedelta(minutes=loop.contract.label.max_delay_minutes)
     client = MlflowClient(settings.mlflow_tracking_uri)
-    decisions = [json.loads(lake.read_text(k)) for k in sorted(lake.list("decisions/")) if k.endswith(".json")]
+    decisions = [json.loads(lake.read_text(k)) for k in sorted(lake.list(decisions_prefix())) if k.endswith(".json")]
     detected = next((d for d in decisions if d.get("retrain") and d["evidence"]["now"] > t.onset.isoformat()), None)
     first, second = outcome["first"], outcome["second"]
 
@@ -62,7 +63,7 @@ def summarize(loop, outcome: dict, report: dict) -> dict:
         return float(tags[key]) if key in tags else None
 
     mlflow_url = settings.mlflow_tracking_uri
-    drift_reports = sorted(k for k in lake.list("reports/drift/") if k.endswith("report.html"))
+    drift_reports = sorted(k for k in lake.list(drift_report_prefix()) if is_drift_report_key(k))
     return {
         "profile": loop.profile.name, "timeline": t.to_dict(), "drift_onset": t.onset.isoformat(),
         "detected_by": None if detected is None else {

@@ -3,8 +3,9 @@
     outcomes = monitor_hours(lake, contract, settings, [end_of_hour, ...])   # oldest first
     outcomes[-1]["decision"]["kind"]            # none | data | metric | schedule
 
-Every window's decision goes to `decisions/<run>.json` with its evidence; the Evidently report to
-`reports/drift/<run>/`; the figures, report and decision to an MLflow run of `<model>-monitoring`.
+Every window's decision goes to the lake with its evidence (`layout.decision_key`), the Evidently report
+beside it (`layout.drift_report_prefix`), and the figures, report and decision to an MLflow run of
+`<model>-monitoring`.
 """
 
 from ml.monitor.champion import ChampionInfo, champion_info, reference_sample

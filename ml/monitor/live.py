@@ -25,10 +25,9 @@ import pandas as pd
 from ml.contract import Contract
 from ml.evaluate import classification_metrics
 from ml.lake import Lake
-from ml.offload import Window, manifest_key
+from ml.lake.layout import manifest_key
+from ml.lake.window import HOUR, Window
 from ml.validation import read_hour
-
-HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,13 @@
 
 For the hour ending at `end` (event time, so a backfill sees what a live run would have seen):
 - drift: the valid telemetry hours of the recent window (`drift_window_hours`) against the champion's
-  training reference, with Evidently; the HTML report and its JSON summary go to `reports/drift/<run>/`;
+  training reference, with Evidently; the HTML report and its JSON summary go to the run's drift report
+  folder (`layout.drift_report_prefix`);
 - live metrics: the champion's mature predictions joined with their outcomes (`ml.monitor.live`);
-- history: the decisions of the 24 hours before, in `decisions/`, give the drift shares of the previous
+- history: the decisions of the 24 hours before, in the lake, give the drift shares of the previous
   windows (k consecutive drifted windows count, a missing hour breaks the run) and the recent retrains
   (cooldown, budget);
-- the decision (`ml.policy.decide`), written to `decisions/<run>.json` with all of the above, and an
+- the decision (`ml.policy.decide`), written to the lake (`layout.decision_key`) with all of the above, and an
   MLflow run in the `<model>-monitoring` experiment holding the figures, the report and the decision, so
   a person can open the report from the MLflow UI.
 """
@@ -31,13 +32,14 @@ import pandas as pd
 from ml.contract import Contract, model_frame
 from ml.drift import detect_drift, write_drift_report
 from ml.lake import Lake
+from ml.lake.layout import decision_key
+from ml.lake.window import HOUR
 from ml.monitor.champion import ChampionInfo, champion_info, reference_sample
 from ml.monitor.live import live_metrics
-from ml.policy import DATA, METRIC, NONE, Evidence, Policy, decide, decision_key, record_decision
+from ml.policy import DATA, METRIC, NONE, Evidence, Policy, decide, record_decision
 from ml.validation import read_hour, valid_hours
 
 log = logging.getLogger(__name__)
-HOUR = timedelta(hours=1)
 HISTORY_HOURS = 24
 MIN_REFERENCE_ROWS = 1000
 

@@ -1,6 +1,6 @@
 """Hourly offload of Kafka topics to the lake: exact time windows, Parquet, quarantine, manifests."""
 
-from ml.offload.run import hour_prefixes, manifest_key, offload_hour, window_consumer
-from ml.offload.window import Window, WindowError
+from ml.offload.reader import WindowError
+from ml.offload.run import offload_hour, window_consumer
 
-__all__ = ["Window", "WindowError", "hour_prefixes", "manifest_key", "offload_hour", "window_consumer"]
+__all__ = ["WindowError", "offload_hour", "window_consumer"]

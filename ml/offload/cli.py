@@ -14,8 +14,9 @@ from datetime import timedelta
 
 from ml.contract import ContractError, load_contract
 from ml.lake import Lake
+from ml.lake.window import Window
+from ml.offload.reader import WindowError
 from ml.offload.run import offload_hour, window_consumer
-from ml.offload.window import Window, WindowError
 from ml.settings import SettingsError, load_settings
 
 KINDS = ("telemetry", "outcomes", "predictions")

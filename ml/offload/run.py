@@ -12,11 +12,13 @@ import numpy as np
 import pyarrow as pa
 
 from ml.contract import Contract
+from ml.contract.codec import codec_for
+from ml.contract.decode import RawBatch, decode, ndjson, reject_table
 from ml.lake import Lake
-from ml.offload.decode import codec_for, decode, ndjson, reject_table
+from ml.lake.window import HOUR, Window
 from ml.offload.pipeline import Worker, offload_memory, prefetched
+from ml.offload.reader import partition_ranges, read_window
 from ml.offload.screen import check_times, duplicates
-from ml.offload.window import HOUR, RawBatch, Window, partition_ranges, read_window
 from ml.offload.writer import HourWriter
 
 log = logging.getLogger(__name__)
@@ -47,16 +49,6 @@ def window_consumer(client_config: dict):
     return Consumer(config)
 
 
-def hour_prefixes(kind: str, window: Window) -> tuple[str, str]:
-    """Lake prefixes of an hour's raw files and its quarantine."""
-    return f"raw/{kind}/{window.partition_path}", f"quarantine/{kind}/{window.partition_path}"
-
-
-def manifest_key(kind: str, window: Window) -> str:
-    """Lake key of an hour's manifest: readers start there, an hour without one is not offloaded."""
-    return f"{hour_prefixes(kind, window)[0]}/_manifest.json"
-
-
 def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str, window: Window,
                  lateness: timedelta, batch_size: int = 10_000, max_skew: timedelta | None = None,
                  progress: Callable[[str], None] | None = None) -> dict:
@@ -69,10 +61,8 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
     bounds, schema hash and file checksums. Rerunning the same hour rewrites the same content.
     """
     codec = codec_for(contract, kind)
-    raw_prefix, quarantine_prefix = hour_prefixes(kind, window)
     ranges = partition_ranges(consumer, topic, window, lateness)
-    writer = HourWriter(lake, raw_prefix, quarantine_prefix, codec.output_schema,
-                        unique=(contract.event_id, "kafka_offset"))
+    writer = HourWriter(lake, kind, window, codec.output_schema, unique=(contract.event_id, "kafka_offset"))
     telemetry = kind == "telemetry"
     read, strays = 0, []
 

@@ -23,8 +23,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ml.offload.decode import REJECT_SCHEMA, reject_table
-from ml.offload.window import PartitionRange, RawBatch, Window, read_window
+from ml.contract.decode import REJECT_SCHEMA, RawBatch, reject_table
+from ml.lake.window import Window
+from ml.offload.reader import PartitionRange, read_window
 
 OUT_OF_WINDOW, SKEW, DUPLICATE = "event_time_out_of_window", "event_time_skew", "duplicate"
 

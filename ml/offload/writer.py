@@ -4,9 +4,8 @@ Rows stream into one staged Parquet file per Kafka partition in fixed-size row g
 flat however large the hour and a rerun over the same records writes byte-identical files.
 
 An hour is published as a generation: its files are named after a digest of their content
-(`part-<partition>-<first>-<last>.<generation>.parquet`, `rejects.<generation>.parquet`), written
-beside the live generation's, and the one write of `_manifest.json`, which lists them, is the commit
-point. Only then are the hour's other files deleted. Readers read the files the manifest names, so they
+(`layout.part_key`, `layout.rejects_key`), written beside the live generation's, and the one write of
+the manifest (`layout.manifest_key`), which lists them, is the commit point. Only then are the hour's other files deleted. Readers read the files the manifest names, so they
 see the old hour or the new one, never a mix, wherever a rerun stops; the next run deletes what a
 stopped one left. The same content gives the same generation, so a rerun rewrites identical files.
 """
@@ -26,6 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ml.lake import Lake
+from ml.lake.layout import manifest_hash, manifest_key, part_key, quarantine_prefix, raw_prefix, rejects_key
+from ml.lake.window import Window
 
 ROW_GROUP_ROWS = 50_000
 COMPRESSION = "zstd"
@@ -46,9 +47,9 @@ class _PartFile:
 class HourWriter:
     """Accumulates the decoded batches of one topic-hour and publishes them with a manifest."""
 
-    def __init__(self, lake: Lake, raw_prefix: str, quarantine_prefix: str, schema: pa.Schema,
-                 unique: tuple[str, ...] = ()):
-        self.lake, self.raw_prefix, self.quarantine_prefix, self.schema = lake, raw_prefix, quarantine_prefix, schema
+    def __init__(self, lake: Lake, topic_kind: str, window: Window, schema: pa.Schema, unique: tuple[str, ...] = ()):
+        self.lake, self.kind, self.window, self.schema = lake, topic_kind, window, schema
+        self.raw_prefix, self.quarantine_prefix = raw_prefix(topic_kind, window), quarantine_prefix(topic_kind, window)
         # dictionary-encode the columns that repeat; on columns unique per row (ids, offsets, times) the
         # dictionary only costs time before Parquet falls back to plain (measured: a third of the write
         # time, and files a quarter larger)
@@ -58,8 +59,8 @@ class HourWriter:
         self.min_ts: int | None = None
         self.max_ts: int | None = None
         self.rejects_path: Path | None = None
-        lake.clean_staging(raw_prefix)
-        lake.clean_staging(quarantine_prefix)
+        lake.clean_staging(self.raw_prefix)
+        lake.clean_staging(self.quarantine_prefix)
 
     def add(self, valid: pa.Table, rejects: pa.Table, timestamps_ms) -> None:
         """One decoded batch of the hour: its valid rows, its rejects and the timestamps it read."""
@@ -151,7 +152,7 @@ class HourWriter:
             generation = hashlib.sha256(json.dumps(
                 [[p, part.first, part.last, digest] for p, part, digest in entries]
                 + [rejects and rejects["sha256"]]).encode()).hexdigest()[:GENERATION_CHARS]
-            files = [{"key": f"{self.raw_prefix}/part-{p}-{part.first}-{part.last}.{generation}.parquet", "partition": p,
+            files = [{"key": part_key(self.kind, self.window, p, part.first, part.last, generation), "partition": p,
                       "rows": part.rows, "first_offset": part.first, "last_offset": part.last,
                       "bytes": part.path.stat().st_size, "sha256": digest} for p, part, digest in entries]
             step("staged")
@@ -159,7 +160,7 @@ class HourWriter:
                 self.lake.publish(part.path, entry["key"])
                 step(f"published {entry['key']}")
             if rejects:
-                rejects["key"] = f"{self.quarantine_prefix}/rejects.{generation}.parquet"
+                rejects["key"] = rejects_key(self.kind, self.window, generation)
                 self.lake.publish(rejects.pop("path"), rejects["key"])
                 step(f"published {rejects['key']}")
             reasons = rejects.pop("reasons") if rejects else {}
@@ -169,7 +170,7 @@ class HourWriter:
                 "quarantine_file": rejects, "time_bounds": {"min_ms": self.min_ts, "max_ms": self.max_ts},
             })
             manifest["content_sha256"] = manifest_hash(manifest)
-            key = f"{self.raw_prefix}/_manifest.json"
+            key = manifest_key(self.kind, self.window)
             self.lake.write_text(key, json.dumps(manifest, indent=2, sort_keys=True))
             step("committed")
             keep = {f["key"] for f in files} | {key} | ({rejects["key"]} if rejects else set())
@@ -201,12 +202,6 @@ class HourWriter:
             part.path.unlink(missing_ok=True)
         if self.rejects_path is not None:
             self.rejects_path.unlink(missing_ok=True)
-
-
-def manifest_hash(manifest: dict) -> str:
-    """Hash of what the hour holds (files, counts, offsets), not of its later validation status."""
-    content = {k: v for k, v in manifest.items() if k not in ("status", "validation", "content_sha256")}
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
 def _reason_kind(reason: str) -> str:

@@ -7,13 +7,13 @@
     record = set_champion(client, name, "7", actor="alice", reason="beats v6 on holdout", lake=lake)
     publish_control(producer, settings.topic_control, record)
 
-Aliases `champion`, `challenger`, `previous`; every champion move is recorded once under `registry/audit/`
-in the lake (one object per move) and announced on the control topic so every serving sidecar swaps at once. A
-version serves only if its verdict (`registry/verdicts/<model>/<version>.json`) passed, is approved, and names
+Aliases `champion`, `challenger`, `previous`; every champion move is recorded once in the lake's audit
+trail (`ml.audit`, one object per move) and announced on the control topic so every serving sidecar swaps at once. A
+version serves only if its verdict in the lake (`ml.lake.layout.verdict_key`) passed, is approved, and names
 the SHA-256 of the model file downloaded; see `ml.registry.trust`.
 """
 
-from ml.registry.aliases import AUDIT_PREFIX, LEGACY_AUDIT_KEY, audit_log, rollback_target, set_champion
+from ml.registry.aliases import audit_log, rollback_target, set_champion
 from ml.registry.artifact import ArtifactRefused, fetch_model, load_version
 from ml.registry.control import control_message, publish_control
 from ml.registry.trust import Untrusted, judge_version, load_trusted, read_verdict, record_approval, verify
@@ -32,7 +32,7 @@ from ml.registry.versions import (
 )
 
 __all__ = [
-    "APPROVAL", "APPROVED", "AUDIT_PREFIX", "CHALLENGER", "CHAMPION", "LEGACY_AUDIT_KEY", "PENDING", "PREVIOUS",
+    "APPROVAL", "APPROVED", "CHALLENGER", "CHAMPION", "PENDING", "PREVIOUS",
     "REJECTED", "ArtifactRefused", "RegistryError", "Untrusted", "audit_log", "by_alias", "champion",
     "control_message", "fetch_model", "judge_version", "load_trusted", "load_version", "publish_control",
     "read_verdict", "record_approval", "rollback_target", "set_champion", "verify", "version_url",

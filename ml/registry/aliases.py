@@ -19,12 +19,12 @@ from typing import Callable
 
 from mlflow import MlflowClient
 
-from ml.audit import AUDIT_PREFIX, LEGACY_AUDIT_KEY, new_record_id, read_records, record_key, write_record
+from ml.audit import new_record_id, read_records, write_record
 from ml.lake import Lake
+from ml.lake.layout import audit_record_key
 from ml.registry.versions import CHALLENGER, CHAMPION, PREVIOUS, RegistryError, by_alias, champion
 
-__all__ = ["AUDIT_PREFIX", "LEGACY_AUDIT_KEY", "MOVE_TAG", "append_audit", "audit_log", "rollback_target",
-           "set_champion"]
+__all__ = ["MOVE_TAG", "append_audit", "audit_log", "rollback_target", "set_champion"]
 
 log = logging.getLogger(__name__)
 MOVE_TAG = "champion_move"  # on the version: the record of the move that made it champion (JSON)
@@ -70,7 +70,7 @@ def _settle(client: MlflowClient, name: str, record: dict, lake: Lake) -> dict:
         client.delete_registered_model_alias(name, CHALLENGER)
     if client.get_model_version(name, version).tags.get("champion_since") != record["at"]:
         client.set_model_version_tag(name, version, "champion_since", record["at"])
-    if not lake.exists(record_key(record["id"])):
+    if not lake.exists(audit_record_key(record["id"])):
         write_record(lake, dict(record))
     return record
 

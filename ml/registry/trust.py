@@ -8,7 +8,7 @@
 Version tags can be edited by anyone who can reach the registry, so nothing here reads them for a
 decision. The gates judge what the training run logged (params are immutable; of a metric only the
 values logged before the run ended count) and the registered artifact itself (its size and SHA-256).
-The verdict goes to `registry/verdicts/<model>/<version>.json` in the lake, written once: a later
+The verdict goes to the lake (`ml.lake.layout.verdict_key`), written once: a later
 judgement of the same bytes returns it, one of other bytes is refused. The approval (who, when, how)
 is added to it when the version is approved or rejected; a version may serve only if its verdict
 passed, it is approved, and the file just downloaded has the digest that was judged.
@@ -24,10 +24,10 @@ from mlflow import MlflowClient
 
 from ml.gates import APPROVED, GateInputs, check_gates, decide
 from ml.lake import Lake
+from ml.lake.layout import verdict_key
 from ml.registry.artifact import FetchedModel, fetch_model
 from ml.registry.versions import RegistryError
 
-VERDICTS = "registry/verdicts"
 CHAMPION_PARAM, VALIDATION_PARAM, DIGEST_PARAM = "champion_version", "validation", "model_sha256"
 NO_CHAMPION = "none"
 AUTO, MANUAL = "auto", "manual"
@@ -36,10 +36,6 @@ ALWAYS_READ = ("holdout_roc_auc", "latency_ms_per_1k")  # beside the promotion m
 
 class Untrusted(RegistryError):
     """A version may not serve or be judged; the message says why and what to do."""
-
-
-def verdict_key(name: str, version: str | int) -> str:
-    return f"{VERDICTS}/{name}/{version}.json"
 
 
 def log_gate_inputs(champion_version: str | None, validation: str, booster) -> str:

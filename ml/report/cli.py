@@ -1,7 +1,7 @@
 """continuum-report: write the loop report (one HTML page) to the lake and print where it is.
 
     continuum-report
-    continuum-report --lake s3://continuum-lake --out-key reports/loop/index.html --days 2
+    continuum-report --lake s3://continuum-lake --out-key reports/last-2-days.html --days 2
     continuum-report --airflow-url http://127.0.0.1:8080 --mlflow-url http://127.0.0.1:5000
 
 The lake, the model and the MLflow URL default to the process settings (CONTINUUM_* variables).
@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ml.lake import Lake, LakeError
+from ml.lake.layout import loop_report_key
 from ml.report.loop import build_loop_report
 from ml.settings import SettingsError, load_settings
 
@@ -26,8 +27,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="continuum-report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lake", help="lake root: a local folder or s3://bucket/prefix (default: CONTINUUM_LAKE_URI)")
-    parser.add_argument("--out-key", default="reports/loop/index.html",
-                        help="lake key of the page (default: reports/loop/index.html)")
+    parser.add_argument("--out-key", default=loop_report_key(),
+                        help=f"lake key of the page (default: {loop_report_key()})")
     parser.add_argument("--model", help="registered model name (default: CONTINUUM_MODEL_NAME)")
     parser.add_argument("--days", type=float, help="show only the last N days (default: everything in the lake)")
     parser.add_argument("--airflow-url", help="the Airflow UI, linked from the page's header")
@@ -40,7 +41,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--lake: expected a local folder or s3://bucket/prefix, got {args.lake!r}")
     key = args.out_key.strip().strip("/")
     if not key.endswith(".html") or ".." in key.split("/") or "//" in key:
-        parser.error(f"--out-key: expected a lake key ending in .html, e.g. reports/loop/index.html; got {args.out_key!r}")
+        parser.error(f"--out-key: expected a lake key ending in .html, e.g. {loop_report_key()}; got {args.out_key!r}")
     args.out_key = key
     if args.model is not None and not args.model.strip():
         parser.error("--model: give a registered model name, e.g. machine-failure")

@@ -3,9 +3,10 @@ holds, or, when there is nothing to draw yet, the note that says so."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from html import escape
 
+from ml.lake.layout import decision_key, raw_prefix
+from ml.lake.window import HOUR
 from ml.report.charts import Chart, TimeAxis
 from ml.report.inputs import LoopInputs
 
@@ -13,8 +14,7 @@ KIND_COLORS = {"metric": "#d62728", "data": "#1f77b4", "schedule": "#9467bd", "n
 EVENT_COLORS = {"retrain": "#ff7f0e", "promotion": "#2ca02c", "rollback": "#8c564b"}
 VERSION_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
                   "#9c755f", "#bab0ac")
-HOUR = timedelta(hours=1)
-NO_DECISIONS = "No decisions yet: monitor_model records one every run in decisions/<run>.json."
+NO_DECISIONS = f"No decisions yet: monitor_model records one every run in {decision_key('<run>')}."
 
 
 def _key(color: str, label: str, style: str = "") -> str:
@@ -98,7 +98,7 @@ def _version_order(version: str) -> tuple:
 
 def _serving(axis: TimeAxis | None, inputs: LoopInputs) -> tuple[Chart, str] | str:
     if axis is None or not inputs.serving:
-        return "No predictions offloaded yet: lake_offload writes raw/predictions/dt=/hour= every hour."
+        return f"No predictions offloaded yet: lake_offload writes {raw_prefix('predictions')}/dt=/hour= every hour."
     versions = sorted({v for counts in inputs.serving.values() for v in counts}, key=_version_order)
     colors = {v: VERSION_COLORS[i % len(VERSION_COLORS)] for i, v in enumerate(versions)}
     top = max([sum(c.values()) for c in inputs.serving.values()] + [1]) * 1.05

@@ -19,10 +19,8 @@ import pyarrow.parquet as pq
 
 from ml.audit import read_records
 from ml.lake import Lake
-
-DECISIONS_PREFIX = "decisions"
-PREDICTIONS_PREFIX = "raw/predictions"
-DRIFT_PREFIX = "reports/drift"
+from ml.lake.layout import decisions_prefix, drift_report_prefix, is_drift_report_key, is_manifest_key, \
+    partition_hour, raw_prefix
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,7 @@ def decision_point(record: dict) -> DecisionPoint:
 
 def read_decisions(lake: Lake, model_name: str, since: datetime | None, problems: list[str]) -> list[DecisionPoint]:
     points = []
-    for key in lake.list(DECISIONS_PREFIX):
+    for key in lake.list(decisions_prefix()):
         if not key.endswith(".json"):
             continue
         try:
@@ -154,12 +152,12 @@ def read_serving(lake: Lake, model_name: str, since: datetime | None,
     """Events per hour start per model version, from the hours a manifest lists (others are not
     offloaded yet); only the version columns are read."""
     counts: dict[datetime, dict[str, int]] = {}
-    for key in lake.list(PREDICTIONS_PREFIX):
-        if not key.endswith("/_manifest.json"):
+    for key in lake.list(raw_prefix("predictions")):
+        if not is_manifest_key(key):
             continue
         try:
             manifest = json.loads(lake.read_text(key))
-            hour = parse_time(_dict(manifest, "window").get("start")) or _hour_of(key)
+            hour = parse_time(_dict(manifest, "window").get("start")) or partition_hour(key)
             if since is not None and hour + timedelta(hours=1) <= since:
                 continue
             per_version: dict[str, int] = {}
@@ -171,11 +169,6 @@ def read_serving(lake: Lake, model_name: str, since: datetime | None,
             continue
         counts[hour] = per_version
     return dict(sorted(counts.items()))
-
-
-def _hour_of(manifest_key: str) -> datetime:
-    parts = dict(p.split("=", 1) for p in manifest_key.split("/") if "=" in p)
-    return datetime.strptime(f"{parts['dt']}T{parts['hour']}", "%Y-%m-%dT%H").replace(tzinfo=timezone.utc)
 
 
 def _version_counts(lake: Lake, key: str, model_name: str) -> dict[str, int]:
@@ -198,7 +191,7 @@ def latest_drift_report(lake: Lake, decisions: list[DecisionPoint]) -> str | Non
     for point in reversed(decisions):
         if point.report_key:
             return point.report_key
-    reports = [k for k in lake.list(DRIFT_PREFIX) if k.endswith("/report.html")]
+    reports = [k for k in lake.list(drift_report_prefix()) if is_drift_report_key(k)]
     return reports[-1] if reports else None
 
 

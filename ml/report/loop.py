@@ -15,10 +15,11 @@ from datetime import datetime, timezone
 from html import escape
 from urllib.parse import urlparse
 
-from ml.audit import AUDIT_PREFIX
 from ml.lake import Lake
+from ml.lake.layout import audit_prefix, loop_report_key
+from ml.lake.window import HOUR
 from ml.report.charts import EPOCH, Chart, TimeAxis
-from ml.report.figures import EVENT_COLORS, FIGURES, HOUR
+from ml.report.figures import EVENT_COLORS, FIGURES, NO_DECISIONS
 from ml.report.inputs import DecisionPoint, LoopInputs, read_loop
 
 RECENT_DECISIONS = 50
@@ -33,10 +34,12 @@ table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;b
 padding:4px 6px;vertical-align:top}th{background:#f6f6f6}.problems{color:#a33}"""
 
 
-def build_loop_report(lake: Lake, model_name: str, links: dict | None = None, key: str = "reports/loop/index.html",
+def build_loop_report(lake: Lake, model_name: str, links: dict | None = None, key: str | None = None,
                       since: datetime | None = None) -> dict:
     """Read the loop's decisions, audit trail and predictions from the lake, write the page to `key`
-    atomically, and return its key, its URL and the figures it plotted."""
+    (the loop report's own key when not given) atomically, and return its key, its URL and the figures
+    it plotted."""
+    key = key or loop_report_key()
     inputs = read_loop(lake, model_name, since)
     page, figures = render_loop(inputs, model_name, links or {}, key, lake.uri)
     lake.write_text(key, page)
@@ -115,7 +118,7 @@ def _drift_link(inputs: LoopInputs, page_key: str) -> str:
 def _decision_table(inputs: LoopInputs, page_key: str) -> str:
     head = "<h2>Recent decisions</h2>"
     if not inputs.decisions:
-        return head + _empty("No decisions yet: monitor_model records one every run in decisions/<run>.json.")
+        return head + _empty(NO_DECISIONS)
     rows = []
     for p in reversed(inputs.decisions[-RECENT_DECISIONS:]):
         action = "retrain asked" if p.retrain else (f"suppressed: {p.suppressed_by}" if p.suppressed_by else "-")
@@ -132,7 +135,7 @@ def _decision_table(inputs: LoopInputs, page_key: str) -> str:
 def _audit_table(inputs: LoopInputs) -> str:
     head = "<h2>Registry audit trail</h2>"
     if not inputs.audit:
-        return head + _empty(f"No promotions or rollbacks yet: every champion move is recorded under {AUDIT_PREFIX}/.")
+        return head + _empty(f"No promotions or rollbacks yet: every champion move is recorded under {audit_prefix()}/.")
     newest_first = sorted(enumerate(inputs.audit), reverse=True,
                           key=lambda item: (item[1][0] is not None, item[1][0] or EPOCH, item[0]))
     rows = []

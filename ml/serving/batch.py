@@ -1,7 +1,7 @@
 """Decode a micro-batch of raw telemetry into the rows to score and the dead letters, with the contract's rules.
 
 Two paths, one set of rules and reasons: a large batch goes through the offload's vectorized decoder
-(`ml.offload.decode`: one Arrow parse, `check_records`), whose fixed cost pays off over thousands of
+(`ml.contract.decode`: one Arrow parse, `check_records`), whose fixed cost pays off over thousands of
 rows; a small batch, the common case at low traffic where latency matters most, goes event by event
 through `decode_event`, which costs microseconds per event and nothing per batch.
 """
@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ml.contract import Contract, ContractError, decode_event
-from ml.offload.decode import TopicCodec, decode, ndjson
-from ml.offload.window import RawBatch
+from ml.contract.codec import TopicCodec
+from ml.contract.decode import RawBatch, decode, ndjson
 
 SMALL_BATCH = 400  # below this many events the per-event path is faster than the vectorized one (measured)
 

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ml.contract import Contract, model_frame, model_matrix
-from ml.offload.decode import TopicCodec
-from ml.offload.window import RawBatch
+from ml.contract.codec import TopicCodec
+from ml.contract.decode import RawBatch
 from ml.serving.batch import SMALL_BATCH, Decoded, bound_dead_letters, decode_batch
 from ml.serving.routing import ServingState
 from ml.serving.stream import Records
@@ -121,7 +121,7 @@ def score_batch(contract: Contract, codec: TopicCodec, state: ServingState, raw:
 def encode_predictions(contract: Contract, ids: pa.Array, devices: pa.Array, scores: np.ndarray, alert: np.ndarray,
                        index: np.ndarray, models: list, served_at: str, latency_ms: np.ndarray,
                        plain: bool = False) -> list[bytes]:
-    """Prediction records as JSON, in `ml.offload.decode.prediction_schema` field order: column-wise by
+    """Prediction records as JSON, in `ml.contract.codec.prediction_schema` field order: column-wise by
     Arrow for a large batch; record by record for a small one (Arrow's fixed cost is a millisecond) or
     when an id needs escaping. `plain` says no id needs it (the batch's raw JSON held no backslash:
     a parser refuses a quote or a control character in a string unless it is escaped)."""

@@ -16,9 +16,9 @@ import time
 from confluent_kafka import Consumer, Producer
 
 from ml.contract import Contract
+from ml.contract.codec import codec_for
+from ml.contract.decode import RawBatch
 from ml.lake import Lake
-from ml.offload.decode import codec_for
-from ml.offload.window import RawBatch
 from ml.serving.api import ServingApi
 from ml.serving.control import ControlListener, alert_sender
 from ml.serving.metrics import ServingMetrics

@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from confluent_kafka import KafkaError, KafkaException
 
-from ml.offload.window import RawBatch, raw_batch
+from ml.contract.decode import RawBatch, raw_batch
 from ml.serving.metrics import ServingMetrics
 from ml.serving.offsets import BatchAck, DeliveryFailed, OffsetTracker, first_offsets, last_offsets
 

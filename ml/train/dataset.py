@@ -18,7 +18,8 @@ import pandas as pd
 
 from ml.contract import Contract
 from ml.lake import Lake
-from ml.offload import Window, manifest_key
+from ml.lake.layout import manifest_key
+from ml.lake.window import Window
 from ml.validation import read_hour, valid_hours
 
 

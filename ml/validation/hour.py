@@ -1,12 +1,12 @@
 """Validate one offloaded hour of the lake and record the verdict in its manifest.
 
 `validate_hour` reads the files the hour's manifest lists, checks them against the manifest (row
-counts, checksums), runs the contract's suite, writes GE's result to
-`validation/<topic>/dt=/hour=/result.json` (with the rows the offload quarantined, by reason) and GE's
-Data Docs beside it under `docs/`, then rewrites the manifest with `status` 'valid' or 'invalid' and a
-`validation` summary. An hour in which nothing arrived at all (no rows, nothing quarantined) is 'empty':
-a silent stream is not bad data, so no expectation is run on it. The manifest's
-`content_sha256` leaves both out, so validating never changes what the hour is said to hold.
+counts, checksums), runs the contract's suite, writes GE's result (`layout.validation_result_key`, with
+the rows the offload quarantined, by reason) and GE's Data Docs (`layout.validation_docs_prefix`), then
+rewrites the manifest with `status` 'valid' or 'invalid' and a `validation` summary. An hour in which
+nothing arrived at all (no rows, nothing quarantined) is 'empty': a silent stream is not bad data, so no
+expectation is run on it. The manifest's `content_sha256` leaves both out, so validating never changes
+what the hour is said to hold.
 Drift and training read only hours that `valid_hours` returns (neither invalid nor empty ones).
 """
 
@@ -24,11 +24,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from ml.contract import Contract
+from ml.contract.codec import codec_for
 from ml.lake import Lake
-from ml.offload.decode import codec_for
-from ml.offload.run import manifest_key
-from ml.offload.window import HOUR, Window
-from ml.offload.writer import manifest_hash
+from ml.lake.layout import manifest_hash, manifest_key, validation_docs_prefix, validation_result_key
+from ml.lake.window import HOUR, Window
 from ml.validation.engine import failures, run_suite
 from ml.validation.suite import WINDOW_END, WINDOW_START, load_suite
 
@@ -64,10 +63,6 @@ class ValidationOutcome:
         return "\n".join([head, *(f"CRITICAL {f}" for f in self.critical_failures), *(f"WARNING {w}" for w in self.warnings)])
 
 
-def validation_prefix(topic_kind: str, window: Window) -> str:
-    return f"validation/{topic_kind}/{window.partition_path}"
-
-
 def validate_hour(lake: Lake, contract: Contract, topic_kind: str, window: Window, suite: dict | None = None,
                   expectations_dir: str | Path | None = None) -> ValidationOutcome:
     """Validate one offloaded hour and mark it valid or invalid in its manifest (rerunnable).
@@ -78,23 +73,23 @@ def validate_hour(lake: Lake, contract: Contract, topic_kind: str, window: Windo
     key = manifest_key(topic_kind, window)
     manifest = json.loads(lake.read_text(key))
     df, integrity = read_hour(lake, contract, topic_kind, manifest)
-    prefix = validation_prefix(topic_kind, window)
+    result_key, docs_prefix = validation_result_key(topic_kind, window), validation_docs_prefix(topic_kind, window)
     # event times may lie up to the lateness outside the hour, as the offload allows (it quarantines the rest)
     lateness = timedelta(seconds=manifest.get("lateness_seconds") or 0)
     bounds = {WINDOW_START: (window.start - lateness).isoformat(), WINDOW_END: (window.end + lateness).isoformat()}
     quarantined = dict(manifest.get("quarantine_reasons") or {})
     if not len(df) and not integrity and not quarantined:
-        return _record_empty(lake, key, manifest, prefix, suite["name"])
+        return _record_empty(lake, key, manifest, result_key, docs_prefix, suite["name"])
     with tempfile.TemporaryDirectory(prefix="continuum-docs-") as docs_dir:
         result = run_suite(df, suite, bounds, Path(docs_dir), run_name=f"{topic_kind}-{window.start:%Y-%m-%dT%H}")
         critical, warnings = failures(result)
         critical = integrity + critical
         result["meta"]["continuum"] = {"manifest": key, "generation": manifest.get("generation"),
                                        "integrity_failures": integrity, "quarantined": quarantined}
-        lake.write_text(f"{prefix}/result.json", json.dumps(result, indent=2, sort_keys=True, default=str))
-        docs_key = _publish_docs(lake, Path(docs_dir), f"{prefix}/docs")
+        lake.write_text(result_key, json.dumps(result, indent=2, sort_keys=True, default=str))
+        docs_key = _publish_docs(lake, Path(docs_dir), docs_prefix)
     outcome = ValidationOutcome(INVALID if critical else VALID, not critical and not warnings, critical, warnings,
-                                f"{prefix}/result.json", docs_key, len(df), quarantined)
+                                result_key, docs_key, len(df), quarantined)
     manifest["status"] = outcome.status
     manifest["validation"] = {**outcome.to_dict(), "suite": suite["name"],
                               "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -102,14 +97,15 @@ def validate_hour(lake: Lake, contract: Contract, topic_kind: str, window: Windo
     return outcome
 
 
-def _record_empty(lake: Lake, key: str, manifest: dict, prefix: str, suite_name: str) -> ValidationOutcome:
+def _record_empty(lake: Lake, key: str, manifest: dict, result_key: str, docs_prefix: str,
+                  suite_name: str) -> ValidationOutcome:
     """Record an hour in which nothing arrived: a result with no expectation run, and the manifest's status."""
-    outcome = ValidationOutcome(EMPTY, True, result_key=f"{prefix}/result.json")
+    outcome = ValidationOutcome(EMPTY, True, result_key=result_key)
     result = {"success": True, "results": [], "statistics": {"evaluated_expectations": 0},
               "meta": {"continuum": {"manifest": key, "generation": manifest.get("generation"), "status": EMPTY,
                                      "reason": "no events arrived in the hour; no expectation was run"}}}
     lake.write_text(outcome.result_key, json.dumps(result, indent=2, sort_keys=True))
-    lake.delete_prefix(f"{prefix}/docs")  # a rerun of an hour that once held rows leaves no stale pages
+    lake.delete_prefix(docs_prefix)  # a rerun of an hour that once held rows leaves no stale pages
     manifest["status"] = EMPTY
     manifest["validation"] = {**outcome.to_dict(), "suite": suite_name,
                               "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}

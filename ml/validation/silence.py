@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ml.lake import Lake
-from ml.offload.run import manifest_key
-from ml.offload.window import HOUR, Window
+from ml.lake.layout import manifest_key
+from ml.lake.window import HOUR, Window
 from ml.validation.hour import EMPTY
 
 SILENT, BACK = "silent", "back"

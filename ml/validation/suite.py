@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from ml.contract import CONTRACTS_DIR, Contract
 from ml.contract.model import CATEGORICAL
-from ml.offload.decode import codec_for
+from ml.contract.codec import codec_for
 
 CRITICAL, WARNING = "critical", "warning"
 WINDOW_START, WINDOW_END = "window_start", "window_end"

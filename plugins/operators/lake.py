@@ -8,7 +8,9 @@ from datetime import datetime, timezone
 
 from ml.contract import load_contract
 from ml.lake import Lake
-from ml.offload import Window, manifest_key, offload_hour
+from ml.lake.layout import manifest_key
+from ml.lake.window import Window
+from ml.offload import offload_hour
 from ml.settings import load_settings
 from plugins.hooks.kafka_window import KafkaWindowReaderHook
 

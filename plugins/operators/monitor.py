@@ -4,15 +4,15 @@ and its alert. Each function reads the settings once and calls `ml.monitor`."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from ml.contract import load_contract
 from ml.lake import Lake
+from ml.lake.layout import loop_report_key
+from ml.lake.window import HOUR
 from ml.settings import load_settings
 
 log = logging.getLogger(__name__)
-HOUR = timedelta(hours=1)
-LOOP_REPORT = "reports/loop/index.html"
 
 
 def _hour(value: str, field: str) -> datetime:
@@ -58,7 +58,7 @@ def evaluate(ends: list[str]) -> list[dict]:
     lake = Lake.from_settings(settings)
     ends_at = [datetime.fromisoformat(e) for e in ends]
     outcomes = monitor_hours(lake, load_contract(settings.contract), settings, ends_at)
-    loop_report = lake.url(LOOP_REPORT)
+    loop_report = lake.url(loop_report_key())
     for o in outcomes:
         d = o["decision"]
         log.info("window ending %s: decision %s%s\n  reason: %s\n  evidence: %s\n  report: %s\n  mlflow: %s",
@@ -89,7 +89,7 @@ def retrain_request(outcomes: list[dict]) -> dict | None:
 def alert_decisions(outcomes: list[dict]) -> list[dict]:
     """One alert per decision that acts: each retrain asked for, and each trigger held back by the daily
     budget (a person may need to look). Triggers held by the cooldown are not sent: a retrain is already
-    on its way; they stay in `decisions/` and the loop report."""
+    on its way; they stay in the recorded decisions and the loop report."""
     from ml.alerts import RETRAIN_DECISION, WARN, Alert
     from plugins.notifiers.on_call import notify_on_call
 
@@ -122,6 +122,6 @@ def update_loop_report() -> dict:
 
     settings = load_settings()
     report = build_loop_report(Lake.from_settings(settings), settings.model_name,
-                               {"mlflow": settings.mlflow_tracking_uri}, key=LOOP_REPORT)
+                               {"mlflow": settings.mlflow_tracking_uri}, key=loop_report_key())
     log.info("loop report: %s", report["url"])
     return {k: report[k] for k in ("key", "url", "decisions", "audit_records")}

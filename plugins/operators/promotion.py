@@ -9,14 +9,14 @@ import logging
 from mlflow import MlflowClient
 
 from ml.alerts import APPROVAL_PENDING, INFO, MODEL_REFUSED, PROMOTED, ROLLED_BACK, WARN, Alert
-from ml.audit import AUDIT_PREFIX
 from ml.gates import APPROVED, PENDING, REJECTED, Gate, failed
 from ml.lake import Lake
+from ml.lake.layout import audit_prefix, verdict_key
 from ml.registry import (
     APPROVAL, CHALLENGER, RegistryError, by_alias, champion, publish_control, rollback_target, set_champion,
     version_url,
 )
-from ml.registry.trust import AUTO, MANUAL, judge_version, read_verdict, record_approval, verdict_key
+from ml.registry.trust import AUTO, MANUAL, judge_version, read_verdict, record_approval
 from ml.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -192,6 +192,6 @@ def announce(record: dict) -> dict:
     from plugins.notifiers.on_call import notify_on_call
 
     notify_on_call(move_alert(record, {"registry": f"{settings.mlflow_tracking_uri}/#/models/{record['model']}",
-                                       "audit": Lake.from_settings(settings).url(AUDIT_PREFIX)}),
+                                       "audit": Lake.from_settings(settings).url(audit_prefix())}),
                    settings=settings)
     return value

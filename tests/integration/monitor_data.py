@@ -17,7 +17,7 @@ import pandas as pd
 
 from ml.contract import model_frame
 from ml.lake import Lake
-from ml.offload import Window
+from ml.lake.window import Window
 from ml.serving.model import check_model, load_version
 from ml.simulate.stream import SimConfig, Simulator
 from ml.validation import validate_hour

@@ -48,7 +48,7 @@ def test_a_cli_backfill_offloads_and_validates_every_hour(airflow_token, kafka_b
     import pyarrow.parquet as pq
 
     from ml.contract import load_contract
-    from ml.offload import Window
+    from ml.lake.window import Window
     from ml.simulate.produce import KafkaSink
     from ml.simulate.stream import SimConfig, Simulator
 

@@ -19,9 +19,10 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow import MlflowClient
 
-from ml.batch import batch_day, load_model, predictions_key
+from ml.batch import batch_day, load_model
 from ml.lake import Lake
-from ml.offload import Window
+from ml.lake.layout import batch_predictions_key
+from ml.lake.window import Window
 from tests.integration.conftest import S3_ENDPOINT
 from tests.integration.serving_support import new_model, register, train_booster
 from tests.integration.training_data import CONTRACT, _publish, write_hours
@@ -61,7 +62,7 @@ def written(lake, versions):
     lake.write_bytes(live.replace(f".{manifest['generation']}.", ".0123456789abcdef."), lake.read_bytes(live))
     write_hours(lake, [Window.hour(DAY + timedelta(hours=20))], seed=22, rate=RATE, validate=False)
     summaries = [batch_day(lake, CONTRACT, model, DAY.date()) for model in versions]
-    batch = _frame(lake, predictions_key(versions[0].version, DAY.date()))
+    batch = _frame(lake, batch_predictions_key(versions[0].version, DAY.date()))
     stream = batch[batch["ts"] < HOURS[0].end].copy()
     stream["served_at"] = stream["ts"] + pd.Timedelta(seconds=1)
     stream["latency_ms"] = 1000.0
@@ -104,7 +105,7 @@ def test_the_documented_queries_and_pandas_reads_return_what_the_lake_holds(lake
     assert [(r[0], r[1]) for r in rows] == [(int(v.version), DAY.date()) for v in versions]
     for row, summary in zip(rows, written["summaries"]):
         _, _, n, labelled, alert_rate, caught, missed, false_alarms = row
-        table = _frame(lake, predictions_key(summary["model"]["version"], DAY.date()))
+        table = _frame(lake, batch_predictions_key(summary["model"]["version"], DAY.date()))
         alert, failed = table["decision"].eq("alert").to_numpy(), truth.reindex(table["event_id"]).to_numpy() == 1
         assert (n, labelled) == (len(events), len(events))
         assert alert_rate == pytest.approx(summary["alert_rate"])

@@ -7,7 +7,8 @@ import json
 import threading
 from datetime import datetime, timezone
 
-from ml.audit import AUDIT_PREFIX, LEGACY_AUDIT_KEY, new_record_id
+from ml.audit import new_record_id
+from ml.lake.layout import audit_prefix, legacy_audit_key
 from ml.registry.aliases import append_audit, audit_log
 
 WRITERS, RECORDS = 8, 25
@@ -40,12 +41,12 @@ def test_a_retried_write_lands_on_its_own_record(lake):
     record = {"id": new_record_id(), "model": "m", "type": "promotion", "from": "1", "to": "2", "at": "t"}
     key = append_audit(lake, dict(record))
     assert append_audit(lake, dict(record)) == key
-    assert audit_log(lake) == [record] and lake.list(AUDIT_PREFIX) == [key]
+    assert audit_log(lake) == [record] and lake.list(audit_prefix()) == [key]
 
 
 def test_the_older_single_file_trail_is_read_first_then_records_in_time_order(lake):
     old = {"model": "m", "type": "promotion", "from": None, "to": "1", "at": "2026-11-01T00:00:00+00:00"}
-    lake.write_text(LEGACY_AUDIT_KEY, json.dumps(old) + "\n")
+    lake.write_text(legacy_audit_key(), json.dumps(old) + "\n")
     later = {"id": new_record_id(datetime(2026, 11, 2, tzinfo=timezone.utc)), "model": "m", "type": "rollback",
              "from": "2", "to": "1", "at": "2026-11-02T00:00:00+00:00"}
     earlier = {"id": new_record_id(datetime(2026, 11, 1, 12, tzinfo=timezone.utc)), "model": "m",
@@ -53,4 +54,4 @@ def test_the_older_single_file_trail_is_read_first_then_records_in_time_order(la
     append_audit(lake, dict(later))
     append_audit(lake, dict(earlier))
     assert audit_log(lake) == [old, earlier, later]
-    assert lake.read_text(LEGACY_AUDIT_KEY) == json.dumps(old) + "\n", "the old file is never rewritten"
+    assert lake.read_text(legacy_audit_key()) == json.dumps(old) + "\n", "the old file is never rewritten"

@@ -15,12 +15,12 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.metrics import roc_auc_score
 
-from ml.batch import BatchError, batch_day, load_model, predictions_key
+from ml.batch import BatchError, batch_day, load_model
 from ml.lake import Lake
+from ml.lake.layout import batch_predictions_key, verdict_key
+from ml.lake.window import Window
 from ml.registry import set_champion
-from ml.registry.trust import verdict_key
 from ml.serving.model import ModelRefused
-from ml.offload import Window
 from ml.simulate import SimConfig, Simulator
 from tests.integration.serving_support import SidecarProcess, new_model, produce, promote, read_topic, \
     register, serving_env, train_booster, values
@@ -65,7 +65,7 @@ def test_batch_scoring_refuses_a_version_that_was_not_judged_or_not_approved(mlf
 
 
 def read_predictions(lake: Lake, version: str, day) -> tuple[bytes, "pq.Table"]:
-    data = lake.read_bytes(predictions_key(version, day))
+    data = lake.read_bytes(batch_predictions_key(version, day))
     return data, pq.read_table(io.BytesIO(data))
 
 

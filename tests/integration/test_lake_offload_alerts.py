@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 
 from ml.alerts import HOUR_INVALID, STREAM_BACK, STREAM_SILENT, read_alert_log
-from ml.offload import Window
+from ml.lake.window import Window
 from tests.integration.alert_support import use_webhook, webhook  # noqa: F401
 from tests.integration.test_lake_offload_dag import _BASE, _produce, _run, airflow_db, env  # noqa: F401
 

@@ -14,7 +14,7 @@ import pytest
 
 from ml.contract import load_contract
 from ml.lake import Lake
-from ml.offload import Window
+from ml.lake.window import Window
 from ml.simulate.stream import SimConfig, Simulator
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ import pyarrow as pa
 
 from ml.contract import load_contract
 from ml.lake import Lake
-from ml.offload import Window, hour_prefixes
-from ml.offload.decode import codec_for
+from ml.contract.codec import codec_for
+from ml.lake.window import Window
 from ml.offload.writer import HourWriter
 from ml.policy import Evidence, Policy, decide
 from ml.report import build_loop_report
@@ -40,8 +40,7 @@ def _predictions(lake: Lake, hour: int, versions: dict[str, int]) -> None:
         "served_at": pd.date_range(window.start, periods=n, freq="10s", tz="UTC").astype("datetime64[ms, UTC]"),
         "latency_ms": 3.0, "kafka_partition": np.int32(0), "kafka_offset": np.arange(n, dtype="int64"),
     })
-    raw, quarantine = hour_prefixes("predictions", window)
-    writer = HourWriter(lake, raw, quarantine, schema)
+    writer = HourWriter(lake, "predictions", window, schema)
     writer.add(pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False), pa.table({}),
                df["served_at"].astype("int64").to_numpy())
     writer.publish({"topic": "predictions", "contract": CONTRACT.name, "schema_hash": CONTRACT.schema_hash(),

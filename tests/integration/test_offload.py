@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from ml.contract import load_contract
-from ml.offload import Window, WindowError, offload_hour, window_consumer
+from ml.lake.window import Window
+from ml.offload import WindowError, offload_hour, window_consumer
 from ml.simulate.stream import SimConfig, Simulator
 
 # Hours of the recent past: the broker keeps a week, judged by record timestamps.

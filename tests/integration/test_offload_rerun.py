@@ -18,7 +18,8 @@ import pytest
 
 from ml.contract import load_contract
 from ml.lake import Lake
-from ml.offload import Window, offload_hour, window_consumer
+from ml.lake.window import Window
+from ml.offload import offload_hour, window_consumer
 from ml.validation import read_hour, validate_hour
 from tests.integration.conftest import S3_BUCKET
 from tests.integration.test_offload_screen import _event, _produce
@@ -34,7 +35,8 @@ import os, signal, sys
 from datetime import timedelta
 from ml.contract import load_contract
 from ml.lake import Lake
-from ml.offload import Window, offload_hour, window_consumer
+from ml.lake.window import Window
+from ml.offload import offload_hour, window_consumer
 
 bootstrap, topic, uri, endpoint, hour, stop = sys.argv[1:]
 

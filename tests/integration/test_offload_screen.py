@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pyarrow.parquet as pq
 
 from ml.contract import load_contract
-from ml.offload import Window, offload_hour, window_consumer
+from ml.lake.window import Window
+from ml.offload import offload_hour, window_consumer
 from ml.simulate.stream import SimConfig, Simulator
 from ml.validation import read_hour, validate_hour
 

@@ -13,8 +13,9 @@ from confluent_kafka import Consumer, Producer
 from mlflow import MlflowClient
 
 from ml.contract import load_contract, model_frame
+from ml.lake.layout import audit_prefix
 from ml.registry import (
-    AUDIT_PREFIX, RegistryError, audit_log, by_alias, champion, load_version, publish_control, rollback_target,
+    RegistryError, audit_log, by_alias, champion, load_version, publish_control, rollback_target,
     set_champion,
 )
 from ml.simulate.stream import SimConfig, Simulator
@@ -70,7 +71,7 @@ def test_champion_moves_keep_previous_and_an_audit_trail(registered, lake):
     assert (back["from"], back["to"], back["type"]) == ("2", "1", "rollback")
     assert by_alias(client, name, "previous").version == "2"
     assert audit_log(lake) == [first, second, back]
-    assert len(lake.list(AUDIT_PREFIX)) == 3, "one object per move"
+    assert len(lake.list(audit_prefix())) == 3, "one object per move"
 
 
 def test_rollback_without_a_previous_version_says_so(registered):

@@ -17,7 +17,8 @@ from mlflow import MlflowClient
 
 from ml.evaluate import score
 from ml.lake import Lake
-from ml.offload import Window, manifest_key
+from ml.lake.layout import manifest_key
+from ml.lake.window import Window
 from ml.registry import CHALLENGER, by_alias, load_version
 from ml.settings import load_settings
 from ml.train import (DatasetError, build_training_set, plan_request, regime_request, register_challenger,

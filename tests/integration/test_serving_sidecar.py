@@ -10,7 +10,7 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from ml.offload.decode import prediction_schema
+from ml.contract.codec import prediction_schema
 from tests.integration.serving_support import CONTRACT, SidecarProcess, events, produce, promote, read_topic, \
     register, serving_env, values
 

@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ml.contract import load_contract
-from ml.offload import Window, hour_prefixes
-from ml.offload.decode import codec_for
-from ml.offload.writer import HourWriter, manifest_hash
+from ml.contract.codec import codec_for
+from ml.lake.layout import manifest_hash
+from ml.lake.window import Window
+from ml.offload.writer import HourWriter
 from ml.simulate.stream import SimConfig, Simulator
 from ml.validation import build_suite, is_valid, valid_hours, validate_hour
 
@@ -36,8 +37,7 @@ def hour_frame(window: Window, seed: int = 1) -> pd.DataFrame:
 
 def write_hour(lake, window: Window, df: pd.DataFrame, schema: pa.Schema = SCHEMA) -> dict:
     """Publish an hour the way the offload does: Parquet per partition, then `_manifest.json`."""
-    raw, quarantine = hour_prefixes("telemetry", window)
-    writer = HourWriter(lake, raw, quarantine, schema)
+    writer = HourWriter(lake, "telemetry", window, schema)
     table = pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
     writer.add(table, pa.table({}), df["ts"].astype("int64").to_numpy())
     return writer.publish({"topic": "telemetry", "contract": CONTRACT.name,

@@ -16,8 +16,8 @@ import pytest
 
 from ml.contract import load_contract
 from ml.lake import Lake
-from ml.offload import Window, hour_prefixes
-from ml.offload.decode import codec_for
+from ml.contract.codec import codec_for
+from ml.lake.window import Window
 from ml.offload.writer import HourWriter
 from ml.simulate.stream import SimConfig, Simulator
 from ml.validation import build_suite, validate_hour
@@ -36,8 +36,7 @@ def recent_hours(n: int, ended_hours_ago: int = 7) -> list[Window]:
 def _publish(lake, kind: str, window: Window, df: pd.DataFrame, ts_column: str) -> dict:
     schema = codec_for(CONTRACT, kind).output_schema
     df = df.assign(kafka_partition=np.int32(0), kafka_offset=np.arange(len(df), dtype="int64"))
-    raw, quarantine = hour_prefixes(kind, window)
-    writer = HourWriter(lake, raw, quarantine, schema)
+    writer = HourWriter(lake, kind, window, schema)
     writer.add(pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False), pa.table({}),
                df[ts_column].astype("int64").to_numpy())
     return writer.publish({"topic": kind, "contract": CONTRACT.name, "schema_hash": CONTRACT.schema_hash(),

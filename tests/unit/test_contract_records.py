@@ -93,8 +93,8 @@ import json, sys, time
 import numpy as np
 from ml.contract import ContractError, decode_event, load_contract
 from ml.contract.records import event_time_utc
-from ml.offload.decode import codec_for, decode
-from ml.offload.window import RawBatch
+from ml.contract.codec import codec_for
+from ml.contract.decode import RawBatch, decode
 
 contract = load_contract("machine_telemetry")
 good = json.loads(sys.argv[1])

@@ -14,8 +14,9 @@ import pytest
 
 from ml.contract import load_contract
 from ml.lake import Lake
-from ml.offload import Window, hour_prefixes
-from ml.offload.decode import codec_for
+from ml.contract.codec import codec_for
+from ml.lake.layout import raw_prefix
+from ml.lake.window import Window
 from ml.offload.writer import HourWriter
 from ml.report import build_loop_report
 from ml.report.cli import main
@@ -63,8 +64,7 @@ def write_predictions(lake: Lake, hour: int, versions: dict[str, int], model: st
         "served_at": pd.date_range(window.start, periods=n, freq="s", tz="UTC").astype("datetime64[ms, UTC]"),
         "latency_ms": 2.0, "kafka_partition": np.int32(0), "kafka_offset": np.arange(n, dtype="int64"),
     })
-    raw, quarantine = hour_prefixes("predictions", window)
-    writer = HourWriter(lake, raw, quarantine, schema)
+    writer = HourWriter(lake, "predictions", window, schema)
     writer.add(pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False), pa.table({}),
                df["served_at"].astype("int64").to_numpy())
     writer.publish({"topic": "predictions", "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
@@ -165,7 +165,7 @@ def test_only_the_model_s_decisions_and_manifested_hours_count_and_since_cuts_th
     write_predictions(lake, 1, {"1": 5})
     write_predictions(lake, 2, {"9": 7}, model="another-model")
     write_predictions(lake, 3, {"2": 4})
-    raw = hour_prefixes("predictions", Window.hour(START + timedelta(hours=3)))[0]
+    raw = raw_prefix("predictions", Window.hour(START + timedelta(hours=3)))
     lake.delete(f"{raw}/_manifest.json")  # an hour still being offloaded
     lake.write_text("decisions/a.json", json.dumps(decision(1)))
     lake.write_text("decisions/b.json", json.dumps(decision(5)))

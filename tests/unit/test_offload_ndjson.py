@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ml.contract import load_contract
-from ml.offload.decode import codec_for, ndjson, newlines
+from ml.contract.codec import codec_for
+from ml.contract.decode import ndjson, newlines
 
 CODEC = codec_for(load_contract("machine_telemetry"), "telemetry")
 LIMIT = CODEC.max_bytes

@@ -6,8 +6,8 @@ import numpy as np
 import orjson
 import pytest
 
-from ml.offload.decode import codec_for, prediction_schema
-from ml.offload.window import RawBatch
+from ml.contract.codec import codec_for, prediction_schema
+from ml.contract.decode import RawBatch
 from ml.serving.batch import bound_dead_letter, dead_letter_headers
 from ml.serving.model import ServingModel
 from ml.serving.routing import ServingState, parse_split, split_state

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ml.contract import load_contract
-from ml.offload import Window
+from ml.lake.window import Window
 from ml.simulate.stream import SimConfig, Simulator
 from ml.validation import SuiteError, build_suite
 from ml.validation.engine import failures, run_suite

@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ml.lake import Lake
-from ml.offload import Window, manifest_key
+from ml.lake.layout import manifest_key
+from ml.lake.window import Window
 from ml.validation import EMPTY, INVALID, VALID, Silence, silence_at
 
 T0 = datetime(2026, 11, 22, 0, tzinfo=timezone.utc)

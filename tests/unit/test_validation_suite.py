@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ml.contract import load_contract
-from ml.offload.decode import codec_for
+from ml.contract.codec import codec_for
 from ml.validation import CRITICAL, EXPECTATIONS_DIR, WARNING, SuiteError, build_suite, load_suite, suite_path
 from ml.validation.cli import main as cli_main
 

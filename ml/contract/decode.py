@@ -1,5 +1,8 @@
 """Turn raw Kafka values of one topic into typed Arrow rows and rejects with their reasons.
 
+A `RawBatch` holds the records of one consume call as the offload and the serving sidecar read them;
+`decode` applies the topic's codec (`ml.contract.codec`) to it.
+
 Clean batches take the fast path: one Arrow JSON parse of the whole batch with the topic's schema,
 then the contract's vectorized checks. A batch that Arrow cannot parse (malformed JSON, a wrong type,
 an oversized or empty message) is decoded record by record, so every bad record gets its own reason
@@ -11,7 +14,6 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import orjson
@@ -19,56 +21,50 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pj
 
-from ml.contract import Contract, check_records, invalid_rows
+from ml.contract.codec import KAFKA_COLUMNS, TopicCodec
 from ml.contract.model import TIMESTAMP
-from ml.offload.window import RawBatch
 
-KAFKA_COLUMNS = [pa.field("kafka_partition", pa.int32()), pa.field("kafka_offset", pa.int64())]
 REJECT_SCHEMA = pa.schema([
     ("kafka_partition", pa.int32()), ("kafka_offset", pa.int64()), ("kafka_timestamp", TIMESTAMP),
     ("key", pa.binary()), ("value", pa.binary()), ("reason", pa.string()),
 ])
-Check = Callable[[pd.DataFrame], tuple[pd.DataFrame, pd.DataFrame]]
 
 
-@dataclass(frozen=True)
-class TopicCodec:
-    """How one topic's records are parsed and checked."""
+@dataclass
+class RawBatch:
+    """Records of one consume call that fall inside the window, in offset order per partition."""
 
-    kind: str
-    schema: pa.Schema  # parsed row, without Kafka columns
-    check: Check  # decoded frame -> (valid, rejects with `reason`)
-    max_bytes: int
-    flag: Callable[[pa.Table], np.ndarray] | None = None  # the same rules on a typed Arrow table, in Arrow
+    partitions: np.ndarray
+    offsets: np.ndarray
+    timestamps: np.ndarray
+    keys: list
+    values: list
+    in_window: np.ndarray | None = None  # False: a stray of this window's segment from another hour
+    ndjson: bytes | None = None  # the values prepared for the parser (see decode.ndjson); None: not yet
 
-    @property
-    def output_schema(self) -> pa.Schema:
-        return pa.schema(list(self.schema) + KAFKA_COLUMNS, metadata=self.schema.metadata)
+    def __len__(self) -> int:
+        return len(self.values)
 
-
-def prediction_schema(contract: Contract) -> pa.Schema:
-    """A scored event as the serving sidecar writes it to the predictions topic."""
-    return pa.schema([
-        pa.field(contract.event_id, pa.string(), nullable=False),
-        pa.field(contract.entity_key, pa.string()),
-        pa.field("model_name", pa.string()), pa.field("model_version", pa.string()),
-        pa.field("score", pa.float64()), pa.field("decision", pa.string()),
-        pa.field("served_at", TIMESTAMP), pa.field("latency_ms", pa.float64()),
-    ], metadata={"contract": contract.name, "schema_hash": contract.schema_hash()})
+    def take(self, mask: np.ndarray) -> "RawBatch":
+        idx = np.flatnonzero(mask).tolist()
+        return RawBatch(self.partitions[mask], self.offsets[mask], self.timestamps[mask],
+                        [self.keys[i] for i in idx], [self.values[i] for i in idx],
+                        None if self.in_window is None else self.in_window[mask])
 
 
-def codec_for(contract: Contract, kind: str) -> TopicCodec:
-    """The codec of a logical topic: telemetry, outcomes or predictions."""
-    limit = contract.limits.max_event_bytes
-    if kind == "telemetry":
-        return TopicCodec(kind, contract.arrow_schema(), lambda df: check_records(contract, df), limit,
-                          lambda table: invalid_rows(contract, table))
-    if kind == "outcomes":
-        return TopicCodec(kind, contract.label_arrow_schema(), lambda df: _check_required(df, contract.label_arrow_schema(), {contract.label.field: (0, 1)}), limit)
-    if kind == "predictions":
-        schema = prediction_schema(contract)
-        return TopicCodec(kind, schema, lambda df: _check_required(df, schema, {}, score=True), limit)
-    raise ValueError(f"unknown topic kind {kind!r}; expected telemetry, outcomes or predictions")
+def raw_batch(messages: list) -> tuple[RawBatch, list]:
+    """The records of one consume call as a RawBatch, and the messages among them that carry an error
+    (one C loop per field: this runs for every record the offload and the sidecar read)."""
+    from confluent_kafka import Message
+
+    errors = [m for m in messages if m.error() is not None] if any(map(Message.error, messages)) else []
+    if errors:
+        messages = [m for m in messages if m.error() is None]
+    return RawBatch(
+        np.fromiter(map(Message.partition, messages), np.int32, len(messages)),
+        np.fromiter(map(Message.offset, messages), np.int64, len(messages)),
+        np.array([ts for _, ts in map(Message.timestamp, messages)], dtype=np.int64),
+        list(map(Message.key, messages)), list(map(Message.value, messages))), errors
 
 
 def decode(codec: TopicCodec, batch: RawBatch, threads: bool = True) -> tuple[pa.Table, pa.Table]:
@@ -184,39 +180,3 @@ def reject_table(batch: RawBatch, pos: np.ndarray, reasons: list[str]) -> pa.Tab
         "value": pa.array([batch.values[i] for i in pos], pa.binary()),
         "reason": pa.array(reasons, pa.string()),
     }, schema=REJECT_SCHEMA)
-
-
-def _check_required(df: pd.DataFrame, schema: pa.Schema, allowed: dict, score: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Vectorized checks for the product's own records (outcomes, predictions): required fields present
-    and typed, label values allowed, scores in [0, 1]."""
-    reasons = pd.Series("", index=df.index, dtype=object)
-    for field in schema:
-        col = df[field.name] if field.name in df.columns else pd.Series(None, index=df.index, dtype=object)
-        if pa.types.is_timestamp(field.type):
-            parsed = pd.to_datetime(col, utc=True, format="ISO8601", errors="coerce") if col.dtype == object else col
-            bad = parsed.isna() & col.notna()
-            reasons[bad] += f"{field.name} must be an ISO-8601 time; "
-            df = df.assign(**{field.name: parsed})
-        elif pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
-            num = pd.to_numeric(col, errors="coerce")
-            bad = num.isna() & col.notna()
-            reasons[bad] += f"{field.name} must be a number; "
-            if field.name in allowed:
-                lo, hi = allowed[field.name][0], allowed[field.name][-1]
-                off = num.notna() & ~num.isin(allowed[field.name])
-                reasons[off] += f"{field.name} must be one of {lo}..{hi}; "
-            df = df.assign(**{field.name: num})
-        else:
-            if pd.api.types.infer_dtype(col, skipna=True) in ("string", "empty"):
-                bad = pd.Series(False, index=df.index)
-            else:
-                bad = col.notna() & ~col.map(lambda v: isinstance(v, str)).astype(bool)
-            reasons[bad] += f"{field.name} must be a string; "
-        if not field.nullable:
-            reasons[col.isna()] += f"{field.name} is missing; "
-    if score and "score" in df.columns:
-        reasons[(df["score"] < 0) | (df["score"] > 1)] += "score outside [0, 1]; "
-    bad = reasons != ""
-    rejects = df[bad].copy()
-    rejects["reason"] = reasons[bad].str.rstrip("; ")
-    return df[~bad], rejects

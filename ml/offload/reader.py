@@ -10,67 +10,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Iterator
 
 import numpy as np
 
-HOUR = timedelta(hours=1)
+from ml.contract.decode import RawBatch, raw_batch
+from ml.lake.window import Window
 
 
 class WindowError(RuntimeError):
     """The window could not be read (unknown topic, broker timeout, stalled partition)."""
-
-
-@dataclass(frozen=True)
-class Window:
-    """A half-open time interval [start, end) in UTC."""
-
-    start: datetime
-    end: datetime
-
-    def __post_init__(self):
-        if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise ValueError("window bounds must be timezone-aware")
-        if self.end <= self.start:
-            raise ValueError(f"window end {self.end.isoformat()} is not after its start {self.start.isoformat()}")
-
-    @classmethod
-    def hour(cls, value: str | datetime) -> "Window":
-        """The hour starting at `value` (an ISO time such as 2026-11-22T13 or 2026-11-22T13:00Z)."""
-        if isinstance(value, str):
-            text = value.strip().replace("Z", "+00:00")
-            if len(text) == 13:  # YYYY-MM-DDTHH
-                text += ":00"
-            try:
-                value = datetime.fromisoformat(text)
-            except ValueError:
-                raise ValueError(f"not an hour: {value!r}; use e.g. 2026-11-22T13 or 2026-11-22T13:00Z") from None
-        start = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
-        if (start.minute, start.second, start.microsecond) != (0, 0, 0):
-            raise ValueError(f"{value.isoformat()} is not the start of an hour")
-        return cls(start, start + HOUR)
-
-    @property
-    def start_ms(self) -> int:
-        return int(self.start.timestamp() * 1000)
-
-    @property
-    def end_ms(self) -> int:
-        return int(self.end.timestamp() * 1000)
-
-    @property
-    def partition_path(self) -> str:
-        """Hive-style folder of the hour: dt=YYYY-MM-DD/hour=HH."""
-        return f"dt={self.start:%Y-%m-%d}/hour={self.start:%H}"
-
-    def hours(self) -> list["Window"]:
-        """The whole hours this window covers."""
-        out, t = [], self.start
-        while t < self.end:
-            out.append(Window(t, t + HOUR))
-            t += HOUR
-        return out
 
 
 @dataclass(frozen=True)
@@ -83,43 +33,6 @@ class PartitionRange:
     start_offset: int  # first offset to read
     end_offset: int  # exclusive
     segment_start: int = 0
-
-
-@dataclass
-class RawBatch:
-    """Records of one consume call that fall inside the window, in offset order per partition."""
-
-    partitions: np.ndarray
-    offsets: np.ndarray
-    timestamps: np.ndarray
-    keys: list
-    values: list
-    in_window: np.ndarray | None = None  # False: a stray of this window's segment from another hour
-    ndjson: bytes | None = None  # the values prepared for the parser (see decode.ndjson); None: not yet
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def take(self, mask: np.ndarray) -> "RawBatch":
-        idx = np.flatnonzero(mask).tolist()
-        return RawBatch(self.partitions[mask], self.offsets[mask], self.timestamps[mask],
-                        [self.keys[i] for i in idx], [self.values[i] for i in idx],
-                        None if self.in_window is None else self.in_window[mask])
-
-
-def raw_batch(messages: list) -> tuple[RawBatch, list]:
-    """The records of one consume call as a RawBatch, and the messages among them that carry an error
-    (one C loop per field: this runs for every record the offload and the sidecar read)."""
-    from confluent_kafka import Message
-
-    errors = [m for m in messages if m.error() is not None] if any(map(Message.error, messages)) else []
-    if errors:
-        messages = [m for m in messages if m.error() is None]
-    return RawBatch(
-        np.fromiter(map(Message.partition, messages), np.int32, len(messages)),
-        np.fromiter(map(Message.offset, messages), np.int64, len(messages)),
-        np.array([ts for _, ts in map(Message.timestamp, messages)], dtype=np.int64),
-        list(map(Message.key, messages)), list(map(Message.value, messages))), errors
 
 
 def partition_ranges(consumer, topic: str, window: Window, lateness: timedelta, timeout: float = 30.0) -> list[PartitionRange]:

@@ -1,6 +1,6 @@
 """The data lake: a local folder or any S3 API (`s3://bucket/prefix`), behind one small interface.
 
-Keys are relative, slash-separated paths (`raw/telemetry/dt=2026-11-22/hour=13/_manifest.json`).
+Keys are relative, slash-separated paths; `ml.lake.layout` names the key of every dataset.
 Every write is atomic: a reader sees the old object or the whole new one, never a part. Locally a
 file is written beside its target and renamed over it; on S3 an object becomes visible only when its
 upload completes, so a process killed mid-write leaves nothing behind but a stray temp file or an
