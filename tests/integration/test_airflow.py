@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from ml.loop.airflow_api import AirflowApi
 from tests.integration.conftest import AIRFLOW_URL, airflow_login
+from tooling.loop.airflow_api import AirflowApi
 
 ROOT = Path(__file__).resolve().parents[2]
 
