@@ -37,7 +37,8 @@ def start() -> None:
     spawn("serving", [str(Path(sys.executable).with_name("continuum-serve"))], {**env, **{
         k: v for k, v in os.environ.items() if k in env}})
     took = wait("serving", ready, 60)
-    log(f"serving sidecar up on http://127.0.0.1:{SERVING_PORT}/healthz in {took:.1f}s (it scores once a champion exists)")
+    log(f"serving sidecar up on http://127.0.0.1:{SERVING_PORT}/healthz in {took:.1f}s "
+        "(it scores once a champion exists)")
 
 
 SERVICE = Service(start, ready, f"http://127.0.0.1:{SERVING_PORT}")
