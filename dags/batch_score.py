@@ -43,12 +43,14 @@ from datetime import timedelta
 from airflow.sdk import CronDataIntervalTimetable, Param, PokeReturnValue, dag, task
 
 from ml.settings import load_settings
+from plugins.dag_ids import BATCH_SCORE
 from plugins.notifiers.on_call import on_failure_notifier
 
 _settings = load_settings()  # schedule-level settings only: start, catchup and the default model
 
 
 @dag(
+    dag_id=BATCH_SCORE,
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=_settings.batch_start,
     catchup=_settings.batch_catchup,

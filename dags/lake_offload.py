@@ -30,6 +30,7 @@ from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
 
 from ml.settings import load_settings
 from plugins.assets import VALIDATED_TELEMETRY
+from plugins.dag_ids import LAKE_OFFLOAD
 from plugins.notifiers.on_call import on_failure_notifier
 
 TOPICS = ["telemetry", "outcomes", "predictions"]
@@ -37,6 +38,7 @@ _settings = load_settings()  # schedule-level settings only: start date and catc
 
 
 @dag(
+    dag_id=LAKE_OFFLOAD,
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=_settings.offload_start,
     catchup=_settings.offload_catchup,

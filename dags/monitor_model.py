@@ -35,10 +35,12 @@ from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from plugins.assets import RETRAIN_REQUEST, VALIDATED_TELEMETRY
+from plugins.dag_ids import MONITOR_MODEL
 from plugins.notifiers.on_call import on_failure_notifier
 
 
 @dag(
+    dag_id=MONITOR_MODEL,
     schedule=VALIDATED_TELEMETRY,
     start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
     catchup=False,

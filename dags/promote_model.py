@@ -29,11 +29,13 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import Param, dag, task
 
 from plugins.assets import CHALLENGER
+from plugins.dag_ids import PROMOTE_MODEL
 from plugins.sensors.mlflow_approval import MlflowApprovalSensor
 from plugins.notifiers.on_call import on_failure_notifier
 
 
 @dag(
+    dag_id=PROMOTE_MODEL,
     schedule=[CHALLENGER],
     start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
     catchup=False,

@@ -31,12 +31,14 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, t
 
 from ml.settings import load_settings
 from plugins.assets import CHALLENGER, RETRAIN_REQUEST
+from plugins.dag_ids import PLAN_RETRAIN, REGIME_POKE_S, RETRAIN_MODEL, WAIT_FOR_DATA
 from plugins.notifiers.on_call import on_failure_notifier
 
 _settings = load_settings()  # schedule-level settings only: the cron
 
 
 @dag(
+    dag_id=RETRAIN_MODEL,
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(_settings.retrain_cron, timezone="UTC"),
                                  assets=RETRAIN_REQUEST),
     start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
@@ -56,14 +58,15 @@ _settings = load_settings()  # schedule-level settings only: the cron
     doc_md=__doc__,
 )
 def retrain_model():
-    @task
+    @task(task_id=PLAN_RETRAIN)
     def plan_retrain(params=None, dag_run=None, triggering_asset_events=None) -> dict:
         from plugins.operators.retrain import plan
 
         events = [dict(e.extra or {}) for evs in (triggering_asset_events or {}).values() for e in evs]
         return plan(getattr(dag_run.run_type, "value", str(dag_run.run_type)), dict(params), events)
 
-    @task.sensor(poke_interval=30, timeout=_settings.retrain_regime_timeout_hours * 3600, mode="reschedule")
+    @task.sensor(task_id=WAIT_FOR_DATA, poke_interval=REGIME_POKE_S,
+                 timeout=_settings.retrain_regime_timeout_hours * 3600, mode="reschedule")
     def wait_for_data(request: dict):
         from plugins.operators.retrain import regime
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Param, dag, task
+from plugins.dag_ids import ROLLBACK_MODEL
 from plugins.notifiers.on_call import on_failure_notifier
 
 
 @dag(
+    dag_id=ROLLBACK_MODEL,
     schedule=None,
     start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
     catchup=False,

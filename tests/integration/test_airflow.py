@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from ml.loop.airflow_api import AirflowApi
 from tests.integration.conftest import AIRFLOW_URL, airflow_login
+from tooling.loop.airflow_api import AirflowApi
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +53,7 @@ def test_a_cli_backfill_offloads_and_validates_every_hour(airflow_token, kafka_b
     from ml.simulate.stream import SimConfig, Simulator
 
     sys.path.insert(0, str(ROOT / "docker" / "local"))
-    import stack
+    from services.airflow import airflow_env
 
     # The stack's topic is shared and the offload expects time order (within the lateness): use the
     # first free hours after anything already in it, and within the broker's week of retention.
@@ -76,7 +76,7 @@ def test_a_cli_backfill_offloads_and_validates_every_hour(airflow_token, kafka_b
         [str(Path(sys.executable).with_name("airflow")), "backfill", "create", "--dag-id", "lake_offload",
          "--from-date", hours[0].start.isoformat(), "--to-date", hours[-1].start.isoformat(),
          "--reprocess-behavior", "completed"],
-        env={**os.environ, **stack.airflow_env()}, capture_output=True, text=True, timeout=120)
+        env={**os.environ, **airflow_env()}, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
     headers = {"Authorization": f"Bearer {airflow_token}"}

@@ -110,9 +110,9 @@ def test_params_the_dag_refuses_start_nothing(api, paused):
 
 def test_the_cli_starts_a_run_with_the_params(api, paused, created):
     sys.path.insert(0, str(ROOT / "docker" / "local"))
-    import stack
+    from services.airflow import airflow_env
 
-    env = {**os.environ, **stack.airflow_env(), "AIRFLOW_HOME": str(AIRFLOW_HOME)}
+    env = {**os.environ, **airflow_env(), "AIRFLOW_HOME": str(AIRFLOW_HOME)}
     airflow = str(Path(sys.executable).with_name("airflow"))
     for dag_id, conf in CONF.items():
         before = run_count(api, dag_id)

@@ -77,14 +77,15 @@ def test_reset_airflow_empties_a_database_with_runs_and_keeps_one_without(tmp_pa
     import shutil
     import subprocess
     import sys
+    from contextlib import closing
 
     sys.path.insert(0, str(ROOT / "docker" / "local"))
-    import stack
+    from services import postgres
 
-    if not stack._postgres_ready():
+    if not postgres.ready():
         pytest.fail("the local PostgreSQL is not running: `make test` starts it (stack.py up postgres)")
     database = f"reset_check_{uuid.uuid4().hex[:8]}"
-    shutil.copy(stack.PG_PASSWORD_FILE, tmp_path / stack.PG_PASSWORD_FILE.name)
+    shutil.copy(postgres.PG_PASSWORD_FILE, tmp_path / postgres.PG_PASSWORD_FILE.name)
     (tmp_path / "airflow").mkdir()
     (tmp_path / "airflow" / "simple_auth_manager_passwords.json.generated").write_text('{"admin": "x"}')
     env = {**os.environ, "CONTINUUM_LOCAL_DIR": str(tmp_path), "CONTINUUM_LOCAL_AIRFLOW_PORT": "1",
@@ -97,21 +98,21 @@ def test_reset_airflow_empties_a_database_with_runs_and_keeps_one_without(tmp_pa
         return proc.stdout + proc.stderr
 
     def tables() -> set[str]:
-        with stack.closing(stack._pg_connect(database)) as conn, conn.cursor() as cur:
+        with closing(postgres.connect(database)) as conn, conn.cursor() as cur:
             cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
             return {row[0] for row in cur.fetchall()}
 
-    with stack.closing(stack._pg_connect()) as conn, conn.cursor() as cur:
+    with closing(postgres.connect()) as conn, conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE {database}")
     try:
-        with stack.closing(stack._pg_connect(database)) as conn, conn.cursor() as cur:
+        with closing(postgres.connect(database)) as conn, conn.cursor() as cur:
             cur.execute("CREATE TABLE dag_run (id INTEGER PRIMARY KEY)")
         assert reset() == "" and tables() == {"dag_run"}  # no runs: kept as it is
-        with stack.closing(stack._pg_connect(database)) as conn, conn.cursor() as cur:
+        with closing(postgres.connect(database)) as conn, conn.cursor() as cur:
             cur.execute("INSERT INTO dag_run (id) VALUES (1), (2)")
         assert "metadata database emptied (2 DAG runs)" in reset()
         assert tables() == set(), "the database is there again, empty"
         assert (tmp_path / "airflow" / "simple_auth_manager_passwords.json.generated").exists()
     finally:
-        with stack.closing(stack._pg_connect()) as conn, conn.cursor() as cur:
+        with closing(postgres.connect()) as conn, conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")

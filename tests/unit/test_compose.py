@@ -1,19 +1,20 @@
 """docker-compose.yaml, checked as a file (no Docker engine runs the tests).
 
 Every service can be pulled or built from what is in the repository, the stack agrees with the local
-defaults (ml/settings.py, docker/local/stack.py), services point at each other where they listen,
+defaults (ml/settings.py, docker/local/services), services point at each other where they listen,
 and every variable compose reads from the environment is documented in .env.example.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import importlib.util
+import importlib
 import json
 import re
 import shlex
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import pytest
@@ -45,16 +46,17 @@ def services(compose) -> dict:
 
 @pytest.fixture(scope="module")
 def stack():
-    """docker/local/stack.py with its defaults (no CONTINUUM_LOCAL_* overrides from this shell)."""
+    """The embedded stack's service modules (docker/local/services), imported afresh with their defaults
+    (no CONTINUUM_LOCAL_* overrides from this shell)."""
     with pytest.MonkeyPatch.context() as mp:
         for name in ("KAFKA", "MLFLOW", "S3", "AIRFLOW"):
             mp.delenv(f"CONTINUUM_LOCAL_{name}_PORT", raising=False)
         mp.delenv("CONTINUUM_LOCAL_S3_BUCKET", raising=False)
-        spec = importlib.util.spec_from_file_location("continuum_local_stack", ROOT / "docker/local/stack.py")
-        module = importlib.util.module_from_spec(spec)
-        mp.setitem(sys.modules, spec.name, module)  # its dataclasses look their module up there
-        spec.loader.exec_module(module)
-    return module
+        mp.syspath_prepend(str(ROOT / "docker" / "local"))
+        for name in [m for m in sys.modules if m in ("processes", "services") or m.startswith("services.")]:
+            mp.delitem(sys.modules, name)
+        return SimpleNamespace(**{name: importlib.import_module(f"services.{name}")
+                                  for name in ("kafka", "mlflow", "s3", "airflow")})
 
 
 def env(service: dict) -> dict[str, str]:
@@ -140,8 +142,9 @@ def check_dockerfile(name: str, dockerfile: Path, context: Path) -> None:
 
 def test_published_ports_match_local_defaults(services, stack):
     expected = {
-        "kafka": {stack.KAFKA_PORT}, "mlflow": {stack.MLFLOW_PORT}, "airflow-apiserver": {stack.AIRFLOW_PORT},
-        "minio": {stack.S3_PORT, MINIO_CONSOLE_PORT}, "postgres": {POSTGRES_PORT},
+        "kafka": {stack.kafka.KAFKA_PORT}, "mlflow": {stack.mlflow.MLFLOW_PORT},
+        "airflow-apiserver": {stack.airflow.AIRFLOW_PORT},
+        "minio": {stack.s3.S3_PORT, MINIO_CONSOLE_PORT}, "postgres": {POSTGRES_PORT},
         "prometheus": {PROMETHEUS_PORT}, "grafana": {GRAFANA_PORT},
     }
     for name, svc in services.items():
@@ -214,7 +217,7 @@ def test_in_network_addresses_point_at_the_services(services, stack):
                 if h == "kafka"]
     assert internal, "kafka.KAFKA_ADVERTISED_LISTENERS has no listener for containers (host kafka)"
     bucket = env(services["minio-init"])["BUCKET"]
-    assert bucket == stack.S3_BUCKET, f"minio-init.BUCKET {bucket} is not the local bucket {stack.S3_BUCKET}"
+    assert bucket == stack.s3.S3_BUCKET, f"minio-init.BUCKET {bucket} is not the local bucket {stack.s3.S3_BUCKET}"
     assert env(services["kafka-init"])["BOOTSTRAP"] == internal[0], "kafka-init.BOOTSTRAP"
     assert urlparse(flag(services["mlflow"], "--artifacts-destination")).netloc == bucket, "mlflow artifacts bucket"
     mlflow_url = f"http://mlflow:{flag(services['mlflow'], '--port')}"
@@ -242,7 +245,8 @@ def test_kafka_init_creates_exactly_the_local_topics(services, stack):
     specs = env(services["kafka-init"])["TOPICS"].split()
     topics = {spec.rsplit(":", 1)[0]: int(spec.rsplit(":", 1)[1]) for spec in specs}
     assert len(topics) == len(specs), f"kafka-init.TOPICS repeats a topic: {specs}"
-    assert topics == stack.TOPICS, f"kafka-init.TOPICS {topics} != docker/local/stack.py TOPICS {stack.TOPICS}"
+    assert topics == stack.kafka.TOPICS, \
+        f"kafka-init.TOPICS {topics} != docker/local/services/kafka.py TOPICS {stack.kafka.TOPICS}"
     assert "$$TOPICS" in " ".join(services["kafka-init"]["command"]), "kafka-init.command does not loop over TOPICS"
 
 
@@ -314,7 +318,7 @@ def test_the_local_broker_cluster_id_is_a_kafka_uuid_a_command_line_reads_as_a_v
     --cluster-id=<id>."""
     import base64
 
-    ids = {stack.cluster_id() for _ in range(2000)}
+    ids = {stack.kafka.cluster_id() for _ in range(2000)}
     assert len(ids) == 2000
     for text in ids:
         assert not text.startswith("-"), text

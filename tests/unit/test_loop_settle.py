@@ -7,11 +7,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-import ml.loop.run as loop_run
+import tooling.loop.run as loop_run
 from ml.contract import load_contract
 from ml.lake import Lake
-from ml.loop.run import Loop, LoopError, Profile
 from ml.settings import load_settings
+from tooling.loop.run import Loop, LoopError, Profile
 
 
 class ChainApi:

@@ -1,9 +1,11 @@
 """Airflow 3's REST API as an upstream service uses it: a token, then DAG runs and backfills.
 
     api = AirflowApi("http://127.0.0.1:8080", "admin", password)
-    run_id = api.trigger("retrain_model", {"reason": "first model", "window_days": 1})
-    api.wait_runs("retrain_model", [run_id], timeout_s=600)
-    backfill = api.backfill("lake_offload", start, end)
+    run_id = api.trigger(RETRAIN_MODEL, {"reason": "first model", "window_days": 1})
+    api.wait_runs(RETRAIN_MODEL, lambda runs: [r for r in runs if r["dag_run_id"] == run_id], 600, "training")
+    backfill = api.backfill(LAKE_OFFLOAD, start, end)
+
+(the DAG ids come from `plugins.dag_ids`)
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def _password(args) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ml.loop.run import PROFILES
+    from tooling.loop.run import PROFILES
 
     parser = argparse.ArgumentParser(prog="continuum-loop", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,15 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"continuum-loop: {exc}", file=sys.stderr)
         return 2
-    from ml.loop.run import Loop, LoopError, reset, write_json
+    from tooling.loop.run import Loop, LoopError, wipe_local_stack, write_json
 
     if args.command == "reset":
-        reset(settings)
+        wipe_local_stack(settings)
         print("[loop] topics, lake and registered model reset")
         return 0
-    from ml.loop.airflow_api import AirflowApi, AirflowError
-    from ml.loop.summary import summarize, table
     from ml.report import build_loop_report
+    from tooling.loop.airflow_api import AirflowApi, AirflowError
+    from tooling.loop.summary import summarize, table
 
     try:
         api = AirflowApi(args.airflow_url, *_password(args))

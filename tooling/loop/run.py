@@ -13,7 +13,7 @@ hours as backfills, so a day of the loop plays out in minutes:
    validated hour, decides to retrain, `retrain_model` and `promote_model` follow on their Assets and
    the sidecar swaps to the new champion on the control message;
 5. recovery: `after_hours` more drifted hours, scored by the new champion, offloaded and monitored;
-6. the summary (`ml.loop.summary`) and the loop report.
+6. the summary (`tooling.loop.summary`) and the loop report.
 
 A step that fails stops the loop with the step's name and where to look.
 """
@@ -37,23 +37,25 @@ from ml.contract import load_contract
 from ml.lake import Lake
 from ml.lake.layout import decisions_prefix, roots
 from ml.lake.window import HOUR
-from ml.loop.airflow_api import AirflowApi, AirflowError
 from ml.registry import APPROVAL, REJECTED, by_alias, champion
 from ml.simulate import ConceptDrift, CovariateDrift, SimConfig, Simulator
 from ml.simulate.produce import KafkaSink
 from ml.train import RetrainRequest
 from ml.train.retrain import regime_request
+from plugins.dag_ids import (LAKE_OFFLOAD, MONITOR_MODEL, PLAN_RETRAIN, PROMOTE_MODEL, REGIME_POKE_S, RETRAIN_MODEL,
+                             ROLLBACK_MODEL, WAIT_FOR_DATA)
+from tooling.loop.airflow_api import AirflowApi, AirflowError
 
 log = logging.getLogger(__name__)
 RETENTION = timedelta(days=6)  # inside the topics' 7 days, by record timestamp
-DAGS = ["lake_offload", "monitor_model", "retrain_model", "promote_model", "rollback_model"]
-CHAIN = ["monitor_model", "retrain_model", "promote_model"]
-REGIME_SENSOR = "wait_for_data"  # retrain_model's sensor for a new regime's labelled hours
-REGIME_PLAN = "plan_retrain"  # the task whose return value is the request that sensor waits on
+DAGS = [LAKE_OFFLOAD, MONITOR_MODEL, RETRAIN_MODEL, PROMOTE_MODEL, ROLLBACK_MODEL]
+CHAIN = [MONITOR_MODEL, RETRAIN_MODEL, PROMOTE_MODEL]
+REGIME_SENSOR = WAIT_FOR_DATA  # retrain_model's sensor for a new regime's labelled hours
+REGIME_PLAN = PLAN_RETRAIN  # the task whose return value is the request that sensor waits on
 # how long that sensor may keep waiting once every label is in the lake before the loop stops counting
-# it, when its request cannot be read: more than two of its 30 s pokes, each of which has seen all the
-# data the replay will ever hold
-SENSOR_GIVE_UP_S = 75.0
+# it, when its request cannot be read: more than two of its pokes, each of which has seen all the data
+# the replay will ever hold
+SENSOR_GIVE_UP_S = 2.5 * REGIME_POKE_S
 LOOP_TOPICS = ("telemetry", "outcomes", "predictions", "alerts", "dlq", "control", "predictions_shadow")
 
 
@@ -139,7 +141,7 @@ class Loop:
         self.contract = load_contract(self.settings.contract)
         self.lake = Lake.from_settings(self.settings)
         self.client = MlflowClient(self.settings.mlflow_tracking_uri)
-        self.timeline = Timeline.free_block(self.profile, self.now, self.api.covered_hours("lake_offload",
+        self.timeline = Timeline.free_block(self.profile, self.now, self.api.covered_hours(LAKE_OFFLOAD,
                                                                                           self.now - RETENTION))
         t = self.timeline
         onset_ms = int(t.onset.timestamp() * 1000)
@@ -164,7 +166,7 @@ class Loop:
     def run(self) -> dict:
         t, p = self.timeline, self.profile
         self.step("wait for the DAGs to be parsed", self.api.wait_parsed, DAGS)
-        self.step("cancel unfinished offload backfills", self.api.cancel_backfills, "lake_offload")
+        self.step("cancel unfinished offload backfills", self.api.cancel_backfills, LAKE_OFFLOAD)
         self.step("wait for earlier offload runs of these hours", self.offload_idle)
         self.step(f"replay {p.history_hours} h of history", self.produce, t.hours(t.start, t.onset), False)
         self.step("offload the history (lake_offload backfill)", self.offload, t.start, t.onset)
@@ -201,14 +203,14 @@ class Loop:
 
     def offload(self, start: datetime, end: datetime) -> None:
         """A lake_offload backfill over [start, end), waited for; every hour must end valid."""
-        self.api.backfill("lake_offload", start, end - HOUR)
+        self.api.backfill(LAKE_OFFLOAD, start, end - HOUR)
         wanted = {h.isoformat() for h in self.timeline.hours(start, end)}
 
         def select(runs):
             return [r for r in runs if r.get("data_interval_start") and
                     _iso(r["data_interval_start"]) in wanted and r["run_type"] == "backfill"]
 
-        self.api.wait_runs("lake_offload", lambda runs: _complete(select(runs), wanted), self.profile.timeout_s,
+        self.api.wait_runs(LAKE_OFFLOAD, lambda runs: _complete(select(runs), wanted), self.profile.timeout_s,
                            "offload", logical_date_gte=start.isoformat(), logical_date_lte=(end - HOUR).isoformat())
 
     def late_labels(self) -> int:
@@ -233,7 +235,7 @@ class Loop:
         replaces runs must not race the scheduler over them (an interrupted loop leaves some behind)."""
         t, deadline = self.timeline, time.monotonic() + self.profile.timeout_s
         span = {"logical_date_gte": t.start.isoformat(), "logical_date_lte": (t.end - HOUR).isoformat()}
-        while any(self.api.runs("lake_offload", state=state, **span) for state in ("queued", "running")):
+        while any(self.api.runs(LAKE_OFFLOAD, state=state, **span) for state in ("queued", "running")):
             if time.monotonic() > deadline:
                 raise LoopError("earlier lake_offload runs of these hours are still running; see the Airflow UI")
             time.sleep(3)
@@ -241,9 +243,9 @@ class Loop:
     def first_champion(self) -> str:
         since = datetime.now(timezone.utc)
         days = (since - self.timeline.start) / timedelta(days=1)  # the window ends now: reach back to the history
-        run_id = self.api.trigger("retrain_model", {"reason": "first model", "window_days": round(days + 0.01, 3),
+        run_id = self.api.trigger(RETRAIN_MODEL, {"reason": "first model", "window_days": round(days + 0.01, 3),
                                                     "search_seconds": self.profile.search_seconds})
-        self.api.wait_runs("retrain_model", lambda runs: [r for r in runs if r["dag_run_id"] == run_id],
+        self.api.wait_runs(RETRAIN_MODEL, lambda runs: [r for r in runs if r["dag_run_id"] == run_id],
                            self.profile.timeout_s, "first training")
         return self.wait_champion(None, since)
 
@@ -324,8 +326,8 @@ class Loop:
                     busy.append(f"{dag_id} {run_id}")
             if not busy:
                 for run_id in waiting:
-                    print(f"[loop] retrain_model {run_id} waits for labelled hours of a new regime that the replay "
-                          f"does not hold: {self.api.run_url('retrain_model', run_id)}", flush=True)
+                    print(f"[loop] {RETRAIN_MODEL} {run_id} waits for labelled hours of a new regime that the replay "
+                          f"does not hold: {self.api.run_url(RETRAIN_MODEL, run_id)}", flush=True)
                 return
             if time.monotonic() > deadline:
                 raise LoopError(f"still running after {self.profile.timeout_s:.0f} s: {', '.join(busy)}")
@@ -337,20 +339,20 @@ class Loop:
         (the caller then counts the sensor's pokes instead). Checked once per run: the replay is over, so
         the lake's answer for a request does not change while the loop settles."""
         if run_id not in self._regime_verdicts:
-            request = self.api.xcom("retrain_model", run_id, REGIME_PLAN)
+            request = self.api.xcom(RETRAIN_MODEL, run_id, REGIME_PLAN)
             unmet = False
             if isinstance(request, dict):
                 ready, status = regime_request(self.lake, self.contract, RetrainRequest.from_dict(request),
                                                self.settings.retrain_regime_hours, datetime.now(timezone.utc))
                 unmet = ready is None
                 if unmet:
-                    print(f"[loop] retrain_model {run_id}: {status}", flush=True)
+                    print(f"[loop] {RETRAIN_MODEL} {run_id}: {status}", flush=True)
             self._regime_verdicts[run_id] = unmet
         return self._regime_verdicts[run_id]
 
     def _sensing(self, dag_id: str, run_id: str) -> bool:
         """A retrain run whose regime sensor is between pokes, waiting for labelled hours."""
-        return dag_id == "retrain_model" and self.api.task_state(dag_id, run_id, REGIME_SENSOR) == "up_for_reschedule"
+        return dag_id == RETRAIN_MODEL and self.api.task_state(dag_id, run_id, REGIME_SENSOR) == "up_for_reschedule"
 
 
 def _iso(value: str) -> str:
@@ -365,9 +367,10 @@ def _complete(chosen: list[dict], wanted: set[str]) -> list[dict]:
     return list(latest.values()) if set(latest) == wanted else []
 
 
-def reset(settings) -> None:
-    """Give the loop a clean stack: empty topics, an empty lake, no registered model, no consumer
-    offsets of the sidecar's group and no alert state. Only for the embedded local stack."""
+def wipe_local_stack(settings) -> None:
+    """Destructive: give the loop a clean stack by deleting every record of the topics, the whole lake,
+    the registered model, the sidecar group's consumer offsets and the alert state. Only for the
+    embedded local stack, only through `continuum-loop reset`."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     existing = admin.list_topics(timeout=10).topics
     names = [settings.topics[k] for k in LOOP_TOPICS]

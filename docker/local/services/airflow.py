@@ -1,0 +1,108 @@
+"""Airflow standalone on the stack's PostgreSQL, with the repository's DAGs and plugins, and the clean
+slate `make demo` starts from (`reset`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.request
+from contextlib import closing
+from pathlib import Path
+
+from processes import LOCAL, LOGS, ROOT, Service, StackError, log, spawn, stop, wait
+from services import postgres
+from services.kafka import KAFKA_PORT
+
+AIRFLOW_PORT = int(os.environ.get("CONTINUUM_LOCAL_AIRFLOW_PORT", "8080"))
+
+
+def airflow_env() -> dict[str, str]:
+    """Environment of the local Airflow: home, repo folders, PostgreSQL, connections from env vars."""
+    home = LOCAL / "airflow"
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # the embedded stack exists to run the loop: its DAGs start unpaused (compose keeps Airflow's default)
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+                                                or postgres.postgres_url()),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(AIRFLOW_PORT),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{AIRFLOW_PORT}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{AIRFLOW_PORT}/execution/",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        "CONTINUUM_LAKE_URI": str(LOCAL / "lake"),
+        # on-call alerts also go to a log file and the alerts topic here (webhook/e-mail need connections)
+        "CONTINUUM_ALERT_LOG_PATH": str(LOGS / "alerts.jsonl"),
+        "CONTINUUM_ALERT_STATE_PATH": str(LOCAL / "alerts" / "state.json"),
+        "CONTINUUM_ALERT_TO_TOPIC": "true",
+        "AIRFLOW_CONN_KAFKA_DEFAULT": json.dumps(
+            {"conn_type": "kafka", "extra": {"bootstrap.servers": f"127.0.0.1:{KAFKA_PORT}"}}
+        ),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+    }
+    env = {k: os.environ.get(k, v) for k, v in env.items()}
+    # standalone runs its components as `airflow ...` subprocesses: the venv's bin must come first
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return env
+
+
+def ready() -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{AIRFLOW_PORT}/api/v2/monitor/health", timeout=2) as resp:
+            health = json.load(resp)
+    except (OSError, ValueError):
+        return False
+    return all(health.get(c, {}).get("status") == "healthy" for c in ("metadatabase", "scheduler"))
+
+
+def login() -> str:
+    path = LOCAL / "airflow" / "simple_auth_manager_passwords.json.generated"
+    if not path.exists():
+        return "(the login appears once Airflow has started)"
+    users = json.loads(path.read_text())
+    return ", ".join(f"{user} / {password}" for user, password in users.items())
+
+
+def start() -> None:
+    if not postgres.ready():
+        raise StackError(f"airflow needs its database: PostgreSQL is not answering on "
+                         f"127.0.0.1:{postgres.POSTGRES_PORT}; "
+                         "start it first (`python docker/local/stack.py up postgres airflow`)")
+    (LOCAL / "airflow").mkdir(parents=True, exist_ok=True)
+    spawn("airflow", [str(Path(sys.executable).with_name("airflow")), "standalone"], env=airflow_env())
+    took = wait("airflow", ready, 240)
+    log(f"airflow ready on http://127.0.0.1:{AIRFLOW_PORT} in {took:.1f}s; login: {login()}")
+
+
+def reset() -> None:
+    """Stop Airflow and empty its metadata database, so the next `up airflow` starts with no runs: the
+    loop's runs of earlier plays (and their history) go; connections and the login stay (they come
+    from the environment and the password file). A database without DAG runs is left as it is. Runs
+    are not deleted one by one through the API: that races the scheduler, which holds them."""
+    if not postgres.ready():
+        raise StackError(f"PostgreSQL is not answering on 127.0.0.1:{postgres.POSTGRES_PORT}: "
+                         "start it first (`python docker/local/stack.py up postgres`)")
+    import psycopg2
+
+    database = postgres.AIRFLOW_DB
+    try:
+        with closing(postgres.connect(database)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM dag_run")
+            runs = cur.fetchone()[0]
+    except psycopg2.Error:  # no tables yet, or no database: start over
+        runs = None
+    if runs == 0:
+        return
+    stop("airflow")
+    with closing(postgres.connect()) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        cur.execute(f"CREATE DATABASE {database}")
+    log(f"airflow stopped, its metadata database emptied ({'unreadable' if runs is None else f'{runs} DAG runs'})")
+
+
+SERVICE = Service(start, ready, f"http://127.0.0.1:{AIRFLOW_PORT}")
