@@ -16,6 +16,7 @@ from ml.contract import ContractError, load_contract
 from ml.lake import Lake
 from ml.offload.run import offload_hour, window_consumer
 from ml.offload.window import Window, WindowError
+from ml.runtime import limit_malloc_arenas, offload_tuning
 from ml.settings import SettingsError, load_settings
 
 KINDS = ("telemetry", "outcomes", "predictions")
@@ -56,10 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lake = Lake.from_settings(settings)
     consumer = window_consumer({"bootstrap.servers": settings.kafka_bootstrap})
+    limit_malloc_arenas()  # for the rest of this process: it ends with its offload
     try:
         for window in args.windows:
-            manifest = offload_hour(consumer, lake, contract, args.topic, settings.topics[args.topic], window,
-                                    timedelta(minutes=args.lateness_minutes), max_skew=settings.max_event_skew)
+            with offload_tuning():
+                manifest = offload_hour(consumer, lake, contract, args.topic, settings.topics[args.topic], window,
+                                        timedelta(minutes=args.lateness_minutes), max_skew=settings.max_event_skew)
             print(json.dumps({k: manifest[k] for k in ("window", "rows", "quarantined", "quarantine_reasons",
                                                            "generation", "content_sha256")}))
     except WindowError as exc:

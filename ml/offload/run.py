@@ -12,9 +12,10 @@ import numpy as np
 import pyarrow as pa
 
 from ml.contract import Contract
+from ml.kafka import window_reader
 from ml.lake import Lake
 from ml.offload.decode import codec_for, decode, ndjson, reject_table
-from ml.offload.pipeline import Worker, offload_memory, prefetched
+from ml.offload.pipeline import Worker, prefetched
 from ml.offload.screen import check_times, duplicates
 from ml.offload.window import HOUR, RawBatch, Window, partition_ranges, read_window
 from ml.offload.writer import HourWriter
@@ -27,24 +28,7 @@ def window_consumer(client_config: dict):
     """A consumer for reading by time window: no group offsets, nothing committed, ever."""
     from confluent_kafka import Consumer
 
-    config = {
-        "group.id": "continuum-offload",  # required by the client; never joined or committed
-        **client_config,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "enable.partition.eof": False,
-        "auto.offset.reset": "error",
-        # the offload reads a whole hour, so the client's memory must not grow with it: up to 16 MB fetched
-        # ahead, in fetches of at most 8 MB. With the queue full the client waits fetch.queue.backoff.ms
-        # before it fetches again; at its default (1 s) the reader starved and read 180k records/s,
-        # at 5 ms it reads 560k/s on this machine in a third of the memory of larger fetches.
-        "fetch.max.bytes": 8 * 1024 * 1024,
-        "max.partition.fetch.bytes": 1024 * 1024,
-        "queued.min.messages": 200_000,  # the byte bound, not the message count, decides
-        "queued.max.messages.kbytes": 16 * 1024,
-        "fetch.queue.backoff.ms": 5,
-    }
-    return Consumer(config)
+    return Consumer(window_reader(client_config))
 
 
 def hour_prefixes(kind: str, window: Window) -> tuple[str, str]:
@@ -67,6 +51,7 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
     (see `ml.offload.screen`). `progress` is told each step of the publish (see `HourWriter.publish`).
     Returns the hour's manifest: offsets per partition, rows, quarantined records by reason, time
     bounds, schema hash and file checksums. Rerunning the same hour rewrites the same content.
+    Process-wide settings are the caller's: an entry point runs this inside `ml.runtime.offload_tuning()`.
     """
     codec = codec_for(contract, kind)
     raw_prefix, quarantine_prefix = hour_prefixes(kind, window)
@@ -96,7 +81,7 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
     try:
         # a pipeline: read and prepare (one thread) | parse and check (two batches at a time, since the
         # parse is the longest step and mostly outside the GIL) | write Parquet (one thread, in order)
-        with offload_memory(), Worker(writer.add, name="offload-writer") as write, \
+        with Worker(writer.add, name="offload-writer") as write, \
                 ThreadPoolExecutor(PARSERS, thread_name_prefix="offload-parse") as parsers:
             parsing: deque = deque()
 
