@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import uuid
 
+# with its queue full the client waits this long before it fetches again; at its default (1 s) the reader
+# starved, and records that arrived in that second waited for it
+FETCH_QUEUE_BACKOFF_MS = 5
+
 
 def scoring_consumer(bootstrap: str, group: str) -> dict:
     """The sidecar's telemetry consumer: one group shared by every replica, which split the partitions."""
@@ -19,9 +23,7 @@ def scoring_consumer(bootstrap: str, group: str) -> dict:
         # a rebalance moves only the partitions that change owner: the others keep scoring
         "partition.assignment.strategy": "cooperative-sticky",
         "session.timeout.ms": 10_000,  # a dead replica's partitions move on within seconds
-        # with its queue full the client waits this long before it fetches again (1 s by default): the loop
-        # then starved, and events that arrived in that second waited for it
-        "fetch.queue.backoff.ms": 5,
+        "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
     }
 
 
@@ -72,9 +74,7 @@ def window_reader(client_config: dict) -> dict:
         "max.partition.fetch.bytes": 1024 * 1024,
         "queued.min.messages": 200_000,  # the byte bound, not the message count, decides
         "queued.max.messages.kbytes": 16 * 1024,
-        # with the queue full the client waits this long before it fetches again; at its default (1 s) the
-        # reader starved
-        "fetch.queue.backoff.ms": 5,
+        "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
     }
 
 
@@ -87,6 +87,6 @@ def simulator_producer(bootstrap: str) -> dict:
         "compression.type": "lz4",
         "queue.buffering.max.messages": 500_000,
         "queue.buffering.max.kbytes": 1_048_576,
-        "enable.idempotence": True,  # no duplicates and per-partition order even when a batch is retried
+        "enable.idempotence": True,  # as the scoring producer's
         "delivery.report.only.error": True,  # only failures come back, to be counted
     }
