@@ -2,9 +2,11 @@
 
 Library code never changes process-wide state on its own: the entry points apply these settings
 explicitly. `serving_tuning()` is for the sidecar (its own process, so it may keep the settings until it
-exits) and `offload_tuning()` for an offload, used as a context manager: inside an Airflow worker the
-process outlives the task, so everything changed is put back when the block ends. `limit_malloc_arenas()`
-cannot be undone and belongs in a process that exits when its offload ends (`continuum-offload`).
+exits). `offload_tuning` is a context manager an entry point hands to `offload_hour(tuning=...)`, which
+holds it around the read, parse and write of the records: inside an Airflow worker the process outlives
+the task, so everything changed is put back when the block ends. `limit_malloc_arenas()` cannot be undone
+and belongs in a process that exits when its offload ends (`continuum-offload`). Every `Tuning` also
+works as a context manager that puts back what it changed.
 Why each value is what it is, with the measurements: bench/README.md.
 """
 
@@ -73,7 +75,7 @@ def serving_tuning() -> Tuning:
 
 
 def offload_tuning() -> Tuning:
-    """Memory settings for the length of an offload; use it as a context manager.
+    """Memory settings for the length of an offload's pipeline; use it as a context manager.
 
     - Arrow allocates from jemalloc, which keeps freed pages for reuse a little while: the same buffers
       come round every batch, and the default pool hands them back to the OS and faults them in again.

@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     limit_malloc_arenas()  # for the rest of this process: it ends with its offload
     try:
         for window in args.windows:
-            with offload_tuning():
-                manifest = offload_hour(consumer, lake, contract, args.topic, settings.topics[args.topic], window,
-                                        timedelta(minutes=args.lateness_minutes), max_skew=settings.max_event_skew)
+            manifest = offload_hour(consumer, lake, contract, args.topic, settings.topics[args.topic], window,
+                                    timedelta(minutes=args.lateness_minutes), max_skew=settings.max_event_skew,
+                                    tuning=offload_tuning)
             print(json.dumps({k: manifest[k] for k in ("window", "rows", "quarantined", "quarantine_reasons",
                                                            "generation", "content_sha256")}))
     except WindowError as exc:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator
+from typing import Callable, ContextManager, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -43,7 +44,8 @@ def manifest_key(kind: str, window: Window) -> str:
 
 def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str, window: Window,
                  lateness: timedelta, batch_size: int = 10_000, max_skew: timedelta | None = None,
-                 progress: Callable[[str], None] | None = None) -> dict:
+                 progress: Callable[[str], None] | None = None,
+                 tuning: Callable[[], ContextManager] = contextlib.nullcontext) -> dict:
     """Read the records of `topic` whose timestamp falls in the window and write them to the lake.
 
     Telemetry rows whose event time is out of the hour's bounds, or further than `max_skew` (when
@@ -51,7 +53,9 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
     (see `ml.offload.screen`). `progress` is told each step of the publish (see `HourWriter.publish`).
     Returns the hour's manifest: offsets per partition, rows, quarantined records by reason, time
     bounds, schema hash and file checksums. Rerunning the same hour rewrites the same content.
-    Process-wide settings are the caller's: an entry point runs this inside `ml.runtime.offload_tuning()`.
+    Process-wide settings are the caller's to choose: `tuning` is entered around the read, parse and
+    write of the records only (an entry point passes `ml.runtime.offload_tuning`, which puts back what
+    it changed when the records are written); by default nothing process-wide changes.
     """
     codec = codec_for(contract, kind)
     raw_prefix, quarantine_prefix = hour_prefixes(kind, window)
@@ -81,7 +85,7 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
     try:
         # a pipeline: read and prepare (one thread) | parse and check (two batches at a time, since the
         # parse is the longest step and mostly outside the GIL) | write Parquet (one thread, in order)
-        with Worker(writer.add, name="offload-writer") as write, \
+        with tuning(), Worker(writer.add, name="offload-writer") as write, \
                 ThreadPoolExecutor(PARSERS, thread_name_prefix="offload-parse") as parsers:
             parsing: deque = deque()
 

@@ -41,9 +41,8 @@ def offload(kind: str, window: Window) -> dict:
     lake = Lake.from_settings(settings)
     consumer = KafkaWindowReaderHook(settings.kafka_conn_id).get_conn
     try:
-        with offload_tuning():
-            manifest = offload_hour(consumer, lake, contract, kind, settings.topics[kind], window,
-                                    settings.offload_lateness, max_skew=settings.max_event_skew)
+        manifest = offload_hour(consumer, lake, contract, kind, settings.topics[kind], window,
+                                settings.offload_lateness, max_skew=settings.max_event_skew, tuning=offload_tuning)
     finally:
         consumer.close()
     return {

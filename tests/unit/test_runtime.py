@@ -162,10 +162,10 @@ class HourOnOnePartition:
         pass
 
 
-def _offload(lake_dir) -> tuple[dict, HourOnOnePartition]:
+def _offload(lake_dir, **tuning) -> tuple[dict, HourOnOnePartition]:
     consumer = HourOnOnePartition(20)
     manifest = offload_hour(consumer, Lake(str(lake_dir)), CONTRACT, "outcomes", "outcomes", HOUR,
-                            timedelta(0), batch_size=5)
+                            timedelta(0), batch_size=5, **tuning)
     return manifest, consumer
 
 
@@ -179,8 +179,7 @@ def test_the_offload_library_leaves_the_process_as_it_found_it(tmp_path):
 
 def test_an_entry_point_tunes_the_offload_and_gets_the_process_back_as_it_was(tmp_path):
     before = process_state()
-    with offload_tuning():
-        manifest, consumer = _offload(tmp_path)
+    manifest, consumer = _offload(tmp_path, tuning=offload_tuning)
     assert manifest["rows"] == 20
-    assert consumer.seen and not any(state["collecting"] for state in consumer.seen), "tuned while it ran"
+    assert consumer.seen and not any(state["collecting"] for state in consumer.seen), "tuned while it read"
     assert process_state() == before
