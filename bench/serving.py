@@ -22,7 +22,6 @@ neither start-up nor the pipeline filling and draining is counted. Writes bench/
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import re
 import statistics
@@ -42,10 +41,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ml.contract import decode_event, model_frame  # noqa: E402
+from ml.kafka import scoring_consumer, scoring_producer  # noqa: E402
 from ml.lake import Lake  # noqa: E402
+from ml.runtime import SWITCH_INTERVAL_S, serving_tuning  # noqa: E402
 from ml.serving.metrics import ServingMetrics  # noqa: E402
-from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, SWITCH_INTERVAL_S, Records, StreamLoop, \
-    tune_gc, tune_threads  # noqa: E402
+from ml.serving.stream import Records, StreamLoop  # noqa: E402
 from ml.settings import load_settings  # noqa: E402
 from results_file import RESULTS as RESULTS_DIR, save_figures  # noqa: E402
 from tests.integration.serving_support import CONTRACT, SidecarProcess, events, new_model, produce, promote, \
@@ -127,21 +127,14 @@ def span_eps(rows: list) -> float:
 def passthrough(settings, src: str, out: str, n: int) -> float:
     """The sidecar's Kafka loop forwarding raw values from `src` to `out`: no decode, no model (with the
     sidecar's batch bounds, GC and thread settings)."""
-    threshold, interval = gc.get_threshold(), sys.getswitchinterval()
-    tune_gc()
-    tune_threads()
-    try:
+    with serving_tuning():
         return _passthrough(settings, src, out, n)
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*threshold)
-        sys.setswitchinterval(interval)
 
 
 def _passthrough(settings, src: str, out: str, n: int) -> float:
     bootstrap = settings.kafka_bootstrap
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-pass-{uuid.uuid4().hex}", **CONSUMER_DEFAULTS})
-    producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS})
+    consumer = Consumer(scoring_consumer(bootstrap, f"bench-pass-{uuid.uuid4().hex}"))
+    producer = Producer(scoring_producer(bootstrap))
     loop = StreamLoop(consumer, producer, src, ServingMetrics(), settings.serving_batch_max,
                       settings.serving_batch_wait_ms / 1000)
     loop.subscribe()

@@ -133,11 +133,6 @@ class Lake:
             for leftover in base.rglob(f"{TMP_MARK}*"):
                 leftover.unlink(missing_ok=True)
 
-    def file_size(self, key: str) -> int:
-        if self.is_s3:
-            return self._s3.head_object(Bucket=self.bucket, Key=self._key(key))["ContentLength"]
-        return (self.root / self._key(key)).stat().st_size
-
     def write_bytes(self, key: str, data: bytes) -> None:
         with self.open_write(key) as fh:
             fh.write(data)

@@ -17,6 +17,7 @@ from ml.lake import Lake
 from ml.lake.window import Window
 from ml.offload.reader import WindowError
 from ml.offload.run import offload_hour, window_consumer
+from ml.runtime import limit_malloc_arenas, offload_tuning
 from ml.settings import SettingsError, load_settings
 
 KINDS = ("telemetry", "outcomes", "predictions")
@@ -57,10 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lake = Lake.from_settings(settings)
     consumer = window_consumer({"bootstrap.servers": settings.kafka_bootstrap})
+    limit_malloc_arenas()  # for the rest of this process: it ends with its offload
     try:
         for window in args.windows:
             manifest = offload_hour(consumer, lake, contract, args.topic, settings.topics[args.topic], window,
-                                    timedelta(minutes=args.lateness_minutes), max_skew=settings.max_event_skew)
+                                    timedelta(minutes=args.lateness_minutes), max_skew=settings.max_event_skew,
+                                    tuning=offload_tuning)
             print(json.dumps({k: manifest[k] for k in ("window", "rows", "quarantined", "quarantine_reasons",
                                                            "generation", "content_sha256")}))
     except WindowError as exc:

@@ -1,60 +1,10 @@
-"""The offload's threads and memory settings: a reader ahead of the parse, a Parquet writer behind it."""
+"""The offload's threads: a reader ahead of the parse, a Parquet writer behind it."""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import gc
 import queue
 import threading
 from typing import Iterator
-
-import pyarrow as pa
-
-
-@contextlib.contextmanager
-def offload_memory() -> Iterator[None]:
-    """Memory settings for the length of an offload, restored after it.
-
-    - Arrow allocates from jemalloc, which keeps freed pages for reuse a little while: the same
-      buffers come round every batch, and the default pool hands them back to the OS and faults them
-      in again, which cost about a fifth of the offload's time.
-    - The cyclic garbage collector is paused: every consumed record is a tracked object, so it ran
-      thousands of times per hour, holding the GIL the three threads share. The offload's objects are
-      freed by reference counting; one collection at the end clears anything left.
-    - At most two malloc arenas instead of one per thread and core, and the freed heap is handed back
-      to the OS once, at the end. (Trimming after every batch kept RSS 45 MB lower but made the
-      process fault its pages in again six times as often.)
-    """
-    previous_pool = pa.default_memory_pool()
-    try:
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
-    except NotImplementedError:  # a pyarrow built without jemalloc keeps its default
-        pass
-    if _LIBC is not None:
-        _LIBC.mallopt(-8, 2)  # M_ARENA_MAX
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if collecting:
-            gc.enable()
-        gc.collect()
-        pa.set_memory_pool(previous_pool)
-        if _LIBC is not None:
-            _LIBC.malloc_trim(0)
-
-
-def _load_libc():
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to trim
-        return None
-
-
-_LIBC = _load_libc()
-
 
 _DONE = object()
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator
+from typing import Callable, ContextManager, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -14,9 +15,10 @@ import pyarrow as pa
 from ml.contract import Contract
 from ml.contract.codec import codec_for
 from ml.contract.decode import RawBatch, decode, ndjson, reject_table
+from ml.kafka import window_reader
 from ml.lake import Lake
 from ml.lake.window import HOUR, Window
-from ml.offload.pipeline import Worker, offload_memory, prefetched
+from ml.offload.pipeline import Worker, prefetched
 from ml.offload.reader import partition_ranges, read_window
 from ml.offload.screen import check_times, duplicates
 from ml.offload.writer import HourWriter
@@ -29,29 +31,13 @@ def window_consumer(client_config: dict):
     """A consumer for reading by time window: no group offsets, nothing committed, ever."""
     from confluent_kafka import Consumer
 
-    config = {
-        "group.id": "continuum-offload",  # required by the client; never joined or committed
-        **client_config,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "enable.partition.eof": False,
-        "auto.offset.reset": "error",
-        # the offload reads a whole hour, so the client's memory must not grow with it: up to 16 MB fetched
-        # ahead, in fetches of at most 8 MB. With the queue full the client waits fetch.queue.backoff.ms
-        # before it fetches again; at its default (1 s) the reader starved and read 180k records/s,
-        # at 5 ms it reads 560k/s on this machine in a third of the memory of larger fetches.
-        "fetch.max.bytes": 8 * 1024 * 1024,
-        "max.partition.fetch.bytes": 1024 * 1024,
-        "queued.min.messages": 200_000,  # the byte bound, not the message count, decides
-        "queued.max.messages.kbytes": 16 * 1024,
-        "fetch.queue.backoff.ms": 5,
-    }
-    return Consumer(config)
+    return Consumer(window_reader(client_config))
 
 
 def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str, window: Window,
                  lateness: timedelta, batch_size: int = 10_000, max_skew: timedelta | None = None,
-                 progress: Callable[[str], None] | None = None) -> dict:
+                 progress: Callable[[str], None] | None = None,
+                 tuning: Callable[[], ContextManager] = contextlib.nullcontext) -> dict:
     """Read the records of `topic` whose timestamp falls in the window and write them to the lake.
 
     Telemetry rows whose event time is out of the hour's bounds, or further than `max_skew` (when
@@ -59,6 +45,9 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
     (see `ml.offload.screen`). `progress` is told each step of the publish (see `HourWriter.publish`).
     Returns the hour's manifest: offsets per partition, rows, quarantined records by reason, time
     bounds, schema hash and file checksums. Rerunning the same hour rewrites the same content.
+    Process-wide settings are the caller's to choose: `tuning` is entered around the read, parse and
+    write of the records only (an entry point passes `ml.runtime.offload_tuning`, which puts back what
+    it changed when the records are written); by default nothing process-wide changes.
     """
     codec = codec_for(contract, kind)
     ranges = partition_ranges(consumer, topic, window, lateness)
@@ -86,7 +75,7 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
     try:
         # a pipeline: read and prepare (one thread) | parse and check (two batches at a time, since the
         # parse is the longest step and mostly outside the GIL) | write Parquet (one thread, in order)
-        with offload_memory(), Worker(writer.add, name="offload-writer") as write, \
+        with tuning(), Worker(writer.add, name="offload-writer") as write, \
                 ThreadPoolExecutor(PARSERS, thread_name_prefix="offload-parse") as parsers:
             parsing: deque = deque()
 

@@ -34,15 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     import mlflow
 
     from ml.contract import load_contract
+    from ml.runtime import serving_tuning
+    from ml.serving.offsets import DeliveryFailed
     from ml.serving.sidecar import Sidecar
-    from ml.serving.stream import DeliveryFailed
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     sidecar = Sidecar(settings, load_contract(settings.contract), mlflow.MlflowClient(settings.mlflow_tracking_uri))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sidecar.stop())
     try:
-        sidecar.run()
+        sidecar.run(before_consuming=serving_tuning)  # kept until the process exits
     except DeliveryFailed as exc:
         cause = exc.__context__  # what failed the batch when it was raised on the way (e.g. a scoring failure)
         log.error("stopped: %s; a restart reads again from there", exc,

@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from typing import Callable
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+
+from ml.kafka import alert_producer, control_reader
 
 log = logging.getLogger(__name__)
 CONTROL_TYPES = ("promotion", "rollback", "traffic")
@@ -49,8 +50,7 @@ class ControlListener:
         self._stop.set()
 
     def _run(self) -> None:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"continuum-control-{uuid.uuid4().hex}",
-                             "enable.auto.commit": False, "logger": log})
+        consumer = Consumer({**control_reader(self.bootstrap), "logger": log})
         try:
             while not self._stop.is_set() and not self._assign(consumer):
                 time.sleep(2)
@@ -86,7 +86,7 @@ def alert_sender(bootstrap: str, topic: str, tracking_uri: str) -> Callable[[dic
 
     from ml.alerts import MODEL_REFUSED, PAGE, WARN, Alert, produce_alert
 
-    producer = Producer({"bootstrap.servers": bootstrap, "logger": log})
+    producer = Producer({**alert_producer(bootstrap), "logger": log})
 
     def send(event: dict) -> None:
         name, version = event["model"], event["version"]

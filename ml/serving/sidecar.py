@@ -12,19 +12,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Callable
 
 from confluent_kafka import Consumer, Producer
 
 from ml.contract import Contract
 from ml.contract.codec import codec_for
 from ml.contract.decode import RawBatch
+from ml.kafka import scoring_consumer, scoring_producer
 from ml.lake import Lake
 from ml.serving.api import ServingApi
 from ml.serving.control import ControlListener, alert_sender
 from ml.serving.metrics import ServingMetrics
 from ml.serving.score import Scored, score_batch
-from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, Output, StreamLoop, tune_gc, \
-    tune_threads
+from ml.serving.stream import Output, StreamLoop
 from ml.serving.swap import ModelKeeper
 from ml.settings import Settings
 
@@ -38,9 +39,8 @@ class Sidecar:
         self.settings, self.contract = settings, contract
         self.metrics = ServingMetrics()
         self.codec = codec_for(contract, "telemetry")
-        self.producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, **PRODUCER_DEFAULTS, "logger": log})
-        consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.serving_group,
-                             **CONSUMER_DEFAULTS, "logger": log})
+        self.producer = Producer({**scoring_producer(settings.kafka_bootstrap), "logger": log})
+        consumer = Consumer({**scoring_consumer(settings.kafka_bootstrap, settings.serving_group), "logger": log})
         self.keeper = ModelKeeper(client, settings.mlflow_tracking_uri, settings.model_name, contract, self.metrics,
                                   alert_sender(settings.kafka_bootstrap, settings.topic_alerts,
                                                settings.mlflow_tracking_uri),
@@ -68,7 +68,9 @@ class Sidecar:
     def stop(self) -> None:
         self._stop.set()
 
-    def run(self) -> None:
+    def run(self, before_consuming: Callable[[], object] | None = None) -> None:
+        """Serve until `stop()`. `before_consuming` is called once, with the champion loaded and start-up
+        done, just before the sidecar joins the consumer group: where its entry point tunes the process."""
         self.api.start()
         self.keeper.start()
         self.control.start()
@@ -80,8 +82,8 @@ class Sidecar:
                     self._stop.wait(0.1)
                     continue
                 if not self.loop.subscribed:
-                    tune_gc()
-                    tune_threads()
+                    if before_consuming is not None:
+                        before_consuming()
                     self.loop.subscribe()
                     self.metrics.ready.set(1)
                     log.info("champion v%s loaded; consuming %s as group %s", self.keeper.state.champion.version,

@@ -2,8 +2,8 @@
 
 Pipelined: while scoring threads score the next batches (Arrow's parser and XGBoost release the GIL),
 the loop's thread consumes and produces the records of those already scored, always in consume order
-(`tune_threads` hands the GIL back to a scorer sooner than Python's default would, and the scorers run at a
-lower CPU priority than the loop, which sets the pace).
+(the scorers run at a lower CPU priority than the loop, which sets the pace; the sidecar's entry point
+also has the GIL handed back to a scorer sooner than Python's default would: `ml.runtime`).
 While batches are being scored the loop only takes what the client already holds (it does not wait
 for more), and when nothing more has arrived it produces the scored batches at once, so at low
 traffic the pipeline adds no wait.
@@ -18,11 +18,7 @@ delivered stops the loop (DeliveryFailed), and nothing at or past it is ever com
 
 from __future__ import annotations
 
-import gc
 import logging
-import os
-import sys
-import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,108 +28,18 @@ from typing import Any, Callable
 from confluent_kafka import KafkaError, KafkaException
 
 from ml.contract.decode import RawBatch, raw_batch
+from ml.runtime import collect_young, lower_priority
 from ml.serving.metrics import ServingMetrics
-from ml.serving.offsets import BatchAck, DeliveryFailed, OffsetTracker, first_offsets, last_offsets
+from ml.serving.offsets import BatchAck, OffsetTracker, first_offsets, last_offsets
 
 log = logging.getLogger(__name__)
 
-CONSUMER_DEFAULTS = {
-    "enable.auto.commit": False,  # offsets are committed only after delivery (OffsetTracker)
-    "auto.offset.reset": "earliest",
-    "partition.assignment.strategy": "cooperative-sticky",
-    "session.timeout.ms": 10_000,
-    # with its queue full the client waits this long before it fetches again (1 s by default): the
-    # loop then starved, and events that arrived in that second waited for it
-    "fetch.queue.backoff.ms": 5,
-}
 # batches scored at once: a batch's scoring waits on Arrow's parser and XGBoost about half the time, in
-# which a second one runs (measured on 2 cores: 1 thread ~75k events/s, 2 ~87k, 3 no better)
+# which a second one runs (bench/README.md)
 SCORING_THREADS = 2
 # batches consumed and not yet produced: one on each scorer and two more waiting, so a scorer that frees
-# up while the loop is busy producing finds its next batch ready (measured: one waiting ~130k events/s,
-# two ~175k, three no better)
+# up while the loop is busy producing finds its next batch ready (bench/README.md)
 MAX_IN_FLIGHT = SCORING_THREADS + 2
-PRODUCER_DEFAULTS = {
-    "enable.idempotence": True,
-    "compression.type": "lz4",
-    "linger.ms": 2,
-    "batch.size": 1_000_000,
-    "queue.buffering.max.messages": 1_000_000,
-    "queue.buffering.max.kbytes": 1_048_576,
-}
-
-
-# The cyclic GC's youngest generation is collected every GC_YOUNG allocations instead of 700: every
-# consumed record is a tracked Message object, freed by reference counting, and at the default the
-# collector ran several times per batch while holding the GIL (measured: ~87k -> ~110k events/s).
-GC_YOUNG = 100_000
-
-
-def tune_gc() -> None:
-    """For a process that streams: freeze what start-up made (modules, models, clients) out of the GC's
-    reach, and collect the youngest generation every GC_YOUNG allocations."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
-
-
-# A thread waiting for the GIL gets it after SWITCH_INTERVAL_S instead of Python's 5 ms. A scoring thread
-# gives the GIL up for each of the few dozen Arrow and XGBoost calls of a batch and needs it back after
-# each, while the loop's thread holds it for milliseconds on end producing records; at 5 ms the scorers
-# sat waiting and the loop then waited for them (measured, 6 benchmark runs each, interleaved:
-# sidecar/passthrough median 0.57 at 5 ms, 0.69 at 0.5 ms; 0.62 at 1 ms and at 0.2 ms).
-SWITCH_INTERVAL_S = 0.0005
-
-
-def tune_threads() -> None:
-    """For a process whose scoring threads run mostly outside the GIL beside a loop that holds it: hand
-    the GIL to a waiting thread every SWITCH_INTERVAL_S."""
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-
-
-# Scoring threads run this many nice levels below the thread that starts them (Linux: a thread's own nice
-# value). The loop's thread is the pipeline's pace-setter: with two scoring threads, the client's threads
-# and the broker on two cores, it waited for a core about a third of the time; the scorers have slack (they
-# wait for batches about a quarter of the time), so when cores are short the kernel now runs the loop first
-# (measured, interleaved: run-queue wait of the loop's thread 0.30-0.38 -> 0.10-0.21 of its time;
-# sidecar/passthrough median 0.59 -> 0.63 over 6 pairs and 0.61 -> 0.69 over 4; 19 levels no better).
-SCORER_NICE = 10
-
-
-def lower_priority(levels: int = SCORER_NICE) -> int:
-    """Lower the calling thread's CPU priority by `levels` nice levels (at most to 19); returns the new nice
-    value, or the unchanged one where threads have no priority of their own (not Linux) or it is refused."""
-    if sys.platform != "linux":  # elsewhere PRIO_PROCESS with a thread id would renice the whole process
-        return os.getpriority(os.PRIO_PROCESS, 0)
-    tid = threading.get_native_id()
-    current = os.getpriority(os.PRIO_PROCESS, tid)
-    try:
-        os.setpriority(os.PRIO_PROCESS, tid, min(current + levels, 19))
-    except OSError as exc:  # e.g. a sandbox that forbids it: scoring still runs, at the same priority
-        log.warning("scoring thread priority unchanged (%s)", exc)
-    return os.getpriority(os.PRIO_PROCESS, tid)
-
-
-# ... and the loop collects it itself whenever its pipeline is empty and this many objects have piled up.
-# XGBoost makes a new class for every predict call's output: about 26 objects of cyclic garbage that only
-# the collector frees. At low traffic there are hundreds of small batches a second, so by the time
-# GC_YOUNG was reached thousands of those classes were freed in one pause (measured: 148 ms at 5k events/s,
-# the latency tail); collected a few dozen at a time between batches, each pause is a fraction of a ms.
-GC_IDLE_YOUNG = 1_000
-
-
-def collect_young() -> int:
-    """Collect the youngest generation if GC_IDLE_YOUNG objects have piled up in it, and an older one
-    when its turn has come, as the automatic collector would; returns the generation collected or -1."""
-    young, middle, old = gc.get_count()
-    if young < GC_IDLE_YOUNG or not gc.isenabled():
-        return -1
-    _, every_middle, every_old = gc.get_threshold()
-    generation = 0
-    if middle + 1 >= every_middle:
-        generation = 2 if old + 1 >= every_old else 1
-    gc.collect(generation)
-    return generation
 
 
 class Records:

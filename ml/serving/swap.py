@@ -55,7 +55,8 @@ class ModelKeeper:
         self._inbox.put(message)
 
     def refresh(self) -> None:
-        """Look at the registry now (one pass, in the caller's thread): used at start and by tests."""
+        """Look at the registry now: one pass in the caller's thread, the one the background thread makes
+        at each wake-up, for a caller that wants the state at once without starting that thread."""
         self._update([])
 
     def _run(self) -> None:

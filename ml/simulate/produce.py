@@ -15,21 +15,11 @@ from dataclasses import dataclass, field
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from ml.kafka import simulator_producer
 from ml.settings import ENV_PREFIX
 from ml.simulate.stream import Batch
 
 log = logging.getLogger(__name__)
-
-PRODUCER_DEFAULTS = {
-    "linger.ms": 50,
-    "batch.size": 1_000_000,
-    "compression.type": "lz4",
-    "queue.buffering.max.messages": 500_000,
-    "queue.buffering.max.kbytes": 1_048_576,
-    "enable.idempotence": True,  # no duplicates and per-partition order even when a batch is retried
-    "delivery.report.only.error": True,
-}
-
 
 class BrokerError(RuntimeError):
     """Kafka is unreachable or a topic is missing; the message says what to fix."""
@@ -75,7 +65,7 @@ class KafkaSink:
         self.topics = topics
         self.report = DeliveryReport()
         self._producer = Producer({
-            "bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS, **config,
+            **simulator_producer(bootstrap), **config,
             "on_delivery": self._on_delivery, "logger": log,
         })
 

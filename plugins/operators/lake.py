@@ -11,6 +11,7 @@ from ml.lake import Lake
 from ml.lake.layout import manifest_key
 from ml.lake.window import Window
 from ml.offload import offload_hour
+from ml.runtime import offload_tuning
 from ml.settings import load_settings
 from plugins.hooks.kafka_window import KafkaWindowReaderHook
 
@@ -35,14 +36,15 @@ def lateness_passed(data_interval_end: datetime, now: datetime | None = None) ->
 
 
 def offload(kind: str, window: Window) -> dict:
-    """Offload one topic's hour; returns where its manifest is and what it holds."""
+    """Offload one topic's hour; returns where its manifest is and what it holds. The worker's process
+    outlives the task, so the offload's process tuning is put back when it ends."""
     settings = load_settings()
     contract = load_contract(settings.contract)
     lake = Lake.from_settings(settings)
     consumer = KafkaWindowReaderHook(settings.kafka_conn_id).get_conn
     try:
-        manifest = offload_hour(consumer, lake, contract, kind, settings.topics[kind], window, settings.offload_lateness,
-                                max_skew=settings.max_event_skew)
+        manifest = offload_hour(consumer, lake, contract, kind, settings.topics[kind], window,
+                                settings.offload_lateness, max_skew=settings.max_event_skew, tuning=offload_tuning)
     finally:
         consumer.close()
     return {

@@ -11,9 +11,10 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from ml.kafka import scoring_consumer, scoring_producer
 from ml.serving.metrics import ServingMetrics
-from ml.serving.stream import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, BatchAck, DeliveryFailed, Output, Records, \
-    StreamLoop
+from ml.serving.offsets import BatchAck, DeliveryFailed
+from ml.serving.stream import Output, Records, StreamLoop
 from tests.integration.serving_support import produce, read_topic
 
 N, KEYS = 6_000, 40
@@ -22,8 +23,8 @@ N, KEYS = 6_000, 40
 def _loop(bootstrap: str, topic: str, batch_max: int = 250, wait_s: float = 0.005, group: str | None = None,
           **producer) -> tuple[StreamLoop, str]:
     group = group or f"stream-{uuid.uuid4().hex[:8]}"
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, **CONSUMER_DEFAULTS})
-    loop = StreamLoop(consumer, Producer({"bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS, **producer}), topic,
+    consumer = Consumer(scoring_consumer(bootstrap, group))
+    loop = StreamLoop(consumer, Producer({**scoring_producer(bootstrap), **producer}), topic,
                       ServingMetrics(), batch_max, wait_s)
     loop.subscribe()
     return loop, group
@@ -144,7 +145,7 @@ def test_a_record_refused_when_produced_fails_its_batch_instead_of_raising(kafka
     """The client refuses a record over its message.max.bytes before sending it: that batch is not
     delivered, like one the broker refused, and the commits stop there."""
     out = topic_factory("stream-refused-out")
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, **PRODUCER_DEFAULTS})
+    producer = Producer(scoring_producer(kafka_bootstrap))
     ack = BatchAck({0: 9}, {0: 5})
     output = Output(producer, ack)
     output.one(out, b"small", b"k")
@@ -181,7 +182,7 @@ def test_at_low_traffic_the_garbage_of_each_predict_call_is_collected_between_ba
 
     import numpy as np
 
-    from ml.serving.stream import GC_IDLE_YOUNG, tune_gc
+    from ml.runtime import GC_IDLE_YOUNG, serving_tuning
     from tests.integration.serving_support import train_booster
 
     booster = train_booster(rounds=4)
@@ -191,8 +192,7 @@ def test_at_low_traffic_the_garbage_of_each_predict_call_is_collected_between_ba
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 0})
     while not loop.consumer.assignment():
         loop.step(lambda b: b, lambda b, o: None)
-    threshold = gc.get_threshold()
-    tune_gc()
+    tuning = serving_tuning()
     young, emitted = [], [0]
 
     def score(batch):
@@ -212,8 +212,7 @@ def test_at_low_traffic_the_garbage_of_each_predict_call_is_collected_between_ba
                 loop.step(score, emit)
             young.append(gc.get_count()[0])
     finally:
-        gc.unfreeze()
-        gc.set_threshold(*threshold)
+        tuning.restore()
         loop.close()
     assert emitted[0] == 200
     assert max(young) < 2 * GC_IDLE_YOUNG, f"the young generation grew to {max(young)} objects"

@@ -29,8 +29,6 @@ AIRFLOW = ["airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-da
 REQUIRED = {"kafka", "minio", "postgres", "mlflow", *AIRFLOW, "serving", "prometheus", "grafana", *ONE_SHOT}
 # Local defaults the embedded stack has no constant for (documented in the architecture).
 MINIO_CONSOLE_PORT, POSTGRES_PORT, PROMETHEUS_PORT, GRAFANA_PORT = 9001, 5432, 9090, 3000
-# CONTINUUM_* variables compose sets before ml/settings.py has the field (name -> what it is).
-PENDING_SETTINGS: dict[str, str] = {}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY")
 
 
@@ -193,7 +191,7 @@ def test_serving_replicas_share_one_group_and_are_scraped(services):
 def test_continuum_variables_are_settings_fields_with_valid_values(services):
     defaults = {name: field.default for name, field in Settings.model_fields.items()}
     for name, svc in services.items():
-        values = {k: v for k, v in env(svc).items() if k.startswith(ENV_PREFIX) and k not in PENDING_SETTINGS}
+        values = {k: v for k, v in env(svc).items() if k.startswith(ENV_PREFIX)}
         fields = {k.removeprefix(ENV_PREFIX).lower(): v for k, v in values.items()}
         unknown = sorted(k for k, f in zip(values, fields) if f not in defaults)
         assert not unknown, f"{name}.environment: {unknown} are not fields of ml.settings.Settings"
@@ -204,12 +202,6 @@ def test_continuum_variables_are_settings_fields_with_valid_values(services):
         for same in ("model_name", "contract"):
             if same in fields:
                 assert fields[same] == defaults[same], f"{name}.environment: {same} differs from the local default"
-
-
-def test_pending_settings_are_still_pending():
-    for var, what in PENDING_SETTINGS.items():
-        field = var.removeprefix(ENV_PREFIX).lower()
-        assert field not in Settings.model_fields, f"{var} ({what}) is now a Settings field: drop it from PENDING_SETTINGS"
 
 
 def test_in_network_addresses_point_at_the_services(services, stack):

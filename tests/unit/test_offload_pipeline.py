@@ -1,15 +1,12 @@
-"""The offload's threads: the reader ahead of the parse, the Parquet writer behind it, and the memory
-settings it holds only while it runs."""
+"""The offload's threads: the reader ahead of the parse, the Parquet writer behind it."""
 
 from __future__ import annotations
 
-import gc
 import threading
 
-import pyarrow as pa
 import pytest
 
-from ml.offload.pipeline import Worker, offload_memory, prefetched
+from ml.offload.pipeline import Worker, prefetched
 
 
 def test_the_writer_thread_runs_every_call_in_order_off_the_calling_thread():
@@ -52,22 +49,3 @@ def test_a_reader_error_reaches_the_consumer_after_the_batches_before_it():
         for b in prefetched(batches()):
             got.append(b)
     assert got == [1, 2]
-
-
-def test_the_memory_settings_hold_during_the_offload_and_are_restored_after_it():
-    pool = pa.default_memory_pool()
-    assert gc.isenabled()
-    with offload_memory():
-        assert not gc.isenabled()
-        assert pa.default_memory_pool().backend_name in ("jemalloc", pool.backend_name)
-    assert gc.isenabled()
-    assert pa.default_memory_pool().backend_name == pool.backend_name
-
-
-def test_the_memory_settings_are_restored_when_the_offload_fails():
-    pool = pa.default_memory_pool().backend_name
-    with pytest.raises(RuntimeError):
-        with offload_memory():
-            raise RuntimeError("offload failed")
-    assert gc.isenabled()
-    assert pa.default_memory_pool().backend_name == pool

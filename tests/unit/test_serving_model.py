@@ -18,8 +18,13 @@ def test_canned_batch_stays_inside_the_contract():
         assert frame[feat.name].between(feat.min, feat.max).all()
 
 
-def test_a_model_for_the_contract_passes_its_check():
-    check_model(ServingModel("m", "1", constant_booster(0.3)), CONTRACT)
+def test_a_model_for_the_contract_passes_its_check_and_comes_back_ready_to_serve():
+    booster = constant_booster(0.3)
+    model = check_model(ServingModel("m", "1", booster, threshold=0.7), CONTRACT)
+    assert (model.name, model.version, model.booster, model.threshold) == ("m", "1", booster, 0.7)
+    assert model.as_codes, "trained on the contract's categories, it scores category codes directly"
+    frame = canned_frame(CONTRACT, 8)
+    assert model.predict(frame) == pytest.approx([0.3] * 8)
 
 
 @pytest.mark.parametrize("names, reason", [(None, "cannot score the canned batch"), (["a", "b", "c"], "expects features")])

@@ -1,5 +1,5 @@
 """At-least-once bookkeeping (offsets are committed only for the prefix of batches fully acknowledged) and the
-streaming GC, thread and priority settings."""
+scoring threads' priority."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import threading
 import numpy as np
 import pytest
 
+from ml.runtime import SCORER_NICE
 from ml.serving.metrics import ServingMetrics
-from ml.serving.stream import SCORER_NICE, SCORING_THREADS, SWITCH_INTERVAL_S, BatchAck, DeliveryFailed, \
-    OffsetTracker, StreamLoop, first_offsets, last_offsets, tune_threads
+from ml.serving.offsets import BatchAck, DeliveryFailed, OffsetTracker, first_offsets, last_offsets
+from ml.serving.stream import SCORING_THREADS, StreamLoop
 
 
 class CommitLog:
@@ -115,86 +116,6 @@ def test_records_left_unacknowledged_by_a_drain_fail_the_first_batch_still_waiti
     with pytest.raises(DeliveryFailed, match="0:4.*still undelivered"):
         tracker.commit_ready(sync=True)
     assert log.commits == [{0: 4}]
-
-
-def _cyclic_garbage(objects: int) -> "weakref.ref":
-    """About `objects` objects that only the cyclic collector can free (classes, as XGBoost makes one per
-    predict call); returns a weak reference to one of them."""
-    import gc
-    import weakref
-
-    start = gc.get_count()[0]
-    made = type("PerCall", (), {})  # a class, its mro, dict and descriptors: a reference cycle
-    while gc.get_count()[0] - start < objects:
-        made = type("PerCall", (), {})
-    return weakref.ref(made)
-
-
-@pytest.fixture
-def streaming_gc():
-    """The sidecar's GC settings for one test (yields the thresholds before), restored after it."""
-    import gc
-
-    from ml.serving.stream import tune_gc
-
-    before = gc.get_threshold()
-    tune_gc()
-    try:
-        yield before
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)
-
-
-def test_tune_gc_freezes_start_up_and_collects_the_young_generation_less_often(streaming_gc):
-    import gc
-
-    from ml.serving.stream import GC_YOUNG
-
-    assert gc.get_threshold() == (GC_YOUNG, *streaming_gc[1:])
-    assert gc.get_freeze_count() > 0
-
-
-def test_collect_young_frees_the_cyclic_garbage_only_once_enough_has_piled_up(streaming_gc):
-    import gc
-
-    from ml.serving.stream import GC_IDLE_YOUNG, collect_young
-
-    gc.collect()
-    few = _cyclic_garbage(10)
-    assert collect_young() == -1 and few() is not None, "a few objects are left for later"
-    many = _cyclic_garbage(2 * GC_IDLE_YOUNG)
-    assert collect_young() >= 0
-    assert few() is None and many() is None, "the garbage is freed"
-    assert gc.get_count()[0] < GC_IDLE_YOUNG
-
-
-def test_collect_young_takes_the_older_generations_in_their_turn(streaming_gc):
-    import gc
-
-    from ml.serving.stream import GC_IDLE_YOUNG, collect_young
-
-    every_middle, every_old = gc.get_threshold()[1:]
-    taken = []
-    for _ in range(every_middle * every_old + every_middle):
-        _cyclic_garbage(GC_IDLE_YOUNG)
-        taken.append(collect_young())
-    assert -1 not in taken
-    assert taken.count(1) + taken.count(2) == len(taken) // every_middle, taken  # one in every_middle
-    assert 1 <= taken.count(2) <= 2, taken  # one in every_middle * every_old
-
-
-def test_tune_threads_hands_the_gil_over_sooner_than_pythons_default():
-    # what the shorter interval buys (a scorer back from C gets the GIL sooner) depends on how the OS runs
-    # the threads on the host, so bench/serving.py measures it (gil_handovers_*); here, that it is set
-    before = sys.getswitchinterval()
-    try:
-        sys.setswitchinterval(0.005)  # Python's default
-        tune_threads()
-        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
-        assert SWITCH_INTERVAL_S < 0.005
-    finally:
-        sys.setswitchinterval(before)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="a thread has a CPU priority of its own on Linux only")

@@ -38,6 +38,7 @@ from ml.lake import Lake
 from ml.lake.layout import decisions_prefix, roots
 from ml.lake.window import HOUR
 from ml.registry import APPROVAL, REJECTED, by_alias, champion
+from ml.runtime import offload_tuning
 from ml.simulate import ConceptDrift, CovariateDrift, SimConfig, Simulator
 from ml.simulate.produce import KafkaSink
 from ml.train import RetrainRequest
@@ -225,7 +226,7 @@ class Loop:
         try:
             for hour in self.timeline.hours(self.timeline.end, self.timeline.end + delay):
                 rows += offload_hour(consumer, self.lake, self.contract, "outcomes", self.settings.topic_outcomes,
-                                     Window.hour(hour), self.settings.offload_lateness)["rows"]
+                                     Window.hour(hour), self.settings.offload_lateness, tuning=offload_tuning)["rows"]
         finally:
             consumer.close()
         return rows
