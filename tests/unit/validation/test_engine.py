@@ -15,7 +15,7 @@ from ml.validation import SuiteError, build_suite
 from ml.validation.engine import failures, run_suite
 
 MACHINE = load_contract("machine_telemetry")
-WIND = load_contract(str(Path(__file__).resolve().parents[1] / "contracts" / "wind_turbine.yaml"))
+WIND = load_contract(str(Path(__file__).resolve().parents[2] / "contracts" / "wind_turbine.yaml"))
 HOUR = Window.hour("2026-11-20T10")
 PARAMS = {"window_start": HOUR.start.isoformat(), "window_end": HOUR.end.isoformat()}
 

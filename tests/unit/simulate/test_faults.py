@@ -16,7 +16,7 @@ from ml.simulate import BadRecords, ScenarioError, SensorFault, SimConfig, Simul
 from ml.simulate.scenarios import BAD_KINDS, parse_time
 
 MACHINE = load_contract("machine_telemetry")
-WIND = load_contract(str(Path(__file__).resolve().parents[1] / "contracts" / "wind_turbine.yaml"))
+WIND = load_contract(str(Path(__file__).resolve().parents[2] / "contracts" / "wind_turbine.yaml"))
 START = parse_time("2026-11-01T00:00Z")
 ONSET = START + 3_600_000
 END = START + 4 * 3_600_000

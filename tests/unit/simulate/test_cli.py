@@ -10,7 +10,7 @@ import pytest
 
 from ml.simulate.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PAST = ["--start", "2026-11-01T00:00Z", "--end", "2026-11-01T01:00Z"]
 
 

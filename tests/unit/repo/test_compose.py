@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from ml.settings import ENV_PREFIX, Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ONE_SHOT = {"kafka-init", "minio-init", "airflow-init"}
 AIRFLOW = ["airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
 REQUIRED = {"kafka", "minio", "postgres", "mlflow", *AIRFLOW, "serving", "prometheus", "grafana", *ONE_SHOT}

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from ml.serving.metrics import BatchHistogram
 from ml.serving.model import ModelRefused, ServingModel, canned_frame, check_model
-from tests.unit.serving_models import CONTRACT, constant_booster
+from tests.unit.serving.serving_models import CONTRACT, constant_booster
 
 
 def test_canned_batch_stays_inside_the_contract():

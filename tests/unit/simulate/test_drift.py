@@ -13,7 +13,7 @@ from ml.simulate import ConceptDrift, CovariateDrift, SimConfig, Simulator
 from ml.simulate.scenarios import parse_time
 
 MACHINE = load_contract("machine_telemetry")
-WIND = load_contract(str(Path(__file__).resolve().parents[1] / "contracts" / "wind_turbine.yaml"))
+WIND = load_contract(str(Path(__file__).resolve().parents[2] / "contracts" / "wind_turbine.yaml"))
 START = parse_time("2026-11-01T00:00Z")
 ONSET = START + 24 * 3_600_000  # two days, so both halves see the same daily temperature cycle
 END = START + 48 * 3_600_000

@@ -14,7 +14,7 @@ from ml.validation import CRITICAL, EXPECTATIONS_DIR, WARNING, SuiteError, build
 from ml.validation.cli import main as cli_main
 
 MACHINE = load_contract("machine_telemetry")
-WIND = load_contract(str(Path(__file__).resolve().parents[1] / "contracts" / "wind_turbine.yaml"))
+WIND = load_contract(str(Path(__file__).resolve().parents[2] / "contracts" / "wind_turbine.yaml"))
 
 
 def _find(suite: dict, kind: str, column: str | None = None) -> list[dict]:

@@ -11,7 +11,7 @@ import pytest
 
 from ml.contract import ContractError, load_contract, model_frame
 
-WIND = str(Path(__file__).resolve().parents[1] / "contracts" / "wind_turbine.yaml")
+WIND = str(Path(__file__).resolve().parents[2] / "contracts" / "wind_turbine.yaml")
 
 
 def machine_rows(**overrides) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from ml.serving.batch import bound_dead_letter, dead_letter_headers
 from ml.serving.model import ServingModel
 from ml.serving.routing import ServingState, parse_split, split_state
 from ml.serving.score import iso_ms, score_batch
-from tests.unit.serving_models import CONTRACT, EVENT, torque_booster
+from tests.unit.serving.serving_models import CONTRACT, EVENT, torque_booster
 
 NOW = 1_795_400_000_123
 CODEC = codec_for(CONTRACT, "telemetry")

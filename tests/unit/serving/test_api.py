@@ -14,7 +14,7 @@ from ml.serving.api import MAX_EVENTS, RequestError, ServingApi, predict_request
 from ml.serving.metrics import ServingMetrics
 from ml.serving.model import ServingModel
 from ml.serving.routing import ServingState
-from tests.unit.serving_models import EVENT, constant_booster
+from tests.unit.serving.serving_models import EVENT, constant_booster
 
 CONTRACT = load_contract("machine_telemetry")
 

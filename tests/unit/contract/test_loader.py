@@ -11,7 +11,7 @@ import yaml
 
 from ml.contract import CONTRACTS_DIR, ContractError, load_contract, parse_contract
 
-WIND = Path(__file__).resolve().parents[1] / "contracts" / "wind_turbine.yaml"
+WIND = Path(__file__).resolve().parents[2] / "contracts" / "wind_turbine.yaml"
 
 
 @pytest.fixture(scope="module")

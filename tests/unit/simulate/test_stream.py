@@ -14,7 +14,7 @@ from ml.simulate.labels import PendingOutcomes
 from ml.simulate.scenarios import parse_time
 
 MACHINE = load_contract("machine_telemetry")
-WIND = load_contract(str(Path(__file__).resolve().parents[1] / "contracts" / "wind_turbine.yaml"))
+WIND = load_contract(str(Path(__file__).resolve().parents[2] / "contracts" / "wind_turbine.yaml"))
 START = parse_time("2026-11-01T00:00Z")
 HOUR = 3_600_000
 DELAY = LabelDelay(median_minutes=20, sigma=1.0, min_minutes=2, max_minutes=90)
