@@ -14,7 +14,7 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 EXPORT := $(UV) export --frozen --all-extras --no-emit-project --no-hashes --no-header --quiet
 
-.PHONY: demo test up down status venv clean bench lock lock-check
+.PHONY: demo test up down status venv clean bench lock lock-check live
 
 $(STAMP): pyproject.toml uv.lock constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -51,13 +51,20 @@ status: $(STAMP)
 
 demo: $(STAMP)
 	@$(STACK) up kafka mlflow s3 postgres
-	@$(STACK) down serving >/dev/null
+	@$(STACK) down live serving >/dev/null
 	@$(STACK) reset-airflow
 	@$(VENV)/bin/continuum-loop reset
 	@$(STACK) up airflow serving
 	@$(VENV)/bin/continuum-loop run --profile $(or $(PROFILE),demo)
+	@# a live stream after the replayed history, so the hourly DAGs, the sidecar and the report keep moving
+	@$(STACK) up live
 	@$(STACK) status
-	@echo "The UIs stay up until 'make down'."
+	@echo "The UIs and the live stream stay up until 'make down' ('make live RATE=... SCENARIO=...' changes the stream)."
+
+# the live stream: the simulator in real time (RATE events/s, default 5; SCENARIO e.g. covariate@+10m)
+live: $(STAMP)
+	@$(STACK) down live >/dev/null
+	@CONTINUUM_LIVE_RATE="$(RATE)" CONTINUUM_LIVE_SCENARIO="$(SCENARIO)" $(STACK) up live
 
 test: $(STAMP) lock-check
 	@mkdir -p .local/run; \

@@ -27,9 +27,13 @@ class StackError(RuntimeError):
 
 @dataclass(frozen=True)
 class Service:
+    """How to start a service, how to tell it is ready, and where it listens. An optional one (the live
+    stream) starts only when named, and its absence does not make the stack unhealthy."""
+
     start: Callable[[], None]
     ready: Callable[[], bool]
     url: str
+    optional: bool = False
 
 
 def log(msg: str) -> None:

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from processes import LOGS, StackError, log, pid, stop
-from services import airflow, kafka, mlflow, postgres, s3, serving
+from services import airflow, kafka, live, mlflow, postgres, s3, serving
 
 SERVICES = {
     "kafka": kafka.SERVICE,
@@ -29,6 +29,7 @@ SERVICES = {
     "postgres": postgres.SERVICE,
     "airflow": airflow.SERVICE,
     "serving": serving.SERVICE,
+    "live": live.SERVICE,
 }
 
 
@@ -61,7 +62,7 @@ def status() -> bool:
         running = pid(name)
         state = "healthy" if ok else ("starting/unhealthy" if running else "stopped")
         print(f"{name:8} {state:18} {svc.url:26} pid={running or '-'}  log={LOGS / (name + '.log')}")
-        healthy &= ok
+        healthy &= ok or svc.optional
     if SERVICES["airflow"].ready():
         print(f"airflow login: {airflow.login()}")
     return healthy
@@ -71,13 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["up", "down", "status", "reset-airflow"],
                         help="reset-airflow: stop Airflow and empty its metadata database (the demo's clean slate)")
-    parser.add_argument("services", nargs="*", help=f"any of {', '.join(SERVICES)} (default: all)")
+    parser.add_argument("services", nargs="*", help=f"any of {', '.join(SERVICES)} (default: all but live for up, "
+                                                    "all for down)")
     parser.add_argument("--started-file", type=Path, help="record (up) or read (down) the services this run started")
     args = parser.parse_args(argv)
     unknown = [s for s in args.services if s not in SERVICES]
     if unknown:
         parser.error(f"unknown service {', '.join(unknown)}; choose from {', '.join(SERVICES)}")
-    names = args.services or list(SERVICES)
+    # named, any service; by default, those that are not optional (`up`) or all of them (`down`)
+    names = args.services or [n for n, svc in SERVICES.items() if args.command == "down" or not svc.optional]
     try:
         if args.command == "up":
             up(names, args.started_file)
