@@ -8,6 +8,7 @@
     predictions_batch/model=<version>/dt=YYYY-MM-DD/part-0.parquet
     decisions/<run>.json
     registry/audit/<record id>.json (and the older registry/audit.jsonl)   registry/verdicts/<model>/<version>.json
+    registry/references/<model>/<version>/reference.json + reference.<generation>.parquet
 
 Writers and readers both take their keys from here, so a path changes in one place. An hour is
 published by its manifest: readers start there, and an hour without one is not offloaded.
@@ -152,3 +153,13 @@ def legacy_audit_key() -> str:
 def verdict_key(model: str, version: str | int) -> str:
     """The gates' verdict on a registered version, its digest and its approval."""
     return f"{_REGISTRY}/verdicts/{model}/{version}.json"
+
+
+def reference_key(model: str, version: str | int, generation: str) -> str:
+    """The rows a version's drift reference gained from the hours it served, in one generation."""
+    return f"{_REGISTRY}/references/{model}/{version}/reference.{generation}.parquet"
+
+
+def reference_index_key(model: str, version: str | int) -> str:
+    """Which generation of a version's served reference is current, and where each hour of the day came from."""
+    return f"{_REGISTRY}/references/{model}/{version}/reference.json"

@@ -5,8 +5,10 @@
 
 For the hour ending at `end` (event time, so a backfill sees what a live run would have seen):
 - drift: the valid telemetry hours of the recent window (`drift_window_hours`) against the champion's
-  training reference, with Evidently; the HTML report and its JSON summary go to the run's drift report
-  folder (`layout.drift_report_prefix`);
+  reference of the same hours of the day (`ml.monitor.reference`), with Evidently; the HTML report and its
+  JSON summary go to the run's drift report folder (`layout.drift_report_prefix`). A window holding an
+  hour of the day the reference lacks is not judged for drift (a not-judged window breaks the run of
+  drifted windows); once its live metrics are judged healthy, its hours become the reference of theirs;
 - live metrics: the champion's mature predictions joined with their outcomes (`ml.monitor.live`);
 - history: the decisions of the 24 hours before, in the lake, give the drift shares of the previous
   windows (k consecutive drifted windows count, a missing hour breaks the run) and the recent retrains
@@ -34,14 +36,14 @@ from ml.drift import detect_drift, write_drift_report
 from ml.lake import Lake
 from ml.lake.layout import decision_key
 from ml.lake.window import HOUR
-from ml.monitor.champion import ChampionInfo, champion_info, reference_sample
+from ml.monitor.champion import ChampionInfo, champion_info
 from ml.monitor.live import live_metrics
+from ml.monitor.reference import ReferenceCache, drift_reference
 from ml.policy import DATA, METRIC, NONE, Evidence, Policy, decide, record_decision
 from ml.validation import read_hour, valid_hours
 
 log = logging.getLogger(__name__)
 HISTORY_HOURS = 24
-MIN_REFERENCE_ROWS = 1000
 
 
 def run_id_for(end: datetime) -> str:
@@ -141,42 +143,13 @@ def window_frame(lake: Lake, contract: Contract, start: datetime, end: datetime)
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), hours
 
 
-class ReferenceCache:
-    """The champion's reference sample, fetched once per run of many hours."""
-
-    def __init__(self, tracking_uri: str):
-        self.tracking_uri, self._frames = tracking_uri, {}
-
-    def get(self, info: ChampionInfo) -> pd.DataFrame:
-        if info.run_id not in self._frames:
-            self._frames[info.run_id] = reference_sample(self.tracking_uri, info.run_id)
-        return self._frames[info.run_id]
-
-
-def same_hours_of_day(contract: Contract, reference: pd.DataFrame, hours: list[str],
-                      min_rows: int) -> tuple[pd.DataFrame, bool]:
-    """The reference rows from the window's hours of the day, when the training window covered each of
-    those hours and there are at least `min_rows` of them.
-
-    Machines run warmer in the afternoon than at night: a 6-hour window against a whole day's reference
-    shows that daily cycle as drift every day. Comparing with the same hours of the training days removes
-    the cycle and keeps real shifts. Returns (rows, True), or (the whole reference, False) when the
-    training window did not cover these hours often enough to compare with."""
-    wanted = {datetime.fromisoformat(h).hour for h in hours}
-    times = pd.to_datetime(reference[contract.event_time], utc=True)
-    hour = times.dt.hour.to_numpy()
-    matched = reference[pd.Series(hour).isin(wanted).to_numpy()]
-    covered = wanted <= set(hour.tolist())
-    return (matched, True) if covered and len(matched) >= min_rows else (reference, False)
-
-
 def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, references: ReferenceCache | None = None,
                  info: ChampionInfo | None | bool = False, known: dict[str, dict | None] | None = None) -> dict:
     """Monitor the window ending at `end`; returns the recorded decision and where its evidence is.
     `known`: the decisions already read (or recorded) by this run, which the new one joins."""
     end = whole_hour(end)
     run_id = run_id_for(end)
-    references = references or ReferenceCache(settings.mlflow_tracking_uri)
+    references = references or ReferenceCache(lake, contract, settings)
     if info is False:
         info = champion_info(settings.mlflow_tracking_uri, settings.model_name, lake)
     start = end - settings.drift_window_hours * HOUR
@@ -185,29 +158,31 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
     history = previous_decisions(lake, end, known=known)
     drift_summary, html = None, None
     with tempfile.TemporaryDirectory(prefix="continuum-monitor-") as tmp:
+        current, hours = window_frame(lake, contract, start, end) if info is not None else (pd.DataFrame(), [])
         if info is not None:
-            current, hours = window_frame(lake, contract, start, end)
             context["window"]["hours"] = len(hours)
-            if len(current):
-                reference, matched = references.get(info), False
-                if settings.drift_match_hour_of_day:
-                    reference, matched = same_hours_of_day(contract, reference, hours, MIN_REFERENCE_ROWS)
-                context["window"]["reference"] = {"rows": len(reference), "same_hours_of_day": matched}
+            reference, note = drift_reference(settings, references.get(info), hours) if len(current) else (None, None)
+            if note:
+                context["window"]["reference"] = {"rows": 0 if reference is None else len(reference), "note": note,
+                                                  "hours_of_day": references.get(info).record()}
+            if reference is None and note:  # an hour of the day without a reference: the live metrics watch it
+                context["drift"] = {"judged": False, "reason": note}
+            elif reference is not None:
                 result, snapshot = detect_drift(contract, model_frame(contract, reference),
                                                 model_frame(contract, current), settings, info.importances)
                 html = Path(tmp) / "report.html"
                 snapshot.save_html(str(html))
                 keys = write_drift_report(lake, result, html, run_id)
                 drift_summary = {**result.to_dict(), "report": keys["html"], "summary": keys["summary"]}
-                context["drift"] = {k: drift_summary[k] for k in (
+                context["drift"] = {"judged": True, **{k: drift_summary[k] for k in (
                     "drift_share", "drifted", "top_features", "top_drifted", "window_drifted", "current_rows",
-                    "reference_rows", "report", "summary")}
+                    "reference_rows", "report", "summary")}}
                 context["links"]["report"] = lake.url(keys["html"])
             live = live_metrics(lake, contract, end, settings.live_window_hours, info.version, info.threshold,
                                 settings.min_mature_labels, settings.live_min_label_coverage)
             context["live"] = live.to_dict()
-        shares = []  # no window measured now: the run of drifted windows is broken
-        if context["drift"]:
+        shares = []  # no window measured now (no data, or not judged): the run of drifted windows is broken
+        if (context["drift"] or {}).get("judged"):
             def measure(when: datetime) -> float | None:
                 return _share(lake, contract, settings, info, references, when)
 
@@ -225,6 +200,9 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
         if info is None:
             decision = replace(decision, kind=NONE, reason="no champion to monitor yet: train and promote one first",
                                fired=(), suppressed_by=None)
+        if len(current) and settings.drift_match_hour_of_day and live.get("judged") and METRIC not in decision.fired:
+            # hours served with valid data and healthy live metrics become the reference of their hours of the day
+            context["window"]["reference_added"] = references.learn(info, current, hours)
         if decision.retrain:
             context["regime_since"] = regime_since(decision.kind, end, shares, context["live"])
         mlflow_run = _log_run(settings, run_id, context, decision, html, drift_summary)
@@ -239,13 +217,14 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
 
 def _share(lake: Lake, contract: Contract, settings, info: ChampionInfo, references: ReferenceCache,
            end: datetime) -> float | None:
-    """The drift share of the window ending at `end`, if its last hour is valid (no report, no record)."""
+    """The drift share of the window ending at `end`, if its last hour is valid and the reference holds its
+    hours of the day (no report, no record)."""
     current, hours = window_frame(lake, contract, end - settings.drift_window_hours * HOUR, end)
     if not hours or hours[-1] != (end - HOUR).isoformat():
         return None
-    reference = references.get(info)
-    if settings.drift_match_hour_of_day:
-        reference, _ = same_hours_of_day(contract, reference, hours, MIN_REFERENCE_ROWS)
+    reference, _ = drift_reference(settings, references.get(info), hours)
+    if reference is None:
+        return None
     result, _ = detect_drift(contract, model_frame(contract, reference), model_frame(contract, current), settings,
                              info.importances)
     return result.drift_share
@@ -276,7 +255,7 @@ def _log_run(settings, run_id: str, context: dict, decision, html: Path | None, 
 
 def monitor_hours(lake: Lake, contract: Contract, settings, ends: list[datetime]) -> list[dict]:
     """Monitor several windows in time order (a backlog, a range), each seeing the decisions before it."""
-    references = ReferenceCache(settings.mlflow_tracking_uri)
+    references = ReferenceCache(lake, contract, settings)
     info = champion_info(settings.mlflow_tracking_uri, settings.model_name, lake)
     known: dict[str, dict | None] = {}
     return [monitor_hour(lake, contract, settings, end, references, info, known) for end in sorted(set(ends))]
