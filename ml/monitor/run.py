@@ -81,9 +81,10 @@ def previous_decisions(lake: Lake, end: datetime, hours: int = HISTORY_HOURS,
 
 def drift_chain(history: list[dict], end: datetime, windows: int, measure, version: str | None = None) -> list[float]:
     """Drift shares of the `windows` hourly windows just before `end`, oldest first, stopping at the
-    first gap (a window without data, or not judged for drift: it is not a drifted window). A window without a recorded decision yet (validated hours arrive out of order in
-    backfills and retries), or recorded against another champion's reference (`version`), is measured
-    now by `measure(window_end)`, which returns None for a gap."""
+    first gap (a window without data, or not judged for drift: it is not a drifted window). A window
+    without a recorded decision yet (validated hours arrive out of order in backfills and retries), or
+    recorded against another champion's reference (`version`), is measured now by `measure(window_end)`,
+    which returns None for a gap."""
     by_end = {r["evidence"]["now"]: r for r in history}
     shares = []
     for back in range(1, windows + 1):
