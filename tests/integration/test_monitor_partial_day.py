@@ -22,7 +22,7 @@ from ml.lake import Lake
 from ml.lake.layout import reference_index_key
 from ml.monitor import monitor_hours
 from ml.monitor.reference import TRAINING, hour_label
-from ml.policy import DATA, METRIC
+from ml.policy import DATA, METRIC, NONE
 from ml.registry import APPROVED, set_champion
 from ml.registry.trust import MANUAL, judge_version, record_approval
 from ml.settings import load_settings
@@ -85,8 +85,8 @@ def test_a_champion_trained_on_6_hours_sees_no_drift_in_a_quiet_day_and_learns_t
         missing = sorted(window - trained - learned)
         record = json.loads(lake.read_text(o["key"]))
         if missing:  # not judged, and said why, in the record too
-            assert o["drift"] == record["drift"] == {
-                "judged": False, "reason": f"no reference for hours of day {', '.join(f'{h:02d}' for h in missing)} yet"}
+            reason = f"no reference for hours of day {', '.join(f'{h:02d}' for h in missing)} yet"
+            assert o["drift"] == record["drift"] == {"judged": False, "reason": reason}
             assert o["decision"]["evidence"]["drift_shares"] == []
         else:
             assert o["drift"]["judged"] and o["drift"]["drift_share"] is not None, o["drift"]
@@ -118,5 +118,6 @@ def test_a_covariate_shift_in_the_hours_the_training_covered_is_still_caught(his
     print(f"\nshift from {ONSET:%H:%M}: {first['decision']['kind']} retrain asked by the window ending {end:%H:%M}: "
           f"{first['decision']['reason']}")
     assert first["decision"]["kind"] in (DATA, METRIC), first["decision"]
-    assert not [o for o in runs if o["decision"]["kind"] != "none" and datetime.fromisoformat(o["window"]["end"]) <= ONSET]
+    before = [o for o in runs if datetime.fromisoformat(o["window"]["end"]) <= ONSET]
+    assert not [o for o in before if o["decision"]["kind"] != NONE], [o["decision"]["reason"] for o in before]
     assert ONSET < end <= ONSET + settings.drift_windows_k * timedelta(hours=1) + DELAY, (end, first["decision"])
