@@ -22,23 +22,17 @@ from mlflow import MlflowClient
 from ml.gates import Gate
 from ml.lake import Lake
 from ml.registry import trust
+from ml.registry.states import APPROVED, AUTO, DECIDED, MANUAL, PENDING, REJECTED, initial_state
 
-PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
-DECIDED = (APPROVED, REJECTED)
+__all__ = ["APPROVAL", "APPROVAL_REASON", "APPROVED", "APPROVED_BY", "AUTO", "BY_GATES", "BY_POLICY", "BY_TIMEOUT",
+           "DECIDED", "GATE_TAG_PREFIX", "MANUAL", "PENDING", "REJECTED", "accept", "decide", "decided_by", "expire",
+           "initial_state", "read_decision", "request", "tag_gates"]
+
 APPROVAL, APPROVED_BY, APPROVAL_REASON = "approval", "approved_by", "approval_reason"
 GATE_TAG_PREFIX = "gate_"
 TAG_VALUE_LIMIT = 5000  # characters MLflow keeps of a tag value
-AUTO, MANUAL = "auto", "manual"  # how a decision was made: by the gates, the policy or a timeout; by a person
 BY_POLICY, BY_GATES, BY_TIMEOUT = "policy:auto", "gates", "timeout"
 UNKNOWN = "unknown"
-
-
-def initial_state(gates: list[Gate], policy: str) -> str:
-    """'rejected' when a gate fails; otherwise 'approved' under the auto policy, 'pending' (a person
-    decides) under the manual one."""
-    if not all(g.passed for g in gates):
-        return REJECTED
-    return APPROVED if policy == "auto" else PENDING
 
 
 def tag_gates(client: MlflowClient, name: str, version: str, gates: list[Gate]) -> None:

@@ -26,8 +26,8 @@ from mlflow import MlflowClient
 from ml.gates import GateInputs, check_gates
 from ml.lake import Lake
 from ml.lake.layout import verdict_key
-from ml.registry import approval
 from ml.registry.artifact import FetchedModel, fetch_model
+from ml.registry.states import APPROVED, initial_state
 from ml.registry.versions import RegistryError
 
 CHAMPION_PARAM, VALIDATION_PARAM, DIGEST_PARAM = "champion_version", "validation", "model_sha256"
@@ -105,7 +105,7 @@ def judge_version(tracking_uri: str, lake: Lake, name: str, version: str | int, 
     gates = check_gates(inputs, champion_version, settings)
     record = {"model": name, "version": model.version, "run_id": model.run_id, "digest": model.digest,
               "champion": champion_version, "policy": settings.approval_policy,
-              "decision": approval.initial_state(gates, settings.approval_policy),
+              "decision": initial_state(gates, settings.approval_policy),
               "passed": all(g.passed for g in gates),
               "gates": [g.to_dict() for g in gates], "inputs": inputs.to_dict(), "judged_at": _now(),
               "approval": None}
@@ -121,7 +121,7 @@ def record_approval(lake: Lake, name: str, version: str | int, decision: str, ac
     if record is None:
         raise Untrusted(f"{name} v{version} has no verdict in {lake.url(verdict_key(name, version))}: run "
                         "promote_model on it before approving")
-    if decision == approval.APPROVED and not record["passed"]:
+    if decision == APPROVED and not record["passed"]:
         raise Untrusted(f"{name} v{version} failed its gates ({', '.join(_failed(record))}) and cannot be approved")
     current = record.get("approval") or {}
     if current.get("decision") == decision and current.get("by") == actor:
@@ -144,7 +144,7 @@ def verify(lake: Lake, name: str, version: str | int, digest: str, approved: boo
         raise Untrusted(f"v{version} failed its gates ({', '.join(_failed(record))}) when judged at "
                         f"{record['judged_at']}")
     given = record.get("approval") or {}
-    if approved and given.get("decision") != approval.APPROVED:
+    if approved and given.get("decision") != APPROVED:
         state = f"{given['decision']} by {given['by']}" if given else "waiting for approval"
         raise Untrusted(f"v{version} passed its gates but is not approved ({state})")
     if record["digest"] != digest:
