@@ -70,19 +70,19 @@ _settings = load_settings()  # schedule-level settings only: start, catchup and 
 def batch_score():
     @task
     def plan_days(params=None, data_interval_start=None, data_interval_end=None, dag_run=None) -> list[str]:
-        from plugins.operators.batch import plan
+        from plugins.tasks.batch import plan
 
         return plan(dict(params), data_interval_start, data_interval_end, getattr(dag_run, "run_after", None))
 
     @task.sensor(poke_interval=300, timeout=36 * 3600, mode="reschedule")
     def wait_for_offload(days: list[str]) -> PokeReturnValue:
-        from plugins.operators.batch import settled
+        from plugins.tasks.batch import settled
 
         return PokeReturnValue(is_done=settled(days[-1]))
 
     @task
     def resolve_model(params=None, dag_run=None) -> dict:
-        from plugins.operators.batch import resolve
+        from plugins.tasks.batch import resolve
 
         return resolve(params.get("model"), getattr(dag_run.run_type, "value", str(dag_run.run_type)))
 
@@ -90,7 +90,7 @@ def batch_score():
     def score_day(day: str, model: dict) -> dict:
         from airflow.sdk import get_current_context
 
-        from plugins.operators.batch import score
+        from plugins.tasks.batch import score
 
         get_current_context()["day"] = day  # names the mapped task in the UI
         return score(day, model)

@@ -50,7 +50,7 @@ _settings = load_settings()  # schedule-level settings only: start date and catc
 def lake_offload():
     @task.sensor(poke_interval=30, timeout=6 * 3600, mode="reschedule")
     def wait_for_lateness(data_interval_end=None) -> PokeReturnValue:
-        from plugins.operators.lake import lateness_passed
+        from plugins.tasks.lake import lateness_passed
 
         return PokeReturnValue(is_done=lateness_passed(data_interval_end))
 
@@ -58,14 +58,14 @@ def lake_offload():
     def offload_topic(kind: str, data_interval_start=None, data_interval_end=None) -> dict:
         from airflow.sdk import get_current_context
 
-        from plugins.operators.lake import hour_of, offload
+        from plugins.tasks.lake import hour_of, offload
 
         get_current_context()["topic"] = kind  # names the mapped task in the UI
         return offload(kind, hour_of(data_interval_start, data_interval_end))
 
     @task(outlets=[VALIDATED_TELEMETRY])
     def validate_partition(data_interval_start=None, data_interval_end=None, outlet_events=None) -> dict:
-        from plugins.operators.lake import hour_of, validate
+        from plugins.tasks.lake import hour_of, validate
 
         summary = validate("telemetry", hour_of(data_interval_start, data_interval_end))
         outlet_events[VALIDATED_TELEMETRY].extra = summary

@@ -59,20 +59,20 @@ from plugins.notifiers.on_call import on_failure_notifier
 def monitor_model():
     @task
     def plan_windows(params=None, triggering_asset_events=None) -> list[str]:
-        from plugins.operators.monitor import window_ends
+        from plugins.tasks.monitor import window_ends
 
         events = [dict(e.extra or {}) for evs in (triggering_asset_events or {}).values() for e in evs]
         return window_ends(dict(params or {}), events)
 
     @task
     def evaluate_windows(ends: list[str]) -> list[dict]:
-        from plugins.operators.monitor import evaluate
+        from plugins.tasks.monitor import evaluate
 
         return evaluate(ends)
 
     @task(outlets=[RETRAIN_REQUEST])
     def request_retrain(outcomes: list[dict], outlet_events=None) -> dict:
-        from plugins.operators.monitor import alert_decisions, retrain_request
+        from plugins.tasks.monitor import alert_decisions, retrain_request
 
         alerts = alert_decisions(outcomes)
         request = retrain_request(outcomes)
@@ -84,7 +84,7 @@ def monitor_model():
 
     @task(trigger_rule="all_done")
     def update_loop_report() -> dict:
-        from plugins.operators.monitor import update_loop_report as update
+        from plugins.tasks.monitor import update_loop_report as update
 
         return update()
 

@@ -48,19 +48,19 @@ from plugins.notifiers.on_call import on_failure_notifier
 def promote_model():
     @task
     def check_gates(params=None) -> dict:
-        from plugins.operators.promotion import check
+        from plugins.tasks.promotion import check
 
         return check(params.get("version"))
 
     @task
     def promote_champion(evidence: dict) -> dict:
-        from plugins.operators.promotion import promote
+        from plugins.tasks.promotion import promote
 
         return promote(evidence["version"])
 
     @task
     def announce_promotion(record: dict) -> dict:
-        from plugins.operators.promotion import announce
+        from plugins.tasks.promotion import announce
 
         return announce(record)
 

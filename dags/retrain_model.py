@@ -60,7 +60,7 @@ _settings = load_settings()  # schedule-level settings only: the cron
 def retrain_model():
     @task(task_id=PLAN_RETRAIN)
     def plan_retrain(params=None, dag_run=None, triggering_asset_events=None) -> dict:
-        from plugins.operators.retrain import plan
+        from plugins.tasks.retrain import plan
 
         events = [dict(e.extra or {}) for evs in (triggering_asset_events or {}).values() for e in evs]
         return plan(getattr(dag_run.run_type, "value", str(dag_run.run_type)), dict(params), events)
@@ -68,19 +68,19 @@ def retrain_model():
     @task.sensor(task_id=WAIT_FOR_DATA, poke_interval=REGIME_POKE_S,
                  timeout=_settings.retrain_regime_timeout_hours * 3600, mode="reschedule")
     def wait_for_data(request: dict):
-        from plugins.operators.retrain import regime
+        from plugins.tasks.retrain import regime
 
         return regime(request)
 
     @task
     def train_candidate(request: dict) -> dict:
-        from plugins.operators.retrain import train
+        from plugins.tasks.retrain import train
 
         return train(request)
 
     @task(outlets=[CHALLENGER])
     def register_challenger(summary: dict, outlet_events=None) -> dict:
-        from plugins.operators.retrain import register
+        from plugins.tasks.retrain import register
 
         registered = register(summary)
         outlet_events[CHALLENGER].extra = {"model": registered["model"], "version": registered["version"]}

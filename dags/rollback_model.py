@@ -35,14 +35,14 @@ from plugins.notifiers.on_call import on_failure_notifier
 def rollback_model():
     @task
     def rollback_champion(params=None, dag_run=None) -> dict:
-        from plugins.operators.promotion import rollback
+        from plugins.tasks.promotion import rollback
 
         actor = getattr(dag_run, "triggering_user_name", None) or "airflow"
         return rollback(params.get("version"), actor, params.get("reason") or "rollback")
 
     @task
     def announce_rollback(record: dict) -> dict:
-        from plugins.operators.promotion import announce
+        from plugins.tasks.promotion import announce
 
         return announce(record)
 

@@ -1,17 +1,16 @@
-"""Promotion gates and the approval policy: pure functions from a version's evidence to a verdict.
+"""Promotion gates: pure functions from a version's evidence to a verdict.
 
 The evidence (`GateInputs`) is what the training run logged and cannot be edited afterwards: its holdout
 metrics, the champion's metrics on the same holdout (and which version that champion was), the validation
 status of its data, its scoring latency and the digest of the model it trained; plus the size and digest
 of the registered artifact itself (`ml.registry.trust.gate_inputs` builds it). Version tags are never
-read here. Each gate gives a verdict with the numbers behind it.
+read here. Each gate gives a verdict with the numbers behind it; the approval policy turns the verdicts
+into the version's first approval state (`ml.registry.approval.initial_state`).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-
-APPROVED, PENDING, REJECTED = "approved", "pending", "rejected"
 
 
 @dataclass(frozen=True)
@@ -86,14 +85,6 @@ def check_gates(inputs: GateInputs, champion_version: str | None, settings) -> l
                       f"(sha256 {(inputs.trained_digest or 'not logged')[:12]})",
                       {"digest": inputs.digest, "trained_digest": inputs.trained_digest}))
     return gates
-
-
-def decide(gates: list[Gate], policy: str) -> str:
-    """'rejected' when a gate fails; otherwise 'approved' under the auto policy, 'pending' (a person
-    decides) under the manual one."""
-    if not all(g.passed for g in gates):
-        return REJECTED
-    return APPROVED if policy == "auto" else PENDING
 
 
 def failed(gates: list[Gate]) -> list[str]:

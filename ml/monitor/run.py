@@ -40,6 +40,7 @@ from ml.monitor.champion import ChampionInfo, champion_info
 from ml.monitor.live import live_metrics
 from ml.monitor.reference import ReferenceCache, drift_reference
 from ml.policy import DATA, METRIC, NONE, Evidence, Policy, decide, record_decision
+from ml.registry import run_url
 from ml.validation import read_hour, valid_hours
 
 log = logging.getLogger(__name__)
@@ -250,7 +251,7 @@ def _log_run(settings, run_id: str, context: dict, decision, html: Path | None, 
             mlflow.log_dict(drift_summary, "drift/summary.json")
         if html is not None:
             mlflow.log_artifact(str(html), "drift")
-    url = f"{settings.mlflow_tracking_uri}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}"
+    url = run_url(settings.mlflow_tracking_uri, experiment.experiment_id, run.info.run_id)
     return {"run_id": run.info.run_id, "url": url}
 
 

@@ -2,7 +2,7 @@
 
     version = champion(client, settings.model_name)               # ModelVersion | None
     record = judge_version(tracking_uri, lake, name, "7", settings, champion_version="6")   # gates, in the lake
-    record_approval(lake, name, "7", APPROVED, "policy:auto", "auto", "every gate passed")
+    decide(client, lake, name, "7", APPROVED, BY_POLICY, AUTO, "every gate passed")  # ml.registry.approval
     model, verdict = load_trusted(tracking_uri, lake, name, "7")  # the one loader, verified: what may serve
     record = set_champion(client, name, "7", actor="alice", reason="beats v6 on holdout", lake=lake)
     publish_control(producer, settings.topic_control, record)
@@ -10,24 +10,24 @@
 Aliases `champion`, `challenger`, `previous`; every champion move is recorded once in the lake's audit
 trail (`ml.audit`, one object per move) and announced on the control topic so every serving sidecar swaps at once. A
 version serves only if its verdict in the lake (`ml.lake.layout.verdict_key`) passed, is approved, and names
-the SHA-256 of the model file downloaded; see `ml.registry.trust`.
+the SHA-256 of the model file downloaded; see `ml.registry.trust`. A version's approval
+state (pending, approved, rejected) and its transitions live in `ml.registry.approval`.
 """
 
 from ml.registry.aliases import audit_log, rollback_target, set_champion
+from ml.registry.approval import APPROVAL, APPROVED, PENDING, REJECTED
 from ml.registry.artifact import ArtifactRefused, fetch_model, load_version
 from ml.registry.control import control_message, publish_control
 from ml.registry.trust import Untrusted, judge_version, load_trusted, read_verdict, record_approval, verify
 from ml.registry.versions import (
-    APPROVAL,
-    APPROVED,
     CHALLENGER,
     CHAMPION,
-    PENDING,
     PREVIOUS,
-    REJECTED,
     RegistryError,
     by_alias,
     champion,
+    model_url,
+    run_url,
     version_url,
 )
 
@@ -35,5 +35,6 @@ __all__ = [
     "APPROVAL", "APPROVED", "CHALLENGER", "CHAMPION", "PENDING", "PREVIOUS",
     "REJECTED", "ArtifactRefused", "RegistryError", "Untrusted", "audit_log", "by_alias", "champion",
     "control_message", "fetch_model", "judge_version", "load_trusted", "load_version", "publish_control",
-    "read_verdict", "record_approval", "rollback_target", "set_champion", "verify", "version_url",
+    "model_url", "read_verdict", "record_approval", "rollback_target", "run_url", "set_champion", "verify",
+    "version_url",
 ]

@@ -2,7 +2,7 @@
 
     digest = log_gate_inputs("3", "valid", booster)                       # at training, in the active run
     record = judge_version(tracking_uri, lake, name, "7", settings, "3")  # promotion: gates on the run
-    record_approval(lake, name, "7", APPROVED, "policy:auto", AUTO, "every gate passed")
+    record_approval(lake, name, "7", APPROVED, BY_POLICY, AUTO, "every gate passed")  # via approval.decide
     model, record = load_trusted(tracking_uri, lake, name, "7")           # sidecar, batch, retrain, monitor
 
 Version tags can be edited by anyone who can reach the registry, so nothing here reads them for a
@@ -10,7 +10,8 @@ decision. The gates judge what the training run logged (params are immutable; of
 values logged before the run ended count) and the registered artifact itself (its size and SHA-256).
 The verdict goes to the lake (`ml.lake.layout.verdict_key`), written once: a later
 judgement of the same bytes returns it, one of other bytes is refused. The approval (who, when, how)
-is added to it when the version is approved or rejected; a version may serve only if its verdict
+is added to it when the version is approved or rejected (`ml.registry.approval`, which owns the states
+and their transitions); a version may serve only if its verdict
 passed, it is approved, and the file just downloaded has the digest that was judged.
 """
 
@@ -22,15 +23,15 @@ from datetime import datetime, timezone
 
 from mlflow import MlflowClient
 
-from ml.gates import APPROVED, GateInputs, check_gates, decide
+from ml.gates import GateInputs, check_gates
 from ml.lake import Lake
 from ml.lake.layout import verdict_key
 from ml.registry.artifact import FetchedModel, fetch_model
+from ml.registry.states import APPROVED, initial_state
 from ml.registry.versions import RegistryError
 
 CHAMPION_PARAM, VALIDATION_PARAM, DIGEST_PARAM = "champion_version", "validation", "model_sha256"
 NO_CHAMPION = "none"
-AUTO, MANUAL = "auto", "manual"
 ALWAYS_READ = ("holdout_roc_auc", "latency_ms_per_1k")  # beside the promotion metric and the champion's
 
 
@@ -104,7 +105,8 @@ def judge_version(tracking_uri: str, lake: Lake, name: str, version: str | int, 
     gates = check_gates(inputs, champion_version, settings)
     record = {"model": name, "version": model.version, "run_id": model.run_id, "digest": model.digest,
               "champion": champion_version, "policy": settings.approval_policy,
-              "decision": decide(gates, settings.approval_policy), "passed": all(g.passed for g in gates),
+              "decision": initial_state(gates, settings.approval_policy),
+              "passed": all(g.passed for g in gates),
               "gates": [g.to_dict() for g in gates], "inputs": inputs.to_dict(), "judged_at": _now(),
               "approval": None}
     lake.write_text(verdict_key(name, model.version), json.dumps(record, indent=1, sort_keys=True))
@@ -141,9 +143,9 @@ def verify(lake: Lake, name: str, version: str | int, digest: str, approved: boo
     if not record["passed"]:
         raise Untrusted(f"v{version} failed its gates ({', '.join(_failed(record))}) when judged at "
                         f"{record['judged_at']}")
-    approval = record.get("approval") or {}
-    if approved and approval.get("decision") != APPROVED:
-        state = f"{approval['decision']} by {approval['by']}" if approval else "waiting for approval"
+    given = record.get("approval") or {}
+    if approved and given.get("decision") != APPROVED:
+        state = f"{given['decision']} by {given['by']}" if given else "waiting for approval"
         raise Untrusted(f"v{version} passed its gates but is not approved ({state})")
     if record["digest"] != digest:
         raise Untrusted(f"v{version}'s model file has sha256 {digest}, not the {record['digest']} that was "

@@ -1,4 +1,4 @@
-"""Find registered versions by alias; the registry's names (aliases, approval states) and its error.
+"""Find registered versions by alias; the registry's names (aliases), its error, its pages in the MLflow UI.
 
 A version's model is an MLflow XGBoost model stored as UBJ (XGBoost's own format, never a pickle), loaded
 as data by `ml.registry.artifact` (`fetch_model`, `load_version`); its serving threshold, contract and
@@ -12,7 +12,6 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
-APPROVAL, PENDING, APPROVED, REJECTED = "approval", "pending", "approved", "rejected"
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -35,6 +34,16 @@ def champion(client: MlflowClient, name: str) -> ModelVersion | None:
     return by_alias(client, name, CHAMPION)
 
 
-def version_url(tracking_uri: str, mv: ModelVersion) -> str:
-    """The version's page in the MLflow UI, for logs and on-call messages."""
-    return f"{tracking_uri.rstrip('/')}/#/models/{mv.name}/versions/{mv.version}"
+def version_url(tracking_uri: str, name: str, version: str | int) -> str:
+    """A registered version's page in the MLflow UI, for logs and on-call messages."""
+    return f"{tracking_uri.rstrip('/')}/#/models/{name}/versions/{version}"
+
+
+def model_url(tracking_uri: str, name: str) -> str:
+    """A registered model's page in the MLflow UI: its versions and aliases."""
+    return f"{tracking_uri.rstrip('/')}/#/models/{name}"
+
+
+def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """A run's page in the MLflow UI: its params, metrics and artifacts."""
+    return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"

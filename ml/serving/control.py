@@ -85,6 +85,7 @@ def alert_sender(bootstrap: str, topic: str, tracking_uri: str) -> Callable[[dic
     from confluent_kafka import Producer
 
     from ml.alerts import MODEL_REFUSED, PAGE, WARN, Alert, produce_alert
+    from ml.registry import CHAMPION, version_url
 
     producer = Producer({**alert_producer(bootstrap), "logger": log})
 
@@ -94,10 +95,10 @@ def alert_sender(bootstrap: str, topic: str, tracking_uri: str) -> Callable[[dic
         alert = Alert(
             # a champion that cannot serve is a promotion that did not happen: a person is needed now
             kind=MODEL_REFUSED, subject=name, dedupe_key=f"{MODEL_REFUSED}:{name}:{version}",
-            severity=PAGE if event["role"] == "champion" else WARN,
+            severity=PAGE if event["role"] == CHAMPION else WARN,
             title=f"serving refused {name} v{version} as {event['role']}",
             reason=f"{event['reason']}. Still serving {f'v{serving}' if serving else 'nothing'}.",
-            evidence={"model_version": f"{tracking_uri}/#/models/{name}/versions/{version}",
+            evidence={"model_version": version_url(tracking_uri, name, version),
                       "version": str(version), "serving_version": str(serving or "")})
         try:
             produce_alert(producer, topic, alert)

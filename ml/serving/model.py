@@ -15,8 +15,7 @@ import pandas as pd
 
 from ml.contract import Contract, model_frame
 from ml.contract.model import CATEGORICAL
-
-DEFAULT_THRESHOLD = 0.5
+from ml.registry.versions import DEFAULT_THRESHOLD
 
 
 class ModelRefused(RuntimeError):

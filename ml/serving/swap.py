@@ -17,6 +17,7 @@ import time
 from typing import Callable
 
 from ml.contract import Contract
+from ml.registry.versions import CHALLENGER, CHAMPION
 from ml.serving.metrics import ServingMetrics
 from ml.serving.model import ModelRefused, ServingModel, alias_version, check_model, load_version
 from ml.serving.routing import ServingState, TrafficError, parse_split, split_state
@@ -85,7 +86,7 @@ class ModelKeeper:
                 except TrafficError as exc:
                     log.error("ignoring traffic message %s: %s", message, exc)
         current = self.state
-        champion = self._wanted(alias_version(self.client, self.name, "champion"), current, "champion")
+        champion = self._wanted(alias_version(self.client, self.name, CHAMPION), current, CHAMPION)
         if champion is None:
             return
         split = {}
@@ -98,7 +99,7 @@ class ModelKeeper:
             split[version] = model
         shadow = None
         if self.shadow:
-            shadow = self._wanted(alias_version(self.client, self.name, "challenger"), current, "shadow")
+            shadow = self._wanted(alias_version(self.client, self.name, CHALLENGER), current, "shadow")
         new = split_state(champion, split, self._weights, shadow)
         if current is None or _key(new) != _key(current):
             self.state = new
@@ -110,7 +111,7 @@ class ModelKeeper:
     def _wanted(self, version: str | None, current: ServingState | None, role: str) -> ServingModel | None:
         """The loaded, checked model of a version: reused if already serving, None if absent or refused
         (for the champion role, the current champion keeps serving then)."""
-        fallback = current.champion if current is not None and role == "champion" else None
+        fallback = current.champion if current is not None and role == CHAMPION else None
         if version is None:
             return fallback
         loaded = {m.version: m for m in (current.models + [current.champion] if current else [])}

@@ -17,7 +17,8 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 from ml.contract import Contract, model_frame
-from ml.registry import APPROVAL, CHALLENGER, CHAMPION, PENDING, by_alias
+from ml.registry import CHALLENGER, CHAMPION, by_alias
+from ml.registry.approval import APPROVAL, PENDING
 from ml.registry.trust import log_gate_inputs
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator
 
-from plugins.triggers.mlflow_approval import DECIDED, MlflowApprovalTrigger
+from plugins.triggers.mlflow_approval import MlflowApprovalTrigger
 
 
 class MlflowApprovalSensor(BaseSensorOperator):
@@ -26,7 +26,8 @@ class MlflowApprovalSensor(BaseSensorOperator):
         self.version, self.model_name, self.tracking_uri = version, model_name, tracking_uri
         self.timeout_minutes, self.poll_seconds = timeout_minutes, poll_seconds
 
-    def _resolve(self) -> None:
+    def _resolve(self):
+        """Fill what the DAG left out from the settings; returns them (the lake is built from them)."""
         from ml.settings import load_settings
 
         settings = load_settings()
@@ -34,35 +35,43 @@ class MlflowApprovalSensor(BaseSensorOperator):
         self.tracking_uri = self.tracking_uri or settings.mlflow_tracking_uri
         self.timeout_minutes = self.timeout_minutes or settings.approval_timeout_minutes
         self.poll_seconds = self.poll_seconds or settings.approval_poll_seconds
+        return settings
 
     def execute(self, context) -> dict:
-        self._resolve()
+        from ml.registry.approval import read_decision
+
+        settings = self._resolve()
         trigger = MlflowApprovalTrigger(
             self.tracking_uri, self.model_name, str(self.version), poll_seconds=self.poll_seconds,
             deadline=(datetime.now(timezone.utc) + timedelta(minutes=self.timeout_minutes)).isoformat())
-        tags = trigger._tags()
-        if tags.get("approval") in DECIDED:
-            return self._decision(tags["approval"], tags)
+        state, tags = read_decision(self.tracking_uri, self.model_name, str(self.version))
+        if state is not None:
+            return self._decision(state, tags, settings)
         self.log.info("waiting up to %g min for approval=approved|rejected on %s v%s (set the tag in the MLflow UI)",
                       self.timeout_minutes, self.model_name, self.version)
         self.defer(trigger=trigger, method_name="execute_complete")
 
     def execute_complete(self, context, event: dict[str, Any]) -> dict:
-        self._resolve()
+        settings = self._resolve()
         if event["status"] == "timeout":
             from airflow.sdk.exceptions import AirflowFailException
+            from mlflow import MlflowClient
 
-            from plugins.operators.promotion import expire_approval
+            from ml.lake import Lake
+            from ml.registry.approval import expire
 
-            expire_approval(str(self.version), self.timeout_minutes)
+            expire(MlflowClient(self.tracking_uri), Lake.from_settings(settings), self.model_name, str(self.version),
+                   self.timeout_minutes)
             raise AirflowFailException(f"nobody approved or rejected {self.model_name} v{self.version} within "
                                        f"{self.timeout_minutes:g} minutes; it is tagged rejected (timeout)")
-        return self._decision(event["status"], event["tags"])
+        return self._decision(event["status"], event["tags"], settings)
 
-    def _decision(self, status: str, tags: dict) -> dict:
-        from plugins.operators.promotion import record_decision
+    def _decision(self, status: str, tags: dict, settings) -> dict:
+        from ml.lake import Lake
+        from ml.registry.approval import accept, decided_by
 
-        record_decision(self.model_name, str(self.version), status, tags)  # serving trusts the verdict in the lake
-        who = tags.get("approved_by", "unknown")
+        # serving trusts the verdict in the lake, not the tags
+        accept(Lake.from_settings(settings), self.model_name, str(self.version), status, tags)
+        who = decided_by(tags)
         self.log.info("%s v%s: %s by %s", self.model_name, self.version, status, who)
         return {"version": str(self.version), "approval": status, "by": who}

@@ -82,7 +82,8 @@ def holdout_metrics(booster) -> dict[str, float]:
 def judge(client, name: str, version: str, lake, approve: bool = True) -> dict:
     """The verdict of promote_model's gates on a version (policy manual), approved by "test" unless not."""
     from ml.registry import champion
-    from ml.registry.trust import MANUAL, judge_version, record_approval
+    from ml.registry.approval import MANUAL
+    from ml.registry.trust import judge_version, record_approval
     from ml.settings import load_settings
 
     settings = load_settings(approval_policy="manual")

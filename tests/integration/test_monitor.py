@@ -21,7 +21,8 @@ from ml.lake import Lake
 from ml.monitor import live_window, monitor_hour, monitor_hours
 from ml.policy import DATA, METRIC, NONE, PENDING, SCHEDULE
 from ml.registry import APPROVED, set_champion
-from ml.registry.trust import MANUAL, judge_version, record_approval
+from ml.registry.approval import MANUAL
+from ml.registry.trust import judge_version, record_approval
 from ml.settings import load_settings
 from ml.simulate import ConceptDrift, CovariateDrift
 from ml.train import RetrainRequest, register_challenger, train_candidate

@@ -57,7 +57,7 @@ def versions_of(client: MlflowClient, name: str, run_id: str) -> set[str]:
 
 
 def test_a_retried_registration_returns_the_same_version_and_changes_nothing(model):
-    from plugins.operators.retrain import register
+    from plugins.tasks.retrain import register
 
     client, name, run = model
     summary = run()
@@ -74,7 +74,7 @@ def test_a_retried_registration_returns_the_same_version_and_changes_nothing(mod
 
 
 def test_a_registration_cut_before_the_alias_is_finished_by_the_retry(model):
-    from plugins.operators.retrain import register
+    from plugins.tasks.retrain import register
 
     client, name, run = model
     summary = run()
@@ -114,7 +114,7 @@ def test_a_move_cut_between_alias_moves_converges_on_a_retry(model, lake, cut_af
 def test_a_promotion_whose_audit_write_failed_is_audited_once_by_the_retry(model, lake, tmp_path, monkeypatch):
     """The lake refuses the write after `champion` moved; the retried promote_champion task records
     the move once, from the real previous champion, and announces that."""
-    from plugins.operators.promotion import promote
+    from plugins.tasks.promotion import promote
 
     client, name, run = model
     monkeypatch.setenv("CONTINUUM_LAKE_URI", lake.uri)
@@ -139,7 +139,7 @@ def test_a_promotion_whose_audit_write_failed_is_audited_once_by_the_retry(model
 
 
 def register_three(client: MlflowClient, name: str, run) -> None:
-    from plugins.operators.retrain import register
+    from plugins.tasks.retrain import register
 
     for expected in ("1", "2", "3"):
         assert register(run())["version"] == expected

@@ -154,7 +154,7 @@ def test_a_drift_retrain_waits_for_the_new_regime_and_learns_from_it(env, tmp_pa
 def test_a_calendar_run_without_a_champion_is_skipped(env):
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from plugins.operators.retrain import plan
+    from plugins.tasks.retrain import plan
 
     with pytest.raises(AirflowSkipException, match="no champion of .* yet"):
         plan("scheduled", {}, [])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ml.gates import APPROVED, PENDING, REJECTED, GateInputs, check_gates, decide, failed
+from ml.gates import GateInputs, check_gates, failed
+from ml.registry.approval import APPROVED, PENDING, REJECTED, initial_state
 from ml.settings import load_settings
 
 SETTINGS = load_settings(promotion_margin=0.01, promotion_floor=0.8, promotion_max_latency_ms=50,
@@ -61,6 +62,6 @@ def test_limits_hold_at_their_edge():
 
 def test_policy_auto_approves_manual_waits_and_a_failed_gate_rejects():
     good, bad = check_gates(tags(0.95), None, SETTINGS), check_gates(tags(0.5), None, SETTINGS)
-    assert decide(good, "auto") == APPROVED
-    assert decide(good, "manual") == PENDING
-    assert decide(bad, "auto") == decide(bad, "manual") == REJECTED
+    assert initial_state(good, "auto") == APPROVED
+    assert initial_state(good, "manual") == PENDING
+    assert initial_state(bad, "auto") == initial_state(bad, "manual") == REJECTED

@@ -37,7 +37,8 @@ from ml.contract import load_contract
 from ml.lake import Lake
 from ml.lake.layout import decisions_prefix, roots
 from ml.lake.window import HOUR
-from ml.registry import APPROVAL, REJECTED, by_alias, champion
+from ml.registry import CHALLENGER, by_alias, champion, version_url
+from ml.registry.approval import APPROVAL, GATE_TAG_PREFIX, REJECTED
 from ml.runtime import offload_tuning
 from ml.simulate import ConceptDrift, CovariateDrift, SimConfig, Simulator
 from ml.simulate.produce import KafkaSink
@@ -262,11 +263,11 @@ class Loop:
             failed = self.api.failed_since(CHAIN, since)
             if failed:
                 raise LoopError(f"a run failed: {failed[0]}")
-            challenger = by_alias(self.client, name, "challenger")
+            challenger = by_alias(self.client, name, CHALLENGER)
             if challenger is not None and challenger.tags.get(APPROVAL) == REJECTED:
-                gates = "; ".join(f"{k}={v}" for k, v in challenger.tags.items() if k.startswith("gate_"))
+                gates = "; ".join(f"{k}={v}" for k, v in challenger.tags.items() if k.startswith(GATE_TAG_PREFIX))
                 raise LoopError(f"{name} v{challenger.version} was refused ({gates}); see "
-                                f"{self.settings.mlflow_tracking_uri}/#/models/{name}/versions/{challenger.version}")
+                                f"{version_url(self.settings.mlflow_tracking_uri, name, challenger.version)}")
             if time.monotonic() > deadline:
                 decisions = sorted(self.lake.list(decisions_prefix()))[-3:]
                 raise LoopError(f"no new champion within {self.profile.timeout_s:.0f} s (champion "

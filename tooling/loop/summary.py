@@ -18,6 +18,7 @@ from ml.evaluate import classification_metrics
 from ml.lake.layout import decisions_prefix, drift_report_prefix, is_drift_report_key
 from ml.lake.window import Window
 from ml.monitor.live import labelled_predictions
+from ml.registry import model_url
 
 
 def live_auc(lake, contract, version: str, start: datetime, end: datetime, labels_until: datetime) -> dict:
@@ -84,7 +85,7 @@ def summarize(loop, outcome: dict, report: dict) -> dict:
         "events_scored": topic_count(settings.kafka_bootstrap, settings.topic_predictions),
         "dlq": topic_count(settings.kafka_bootstrap, settings.topic_dlq),
         "alerts": topic_count(settings.kafka_bootstrap, settings.topic_alerts),
-        "urls": {"airflow": loop.api.url, "mlflow": f"{mlflow_url}/#/models/{settings.model_name}",
+        "urls": {"airflow": loop.api.url, "mlflow": model_url(mlflow_url, settings.model_name),
                  "loop_report": report["url"], "drift_report": lake.url(drift_reports[-1]) if drift_reports else None,
                  "serving": f"{loop.serving_url}/healthz"},
         "steps": loop.steps,

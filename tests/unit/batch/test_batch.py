@@ -15,7 +15,7 @@ from ml.batch.summary import summarize
 from ml.contract import load_contract
 from ml.lake import Lake
 from ml.serving.model import ServingModel
-from plugins.operators.batch import plan_days, settled
+from plugins.tasks.batch import plan_days, settled
 
 CONTRACT = load_contract("machine_telemetry")
 UTC = timezone.utc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from ml.monitor.run import drift_chain, pending_until, regime_since, run_id_for, whole_hour
-from plugins.operators.monitor import retrain_request
+from plugins.tasks.monitor import retrain_request
 
 END = datetime(2026, 11, 22, 14, tzinfo=timezone.utc)
 H = timedelta(hours=1)

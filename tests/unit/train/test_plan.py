@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from ml.train import RetrainRequest, plan_request
-from plugins.operators.retrain import stale_requests, trigger_reason
+from plugins.tasks.retrain import stale_requests, trigger_reason
 
 
 def test_the_window_ends_at_the_last_closed_hour():

@@ -4,7 +4,7 @@ that is only not better than the champion is for the record, not a warning."""
 from __future__ import annotations
 
 from ml.alerts import APPROVAL_PENDING, INFO, MODEL_REFUSED, PROMOTED, ROLLED_BACK, WARN
-from plugins.operators.promotion import decision_alert, move_alert
+from plugins.tasks.promotion import decision_alert, move_alert
 
 LINKS = {"registry": "http://mlflow/#/models/machine-failure", "audit": "file:///lake/registry/audit/"}
 

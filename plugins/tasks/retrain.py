@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from ml.contract import load_contract
 from ml.lake import Lake
+from ml.registry import run_url, version_url
 from ml.settings import load_settings
 from ml.train import RetrainRequest, plan_request, regime_request, register_challenger, train_candidate
 
@@ -102,8 +103,7 @@ def train(request: dict) -> dict:
                                   RetrainRequest.from_dict(request))
     except DatasetError as exc:
         raise AirflowFailException(f"not retraining: {exc}") from None
-    log.info("run %s/#/experiments/%s/runs/%s", settings.mlflow_tracking_uri, summary["experiment_id"],
-             summary["run_id"])
+    log.info("run %s", run_url(settings.mlflow_tracking_uri, summary["experiment_id"], summary["run_id"]))
     return summary
 
 
@@ -111,7 +111,7 @@ def register(summary: dict) -> dict:
     """Register the candidate as a version with its tags and point `challenger` at it."""
     settings = load_settings()
     version = register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary, summary["tags"])
-    url = f"{settings.mlflow_tracking_uri}/#/models/{settings.model_name}/versions/{version}"
+    url = version_url(settings.mlflow_tracking_uri, settings.model_name, version)
     log.info("registered %s v%s as challenger: %s", settings.model_name, version, url)
     return {"model": settings.model_name, "version": version, "run_id": summary["run_id"], "url": url,
             "trigger": summary["request"]["trigger"], "metrics": summary["metrics"]}

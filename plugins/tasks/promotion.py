@@ -9,14 +9,17 @@ import logging
 from mlflow import MlflowClient
 
 from ml.alerts import APPROVAL_PENDING, INFO, MODEL_REFUSED, PROMOTED, ROLLED_BACK, WARN, Alert
-from ml.gates import APPROVED, PENDING, REJECTED, Gate, failed
+from ml.gates import Gate, failed
 from ml.lake import Lake
 from ml.lake.layout import audit_prefix, verdict_key
 from ml.registry import (
-    APPROVAL, CHALLENGER, RegistryError, by_alias, champion, publish_control, rollback_target, set_champion,
-    version_url,
+    CHALLENGER, RegistryError, by_alias, champion, model_url, publish_control, rollback_target, run_url,
+    set_champion, version_url,
 )
-from ml.registry.trust import AUTO, MANUAL, judge_version, read_verdict, record_approval
+from ml.registry.approval import (
+    APPROVAL, APPROVAL_REASON, APPROVED, AUTO, BY_GATES, BY_POLICY, REJECTED, decide, decided_by, request, tag_gates,
+)
+from ml.registry.trust import judge_version
 from ml.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -45,17 +48,15 @@ def check(version: str | None) -> dict:
                    "digest": None}
     gates = [Gate(**g) for g in verdict["gates"]]
     decision = verdict["decision"]
-    for gate in gates:
-        verdict_text = f"{'pass' if gate.passed else 'fail'}: {gate.detail}"
-        client.set_model_version_tag(name, mv.version, f"gate_{gate.name}", verdict_text[:5000])
+    tag_gates(client, name, mv.version, gates)
     judged = verdict["inputs"] is not None
     if decision == REJECTED:
-        _decide(client, lake if judged else None, name, mv.version, REJECTED, "gates",
-                f"failed gates: {', '.join(failed(gates))}")
+        decide(client, lake if judged else None, name, mv.version, REJECTED, BY_GATES, AUTO,
+               f"failed gates: {', '.join(failed(gates))}")
     elif decision == APPROVED:
-        _decide(client, lake, name, mv.version, APPROVED, "policy:auto", "every gate passed")
-    elif mv.tags.get(APPROVAL) not in (APPROVED, REJECTED):
-        client.set_model_version_tag(name, mv.version, APPROVAL, PENDING)
+        decide(client, lake, name, mv.version, APPROVED, BY_POLICY, AUTO, "every gate passed")
+    else:
+        request(client, name, mv.version, mv.tags)
     metric = settings.promotion_metric
     logged = (verdict["inputs"] or {}).get("metrics", {})
     evidence = {
@@ -63,9 +64,9 @@ def check(version: str | None) -> dict:
         "policy": settings.approval_policy, "gates": [g.to_dict() for g in gates], "failed": failed(gates),
         "metric": metric, "challenger_value": logged.get(metric), "champion_value": logged.get(f"champion_{metric}"),
         "digest": verdict["digest"], "verdict": lake.url(verdict_key(name, mv.version)) if judged else None,
-        "version_url": version_url(settings.mlflow_tracking_uri, mv),
-        "run_url": f"{settings.mlflow_tracking_uri}/#/experiments/{client.get_run(mv.run_id).info.experiment_id}"
-                   f"/runs/{mv.run_id}" if mv.run_id else None,
+        "version_url": version_url(settings.mlflow_tracking_uri, mv.name, mv.version),
+        "run_url": run_url(settings.mlflow_tracking_uri, client.get_run(mv.run_id).info.experiment_id, mv.run_id)
+                   if mv.run_id else None,
         "drift_report": mv.tags.get("drift_report"), "trigger": mv.tags.get("trigger"),
     }
     lines = [f"{'PASS' if g.passed else 'FAIL'} {g.name}: {g.detail}" for g in gates]
@@ -103,7 +104,8 @@ def decision_alert(name: str, version: str, decision: str, evidence: dict, lines
         return Alert(MODEL_REFUSED, title, "\n".join([diff, *lines]), links, subject=name,
                      dedupe_key=f"refused:{name}:{version}", severity=INFO if not_better else WARN)
     return Alert(APPROVAL_PENDING, f"{name} v{version} waits for approval in MLflow",
-                 "\n".join([diff, *lines, "Set the tag approval=approved or approval=rejected on the version."]),
+                 "\n".join([diff, *lines,
+                            f"Set the tag {APPROVAL}={APPROVED} or {APPROVAL}={REJECTED} on the version."]),
                  links, subject=name, dedupe_key=f"pending:{name}:{version}")
 
 
@@ -118,34 +120,6 @@ def move_alert(record: dict, links: dict[str, str]) -> Alert:
                  dedupe_key=f"{kind}:{model}:{to}")
 
 
-def _decide(client, lake: Lake | None, name: str, version: str, approval: str, who: str, why: str,
-            how: str = AUTO) -> None:
-    """Record a decision: in the version's verdict in the lake (what serving trusts; None when nothing was
-    judged) and, for people, as tags on the version."""
-    if lake is not None:
-        record_approval(lake, name, version, approval, who, how, why)
-    client.set_model_version_tag(name, version, APPROVAL, approval)
-    client.set_model_version_tag(name, version, "approved_by", who)
-    client.set_model_version_tag(name, version, "approval_reason", why)
-
-
-def record_decision(name: str, version: str, approval: str, tags: dict) -> None:
-    """Add a person's decision, read by the approval sensor from the version's tags, to its verdict (a
-    rejection of a version that was never judged has nothing to add to)."""
-    lake = Lake.from_settings(load_settings())
-    if approval == REJECTED and read_verdict(lake, name, version) is None:
-        return
-    record_approval(lake, name, str(version), approval, tags.get("approved_by", "unknown"), MANUAL,
-                    tags.get("approval_reason") or f"{approval} in the registry")
-
-
-def expire_approval(version: str, minutes: float) -> None:
-    """Mark a version nobody decided on in time as rejected by timeout."""
-    settings = load_settings()
-    _decide(MlflowClient(settings.mlflow_tracking_uri), Lake.from_settings(settings), settings.model_name, version,
-            REJECTED, "timeout", f"no decision within {minutes:g} minutes")
-
-
 def promote(version: str) -> dict:
     """Make an approved version the champion (one audit record); a rejected one is skipped, saying who.
 
@@ -155,10 +129,10 @@ def promote(version: str) -> dict:
     settings = load_settings()
     client, name = MlflowClient(settings.mlflow_tracking_uri), settings.model_name
     tags = client.get_model_version(name, str(version)).tags
-    who = tags.get("approved_by", "unknown")
+    who = decided_by(tags)
     if tags.get(APPROVAL) != APPROVED:
         raise AirflowSkipException(f"{name} v{version} is {tags.get(APPROVAL)} by {who}: "
-                                   f"{tags.get('approval_reason', '')}")
+                                   f"{tags.get(APPROVAL_REASON, '')}")
     metric = settings.promotion_metric
     why = (f"{tags.get('trigger', '?')}; {metric} {tags.get(metric)} vs champion "
            f"{tags.get(f'champion_{metric}', 'none')}; approved by {who}")
@@ -191,7 +165,7 @@ def announce(record: dict) -> dict:
     log.info("control message on %s: %s", settings.topic_control, value)
     from plugins.notifiers.on_call import notify_on_call
 
-    notify_on_call(move_alert(record, {"registry": f"{settings.mlflow_tracking_uri}/#/models/{record['model']}",
+    notify_on_call(move_alert(record, {"registry": model_url(settings.mlflow_tracking_uri, record["model"]),
                                        "audit": Lake.from_settings(settings).url(audit_prefix())}),
                    settings=settings)
     return value
