@@ -24,7 +24,8 @@ from ml.monitor import monitor_hours
 from ml.monitor.reference import TRAINING, hour_label
 from ml.policy import DATA, METRIC, NONE
 from ml.registry import APPROVED, set_champion
-from ml.registry.trust import MANUAL, judge_version, record_approval
+from ml.registry.states import MANUAL
+from ml.registry.trust import judge_version, record_approval
 from ml.settings import load_settings
 from ml.simulate import CovariateDrift
 from ml.train import RetrainRequest, register_challenger, train_candidate
