@@ -22,9 +22,10 @@ from ml.contract.decode import RawBatch
 from ml.serving.batch import SMALL_BATCH, Decoded, bound_dead_letters, decode_batch
 from ml.serving.routing import ServingState
 from ml.serving.stream import Records
+from ml.settings import Settings
 
 ALERT_COMMAND = "schedule_maintenance"
-DLQ_MAX_BYTES = 65_536  # the default of the setting serving_dlq_max_bytes
+DLQ_MAX_BYTES = Settings.model_fields["serving_dlq_max_bytes"].default  # one value: the setting's default
 NEEDS_ESCAPE = r'["\\\x00-\x1f]'  # characters a JSON string cannot hold verbatim
 
 

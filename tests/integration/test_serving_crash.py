@@ -30,7 +30,7 @@ def test_kill_9_mid_stream_then_restart_loses_no_event(topic_factory, settings, 
         time.sleep(1)
         sidecar = SidecarProcess(env, tmp_path / "second.log").start()
         feeder.wait()
-        rows = read_topic(bootstrap, env["CONTINUUM_TOPIC_PREDICTIONS"], timeout_s=90,
+        rows = read_topic(bootstrap, env["CONTINUUM_TOPIC_PREDICTIONS"], timeout_s=180,
                           until=lambda r: len({orjson.loads(x["value"])["event_id"] for x in r}) >= len(good))
     finally:
         sidecar.close()
@@ -71,7 +71,7 @@ def test_replicas_share_the_partitions_and_one_leaving_loses_nothing(topic_facto
         assert second.terminate() == 0, second.output()  # revocation: drain, commit, leave the group
         assert feeder.sent < len(good), "the stream ended before the replica left"
         feeder.wait()
-        rows = read_topic(bootstrap, env["CONTINUUM_TOPIC_PREDICTIONS"], timeout_s=90,
+        rows = read_topic(bootstrap, env["CONTINUUM_TOPIC_PREDICTIONS"], timeout_s=180,
                           until=lambda r: len({orjson.loads(x["value"])["event_id"] for x in r}) >= len(good))
     finally:
         first.close(), second.close()
@@ -99,8 +99,9 @@ def test_outputs_that_cannot_be_delivered_stop_the_sidecar_and_a_restart_scores_
         first.close()
     sidecar = SidecarProcess(env, tmp_path / "second.log").start()
     try:
-        rows = read_topic(bootstrap, env["CONTINUUM_TOPIC_PREDICTIONS"], timeout_s=90,
+        rows = read_topic(bootstrap, env["CONTINUUM_TOPIC_PREDICTIONS"], timeout_s=180,
                           until=lambda r: len(r) >= len(good) or sidecar.proc.poll() is not None)
+        output = sidecar.output()
     finally:
         sidecar.close()
-    assert {p["event_id"] for p in values(rows)} == {orjson.loads(v)["event_id"] for _, v, _ in good}
+    assert {p["event_id"] for p in values(rows)} == {orjson.loads(v)["event_id"] for _, v, _ in good}, output
