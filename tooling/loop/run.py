@@ -86,7 +86,7 @@ class Profile:
 
 PROFILES = {
     "demo": Profile("demo", history_hours=24, drift_hours=20, after_hours=3),
-    "short": Profile("short", history_hours=6, drift_hours=14, after_hours=2, devices=30, rate=0.5, timeout_s=420.0),
+    "short": Profile("short", history_hours=24, drift_hours=14, after_hours=2, devices=30, rate=0.5, timeout_s=420.0),
 }
 
 
