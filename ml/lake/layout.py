@@ -9,6 +9,7 @@
     decisions/<run>.json
     registry/audit/<record id>.json (and the older registry/audit.jsonl)   registry/verdicts/<model>/<version>.json
     registry/references/<model>/<version>/reference.json + reference.<generation>.parquet
+    replay/clock.json (only while a paced replay runs: the event time the loop stands at)
 
 Writers and readers both take their keys from here, so a path changes in one place. An hour is
 published by its manifest: readers start there, and an hour without one is not offloaded.
@@ -24,13 +25,14 @@ from ml.lake.window import Window
 
 _RAW, _QUARANTINE, _VALIDATION, _DECISIONS = "raw", "quarantine", "validation", "decisions"
 _REPORTS, _REGISTRY, _BATCH_PREDICTIONS = "reports", "registry", "predictions_batch"
+_REPLAY = "replay"
 _MANIFEST = "_manifest.json"
 _DRIFT_REPORT = "report.html"
 
 
 def roots() -> tuple[str, ...]:
     """Every top-level folder the product writes (what emptying the lake deletes)."""
-    return _RAW, _QUARANTINE, _VALIDATION, _DECISIONS, _REPORTS, _REGISTRY, _BATCH_PREDICTIONS
+    return _RAW, _QUARANTINE, _VALIDATION, _DECISIONS, _REPORTS, _REGISTRY, _BATCH_PREDICTIONS, _REPLAY
 
 
 # --- one topic's hours: raw rows, their manifest, the quarantine, the validation ----------------------
@@ -163,3 +165,8 @@ def reference_key(model: str, version: str | int, generation: str) -> str:
 def reference_index_key(model: str, version: str | int) -> str:
     """Which generation of a version's served reference is current, and where each hour of the day came from."""
     return f"{_REGISTRY}/references/{model}/{version}/reference.json"
+
+
+def replay_clock_key() -> str:
+    """The paced replay's clock (ml.clock): present only while a replay drives the loop."""
+    return f"{_REPLAY}/clock.json"

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
 from typing import Callable
 
 from mlflow import MlflowClient
 
+from ml import clock
 from ml.audit import new_record_id, read_records, write_record
 from ml.lake import Lake
 from ml.lake.layout import audit_record_key
@@ -28,7 +28,6 @@ __all__ = ["MOVE_TAG", "append_audit", "audit_log", "rollback_target", "set_cham
 
 log = logging.getLogger(__name__)
 MOVE_TAG = "champion_move"  # on the version: the record of the move that made it champion (JSON)
-
 
 def set_champion(client: MlflowClient, name: str, version: str | int, actor: str, reason: str, lake: Lake,
                  kind: str = "promotion", on_move: Callable[[str, str], None] | None = None) -> dict:
@@ -47,8 +46,8 @@ def set_champion(client: MlflowClient, name: str, version: str | int, actor: str
             return _untracked(lake, name, version, actor, kind, current)
         return _settle(client, name, record, lake)
     old = current.version if current is not None else None
-    now = datetime.now(timezone.utc)
-    record = {"id": new_record_id(now), "type": kind, "model": name, "alias": CHAMPION, "from": old, "to": version,
+    now = clock.now(lake)  # event time during a paced replay: the champion at an event's time is answerable
+    record = {"id": new_record_id(), "type": kind, "model": name, "alias": CHAMPION, "from": old, "to": version,
               "actor": actor, "at": now.isoformat(timespec="seconds"), "reason": reason}
     client.set_model_version_tag(name, version, MOVE_TAG, json.dumps(record, sort_keys=True))
     if old is not None:
@@ -59,7 +58,6 @@ def set_champion(client: MlflowClient, name: str, version: str | int, actor: str
     client.set_registered_model_alias(name, CHAMPION, version)
     _moved(on_move, CHAMPION, version)
     return _settle(client, name, record, lake)
-
 
 def _settle(client: MlflowClient, name: str, record: dict, lake: Lake) -> dict:
     """The steps after `champion` moved, each done once however often it runs: release `challenger`,
@@ -73,7 +71,6 @@ def _settle(client: MlflowClient, name: str, record: dict, lake: Lake) -> dict:
     if not lake.exists(audit_record_key(record["id"])):
         write_record(lake, dict(record))
     return record
-
 
 def _stored_move(text: str | None, name: str, version: str) -> dict | None:
     """The move record a version carries, or None when it has none (or an unreadable one)."""
@@ -89,7 +86,6 @@ def _stored_move(text: str | None, name: str, version: str) -> dict | None:
         return None
     return record
 
-
 def _untracked(lake: Lake, name: str, version: str, actor: str, kind: str, current) -> dict:
     """A champion with no stored move (moved by hand, or before moves were stored): the last audit record
     that made it champion, else a record saying so. Nothing is written."""
@@ -98,11 +94,9 @@ def _untracked(lake: Lake, name: str, version: str, actor: str, kind: str, curre
                                      "to": version, "actor": actor, "at": current.tags.get("champion_since", ""),
                                      "reason": "already champion"}
 
-
 def _moved(on_move: Callable[[str, str], None] | None, alias: str, version: str) -> None:
     if on_move is not None:
         on_move(alias, version)
-
 
 def rollback_target(client: MlflowClient, name: str, version: str | int | None = None) -> str:
     """The version a rollback returns to: the one asked for, else the `previous` alias."""
@@ -114,11 +108,9 @@ def rollback_target(client: MlflowClient, name: str, version: str | int | None =
         raise RegistryError(f"model {name!r} has no `previous` version to roll back to; give a version")
     return previous.version
 
-
 def append_audit(lake: Lake, record: dict) -> str:
     """Add one record to the audit trail as its own object (no other writer can lose it); returns its key."""
     return write_record(lake, record)
-
 
 def audit_log(lake: Lake) -> list[dict]:
     """Every alias move recorded so far, oldest first; an unreadable record is logged and left out."""

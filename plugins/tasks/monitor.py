@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
+from ml import clock
 from ml.contract import load_contract
 from ml.lake import Lake
 from ml.lake.layout import loop_report_key
@@ -41,7 +42,7 @@ def window_ends(params: dict, asset_events: list[dict], now: datetime | None = N
     elif asset_events:
         ends = [_hour(e["hour"], "hour") + HOUR for e in asset_events if e.get("hour")]
     else:
-        ends = [(now or datetime.now(timezone.utc)).replace(minute=0, second=0, microsecond=0)]
+        ends = [(now or clock.now(Lake.from_settings(settings))).replace(minute=0, second=0, microsecond=0)]
     ends = sorted(set(ends))
     if len(ends) > settings.monitor_max_hours:
         log.warning("%d windows asked for; evaluating the newest %d (CONTINUUM_MONITOR_MAX_HOURS), skipping %s .. %s",

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 
+from ml import clock
 from ml.contract import load_contract
 from ml.lake import Lake
 from ml.registry import run_url, version_url
@@ -63,10 +64,11 @@ def plan(run_type: str, params: dict, asset_events: list[dict]) -> dict:
     drift-triggered request, where the new regime began. Skips the run when the requests are stale, or
     when it is a calendar run and there is no champion yet."""
     settings = load_settings()
+    lake = Lake.from_settings(settings)
     judged = [e.get("champion") for e in asset_events]
     _skip_if_not_needed(settings, judged, scheduled=run_type == "scheduled")
     request = plan_request(trigger_reason(run_type, params, asset_events),
-                           float(params.get("window_days") or settings.retrain_window_days), datetime.now(timezone.utc),
+                           float(params.get("window_days") or settings.retrain_window_days), clock.now(lake),
                            {k: params.get(k) for k in HYPERPARAMETERS}, params.get("search_seconds"))
     since = sorted(str(e["regime_since"]) for e in asset_events if e.get("regime_since"))
     if since and settings.retrain_regime_hours > 0:
@@ -83,9 +85,9 @@ def regime(request: dict):
 
     settings = load_settings()
     _skip_if_not_needed(settings, request.get("judged") or [])
-    ready, status = regime_request(Lake.from_settings(settings), load_contract(settings.contract),
-                                   RetrainRequest.from_dict(request), settings.retrain_regime_hours,
-                                   datetime.now(timezone.utc))
+    lake = Lake.from_settings(settings)
+    ready, status = regime_request(lake, load_contract(settings.contract), RetrainRequest.from_dict(request),
+                                   settings.retrain_regime_hours, clock.now(lake))
     log.info("new regime: %s", status)
     return PokeReturnValue(is_done=ready is not None, xcom_value=ready.to_dict() if ready else None)
 

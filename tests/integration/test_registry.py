@@ -97,3 +97,28 @@ def test_the_control_message_reaches_the_broker(registered, lake, kafka_bootstra
     assert msg is not None and msg.key() == name.encode()
     assert json.loads(msg.value()) == sent == {"type": "promotion", "model": name, "alias": "champion", "version": "3",
                                                "previous": None, "at": record["at"], "reason": "manual"}
+
+
+def test_during_a_paced_replay_a_move_takes_effect_at_the_replay_clock(registered, lake):
+    """The audit trail answers "which version was champion at this event's time" in event time too."""
+    from datetime import datetime, timedelta, timezone
+
+    from ml import clock
+    from ml.registry.history import ChampionTimeline
+
+    client, name, _, _ = registered
+    replayed = datetime(2026, 11, 22, 13, 10, tzinfo=timezone.utc)
+    clock.set_clock(lake, replayed)
+    try:
+        first = set_champion(client, name, "1", "policy:auto", "first model", lake)
+        clock.set_clock(lake, replayed + timedelta(hours=3))
+        second = set_champion(client, name, "2", "policy:auto", "better", lake)
+    finally:
+        clock.clear_clock(lake)
+    assert (first["at"], second["at"]) == (replayed.isoformat(timespec="seconds"),
+                                           (replayed + timedelta(hours=3)).isoformat(timespec="seconds"))
+    assert client.get_model_version(name, "2").tags["champion_since"] == second["at"]
+    timeline = ChampionTimeline.from_records(audit_log(lake), name)
+    assert [timeline.at(replayed + timedelta(hours=h)) for h in (0, 2.99, 3)] == ["1", "1", "2"]
+    third = set_champion(client, name, "3", "policy:auto", "after the replay", lake)
+    assert datetime.fromisoformat(third["at"]) > datetime.now(timezone.utc) - timedelta(minutes=5)
