@@ -31,7 +31,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, t
 
 from ml.settings import load_settings
 from plugins.assets import CHALLENGER, RETRAIN_REQUEST
-from plugins.dag_ids import PLAN_RETRAIN, REGIME_POKE_S, RETRAIN_MODEL, WAIT_FOR_DATA
+from plugins.dag_ids import PLAN_RETRAIN, REGIME_POKE_S, REGISTER_CHALLENGER, RETRAIN_MODEL, WAIT_FOR_DATA
 from plugins.notifiers.on_call import on_failure_notifier
 
 _settings = load_settings()  # schedule-level settings only: the cron
@@ -78,7 +78,7 @@ def retrain_model():
 
         return train(request)
 
-    @task(outlets=[CHALLENGER])
+    @task(task_id=REGISTER_CHALLENGER, outlets=[CHALLENGER])
     def register_challenger(summary: dict, outlet_events=None) -> dict:
         from plugins.tasks.retrain import register
 

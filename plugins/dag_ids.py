@@ -17,3 +17,5 @@ BATCH_SCORE = "batch_score"
 PLAN_RETRAIN = "plan_retrain"
 WAIT_FOR_DATA = "wait_for_data"
 REGIME_POKE_S = 30
+# retrain_model's task that registers the candidate and sets `challenger` (promote_model follows on it)
+REGISTER_CHALLENGER = "register_challenger"

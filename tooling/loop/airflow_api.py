@@ -74,6 +74,13 @@ class AirflowApi:
         body = {"logical_date": None, "conf": conf or {}}
         return self._call("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
 
+    def trigger_interval(self, dag_id: str, start: datetime, end: datetime, conf: dict | None = None) -> str:
+        """A manual run for the data interval [start, end) (its logical date is `start`); returns its run id.
+        Unlike a backfill it starts at once: Airflow runs one backfill of a DAG at a time."""
+        body = {"logical_date": start.isoformat(), "data_interval_start": start.isoformat(),
+                "data_interval_end": end.isoformat(), "conf": conf or {}}
+        return self._call("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
     def backfill(self, dag_id: str, start: datetime, last: datetime, max_active_runs: int = 3) -> int:
         """Runs for every interval starting in [start, last] (Airflow's dates are logical dates, both
         included), rerunning those that already ran; returns its id. Airflow runs one backfill of a DAG at
@@ -115,7 +122,8 @@ class AirflowApi:
         params = {"limit": 100, "order_by": "-run_after", **params}
         return self._call("GET", f"/dags/{dag_id}/dagRuns", params=params)["dag_runs"]
 
-    def wait_runs(self, dag_id: str, select, timeout_s: float, what: str, **filters) -> list[dict]:
+    def wait_runs(self, dag_id: str, select, timeout_s: float, what: str, poll_s: float = 3.0,
+                  **filters) -> list[dict]:
         """Until every run `select(runs)` picks (among the runs `filters` list) has finished; a failed
         one raises with its URL."""
         deadline = time.monotonic() + timeout_s
@@ -130,7 +138,7 @@ class AirflowApi:
             if time.monotonic() > deadline:
                 states = {r["dag_run_id"]: r["state"] for r in chosen}
                 raise AirflowError(f"{what}: {dag_id} runs not finished within {timeout_s:.0f} s: {states}")
-            time.sleep(3)
+            time.sleep(poll_s)
 
     def failed_since(self, dag_ids: list[str], since: datetime,
                      run_types: tuple[str, ...] = ("manual", "asset_triggered", "backfill")) -> list[str]:

@@ -33,7 +33,7 @@ def _password(args) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tooling.loop.run import PROFILES
+    from tooling.loop.timeline import PROFILES
 
     parser = argparse.ArgumentParser(prog="continuum-loop", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"continuum-loop: {exc}", file=sys.stderr)
         return 2
-    from tooling.loop.run import Loop, LoopError, wipe_local_stack, write_json
+    from tooling.loop.reset import wipe_local_stack
+    from tooling.loop.run import Loop, write_json
+    from tooling.loop.timeline import LoopError
 
     if args.command == "reset":
         wipe_local_stack(settings)
@@ -66,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         api = AirflowApi(args.airflow_url, *_password(args))
         loop = Loop(settings, api, PROFILES[args.profile], args.serving_url.rstrip("/"))
-        print(f"[loop] profile {args.profile}: event time {loop.timeline.start:%Y-%m-%d %H:%M} .. "
-              f"{loop.timeline.end:%H:%M}Z, drift from {loop.timeline.onset:%H:%M}Z", flush=True)
+        print(f"[loop] profile {args.profile}: event time {loop.timeline.describe()}, drift from "
+              f"{loop.timeline.onset:%Y-%m-%d %H:%M}Z", flush=True)
         outcome = loop.run()
         report = loop.step("write the loop report", build_loop_report, loop.lake, settings.model_name,
                            {"airflow": api.url, "mlflow": settings.mlflow_tracking_uri})

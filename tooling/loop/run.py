@@ -1,19 +1,28 @@
-"""The whole loop on a running stack, with time compressed: every component runs for real.
+"""The whole loop on a running stack, played faster than real time in real time's order.
 
-The simulator replays hours with their own event times (all in the past), and the DAGs cover those
-hours as backfills, so a day of the loop plays out in minutes:
+The simulator replays hours with their own event times (all in the past), the DAGs cover those hours
+as backfills, and the loop's clock (`ml.clock`) stands every process at the event time the replay has
+reached, so a day of the loop plays out in minutes and every event is scored by the model that a system
+running in real time would have had as champion at that event's time:
 
-1. history: `history_hours` of normal telemetry and outcomes into Kafka;
-2. offload: a `lake_offload` backfill over them (Kafka to Parquet, Great Expectations), through the
-   Airflow REST API;
-3. first champion: `retrain_model` triggered by hand, `promote_model` follows on the challenger Asset,
-   the sidecar loads the champion and scores the backlog;
-4. drift: `drift_hours` with a covariate shift and a concept drift switched on at their start, produced
-   hour by hour while the sidecar scores them; a backfill offloads them; `monitor_model` runs on each
-   validated hour, decides to retrain, `retrain_model` and `promote_model` follow on their Assets and
-   the sidecar swaps to the new champion on the control message;
-5. recovery: `after_hours` more drifted hours, scored by the new champion, offloaded and monitored;
-6. the summary (`tooling.loop.summary`) and the loop report.
+1. history: `history_hours` of normal telemetry and outcomes into Kafka, offloaded by a `lake_offload`
+   backfill (Kafka to Parquet, Great Expectations) through the Airflow REST API;
+2. first champion: at the history's end plus the offload's lateness (when a real-time offload of its last
+   hour would have run), `retrain_model` triggered by hand, `promote_model` follows on the challenger
+   Asset, the sidecar loads it; it serves events from that time on (the sidecar's group starts there:
+   the history was never served);
+3. paced hours, from the drift's onset (a covariate shift and a concept drift switched on together):
+   for the hour ending at E, the events up to E plus the lateness go into Kafka and are scored; the
+   clock moves to E plus the lateness; a `lake_offload` backfill offloads and validates the hour;
+   `monitor_model` judges its window; any retrain and promotion it asks for run, and the sidecar swaps,
+   before the next hour's events go in. A retrain that waits for labelled hours of the new regime does
+   not hold the replay up while the lake lacks them (in real time it would be waiting too);
+4. the outcomes observed after the last hour, the chain settling, the clock back to the wall clock;
+5. the summary (`tooling.loop.summary`, which checks that no prediction came from a model that was not
+   champion at its event's time) and the loop report.
+
+The one simplification: the DAGs' work for an hour is taken as done at the moment its offload would
+start; in real time training and promotion take minutes more, during which the old champion serves.
 
 A step that fails stops the loop with the step's name and where to look.
 """
@@ -24,109 +33,33 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import requests
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 from mlflow import MlflowClient
 
+from ml import clock
 from ml.contract import load_contract
 from ml.lake import Lake
-from ml.lake.layout import decisions_prefix, roots
+from ml.lake.layout import decision_key, decisions_prefix
 from ml.lake.window import HOUR
+from ml.monitor.run import run_id_for
 from ml.registry import CHALLENGER, by_alias, champion, version_url
 from ml.registry.approval import APPROVAL, GATE_TAG_PREFIX, REJECTED
 from ml.runtime import offload_tuning
 from ml.simulate import ConceptDrift, CovariateDrift, SimConfig, Simulator
 from ml.simulate.produce import KafkaSink
-from ml.train import RetrainRequest
-from ml.train.retrain import regime_request
-from plugins.dag_ids import (LAKE_OFFLOAD, MONITOR_MODEL, PLAN_RETRAIN, PROMOTE_MODEL, REGIME_POKE_S, RETRAIN_MODEL,
-                             ROLLBACK_MODEL, WAIT_FOR_DATA)
+from plugins.dag_ids import LAKE_OFFLOAD, MONITOR_MODEL, PROMOTE_MODEL, RETRAIN_MODEL, ROLLBACK_MODEL
 from tooling.loop.airflow_api import AirflowApi, AirflowError
+from tooling.loop.chain import CHAIN, ChainWatch
+from tooling.loop.timeline import RETENTION, LoopError, Profile, Timeline
 
 log = logging.getLogger(__name__)
-RETENTION = timedelta(days=6)  # inside the topics' 7 days, by record timestamp
 DAGS = [LAKE_OFFLOAD, MONITOR_MODEL, RETRAIN_MODEL, PROMOTE_MODEL, ROLLBACK_MODEL]
-CHAIN = [MONITOR_MODEL, RETRAIN_MODEL, PROMOTE_MODEL]
-REGIME_SENSOR = WAIT_FOR_DATA  # retrain_model's sensor for a new regime's labelled hours
-REGIME_PLAN = PLAN_RETRAIN  # the task whose return value is the request that sensor waits on
-# how long that sensor may keep waiting once every label is in the lake before the loop stops counting
-# it, when its request cannot be read: more than two of its pokes, each of which has seen all the data
-# the replay will ever hold
-SENSOR_GIVE_UP_S = 2.5 * REGIME_POKE_S
-LOOP_TOPICS = ("telemetry", "outcomes", "predictions", "alerts", "dlq", "control", "predictions_shadow")
-
-
-class LoopError(RuntimeError):
-    """A step of the loop failed; the message names the step and where to look."""
-
-
-@dataclass(frozen=True)
-class Profile:
-    """How much of the loop to play: hours of each phase and the fleet that produces them."""
-
-    name: str
-    history_hours: int
-    drift_hours: int
-    after_hours: int
-    devices: int = 40
-    rate: float = 0.5  # events per second of event time, the whole fleet
-    seed: int = 7
-    search_seconds: float = 8.0
-    timeout_s: float = 600.0  # per waiting step
-
-    @property
-    def total_hours(self) -> int:
-        return self.history_hours + self.drift_hours + self.after_hours
-
-
-PROFILES = {
-    "demo": Profile("demo", history_hours=24, drift_hours=20, after_hours=3),
-    "short": Profile("short", history_hours=24, drift_hours=14, after_hours=2, devices=30, rate=0.5, timeout_s=420.0),
-}
-
-
-@dataclass
-class Timeline:
-    """The event-time hours of each phase, ending an hour before the current one (closed and late-safe)."""
-
-    start: datetime
-    onset: datetime
-    swap_from: datetime
-    end: datetime
-
-    @classmethod
-    def free_block(cls, profile: Profile, now: datetime, used: set[datetime]) -> "Timeline":
-        """The latest run of hours, ending at least an hour before `now` (closed, lateness passed), that
-        no earlier lake_offload run covered. Replaying hours Airflow already has runs for would need a
-        backfill that replaces them, and on the standalone's SQLite that races the scheduler (it
-        stopped it twice: `StaleDataError`, `ObjectDeletedError`)."""
-        end = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0) - HOUR
-        oldest = now - RETENTION + profile.total_hours * HOUR
-        while end >= oldest:
-            hours = [end - (i + 1) * HOUR for i in range(profile.total_hours)]
-            clash = [h for h in hours if h in used]
-            if not clash:
-                return cls.ending_at(profile, end)
-            end = min(clash)  # the block must end at or before the earliest clashing hour
-        raise LoopError(f"no {profile.total_hours} hours in a row within Kafka's retention are free of earlier "
-                        f"lake_offload runs; stop the stack and remove .local (`make down && rm -rf .local`)")
-
-    @classmethod
-    def ending_at(cls, profile: Profile, end: datetime) -> "Timeline":
-        start = end - profile.total_hours * HOUR
-        onset = start + profile.history_hours * HOUR
-        return cls(start, onset, onset + profile.drift_hours * HOUR, end)
-
-    def hours(self, a: datetime, b: datetime) -> list[datetime]:
-        return [a + i * HOUR for i in range(int((b - a) / HOUR))]
-
-    def to_dict(self) -> dict:
-        return {k: v.isoformat() for k, v in asdict(self).items()}
+CLOCK_REFRESH_S = 60.0  # the loop rewrites its clock this often while it waits (it expires after ml.clock.STALE_AFTER)
 
 
 @dataclass
@@ -137,7 +70,7 @@ class Loop:
     serving_url: str
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     steps: list[dict] = field(default_factory=list)
-    _regime_verdicts: dict[str, bool] = field(default_factory=dict, repr=False)  # run id -> unmet
+    hours: list[dict] = field(default_factory=list)  # one record per paced hour: what it took and what happened
 
     def __post_init__(self) -> None:
         self.contract = load_contract(self.settings.contract)
@@ -145,12 +78,20 @@ class Loop:
         self.client = MlflowClient(self.settings.mlflow_tracking_uri)
         self.timeline = Timeline.free_block(self.profile, self.now, self.api.covered_hours(LAKE_OFFLOAD,
                                                                                           self.now - RETENTION))
-        t = self.timeline
-        onset_ms = int(t.onset.timestamp() * 1000)
+        self.lateness = self.settings.offload_lateness
+        onset_ms = int(self.timeline.onset.timestamp() * 1000)
         scenarios = (CovariateDrift(start_ms=onset_ms), ConceptDrift(start_ms=onset_ms))
         self.sim = Simulator(self.contract, SimConfig(devices=self.profile.devices, rate=self.profile.rate,
                                                        seed=self.profile.seed, scenarios=scenarios))
         self.sink = KafkaSink(self.settings.kafka_bootstrap, self.settings.topics)
+        self.chain = ChainWatch(self.api, self.lake, self.contract, self.settings, self.profile.timeout_s)
+        self._clock_at: datetime | None = None
+        self._clock_written = 0.0
+
+    @property
+    def first_served(self) -> datetime:
+        """When the first champion takes over: the history's end plus the offload's lateness."""
+        return self.timeline.onset + self.lateness
 
     # --- steps ---------------------------------------------------------------------------------
     def step(self, name: str, fn, *args):
@@ -170,38 +111,76 @@ class Loop:
         self.step("wait for the DAGs to be parsed", self.api.wait_parsed, DAGS)
         self.step("cancel unfinished offload backfills", self.api.cancel_backfills, LAKE_OFFLOAD)
         self.step("wait for earlier offload runs of these hours", self.offload_idle)
-        self.step(f"replay {p.history_hours} h of history", self.produce, t.hours(t.start, t.onset), False)
-        self.step("offload the history (lake_offload backfill)", self.offload, t.start, t.onset)
-        first = self.step("train and promote the first champion", self.first_champion)
-        self.step(f"sidecar serves v{first} and scores the backlog", self.wait_serving, first)
-        self.step(f"stream {p.drift_hours} h with covariate and concept drift from {t.onset:%H:%M}Z",
-                  self.produce, t.hours(t.onset, t.swap_from), True)
-        since = datetime.now(timezone.utc)
-        self.step("offload the drifted hours (lake_offload backfill)", self.offload, t.onset, t.swap_from)
-        second = self.step("monitor detects, retrain and promote a new champion", self.wait_champion, first, since)
-        self.step(f"sidecar swaps to v{second}", self.wait_serving, second)
-        self.step(f"stream {p.after_hours} h scored by v{second}", self.produce, t.hours(t.swap_from, t.end), True)
-        self.step("offload and monitor the recovery", self.offload, t.swap_from, t.end)
-        self.step("offload the labels that arrived after the last hour", self.late_labels)
-        self.step("wait for monitoring to settle", self.settle)
-        return {"first": first, "second": second, "since": since.isoformat()}
+        try:
+            self.step(f"replay {p.history_hours} h of history", self.produce, t.start, self.first_served,
+                      self.first_served)
+            self.step("offload the history (lake_offload backfill)", self.offload, t.start, t.onset)
+            self.set_clock(self.first_served)
+            self.step(f"the sidecar serves events from {self.first_served:%Y-%m-%d %H:%M}Z on", self.start_serving_at,
+                      self.first_served)
+            first = self.step("train and promote the first champion", self.first_champion)
+            self.step(f"sidecar serves v{first}", self.wait_serving, first)
+            print(f"[loop] {p.paced_hours} hours played one at a time; covariate and concept drift from "
+                  f"{t.onset:%Y-%m-%d %H:%M}Z", flush=True)
+            for end in t.hours(t.onset + HOUR, t.end + HOUR):
+                self.play_hour(end)
+            self.step("the outcomes observed after the last hour", self.produce, t.end, t.end,
+                      datetime.now(timezone.utc))
+            self.step("offload the labels that arrived after the last hour", self.late_labels)
+            self.step("wait for monitoring to settle", self.chain.settle, self.keep_clock)
+        finally:
+            clock.clear_clock(self.lake)
+        return {"first": first, "current": champion(self.client, self.settings.model_name).version,
+                "first_served": self.first_served.isoformat()}
 
-    def produce(self, hours: list[datetime], wait_scored: bool) -> None:
-        """Replay each hour (telemetry, then the outcomes due by its end) into Kafka; with `wait_scored`,
-        wait for the sidecar to score each hour before the next, as a live stream would be scored. After
-        the timeline's last hour, the outcomes still due arrive (in time order) too."""
-        now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
-        for hour in hours:
-            last = hour + HOUR == self.timeline.end
-            a, b = int(hour.timestamp() * 1000), int((hour + HOUR).timestamp() * 1000)
-            for batch in self.sim.replay(a, b, until_ms=now_ms if last else b):
-                self.sink.send(batch)
-            report = self.sink.close()
-            if not report.ok:
-                raise LoopError(f"producing {hour:%Y-%m-%dT%H}: {report.failed} failed, {report.undelivered} "
-                                f"undelivered ({'; '.join(report.errors[:3])})")
-            if wait_scored:
-                self.wait_scored()
+    def play_hour(self, end: datetime) -> None:
+        """The hour ending at `end`, as a real-time run would have lived it (see the module's docstring)."""
+        started_wall, marks = datetime.now(timezone.utc), [("start", time.monotonic())]
+        at = end + self.lateness
+        self.produce(end - HOUR + self.lateness, min(at, self.timeline.end), at)
+        self.wait_scored()
+        marks.append(("stream and score", time.monotonic()))
+        self.set_clock(at)
+        run_id = self.api.trigger_interval(LAKE_OFFLOAD, end - HOUR, end)
+        self.api.wait_runs(LAKE_OFFLOAD, lambda runs: [r for r in runs if r["dag_run_id"] == run_id],
+                           self.profile.timeout_s, f"offload of {end - HOUR:%Y-%m-%d %H}:00", poll_s=0.5,
+                           logical_date_gte=(end - HOUR).isoformat(), logical_date_lte=(end - HOUR).isoformat())
+        marks.append(("offload", time.monotonic()))
+        decision = self.wait_decision(end)
+        marks.append(("monitor", time.monotonic()))
+        self.chain.wait_idle(started_wall, bool(decision.get("retrain")), self.keep_clock)
+        current = self.current_champion()
+        self.wait_serving(current)
+        marks.append(("retrain, promotion, swap", time.monotonic()))
+        took = marks[-1][1] - marks[0][1]
+        record = {"hour": (end - HOUR).isoformat(), "seconds": round(took, 1), "decision": decision.get("kind"),
+                  "retrain": bool(decision.get("retrain")), "champion": current,
+                  "phases": {name: round(t - marks[i][1], 1) for i, (name, t) in enumerate(marks[1:])}}
+        self.hours.append(record)
+        phases = ", ".join(f"{k} {v:.0f} s" for k, v in record["phases"].items())
+        print(f"[loop] hour {end - HOUR:%Y-%m-%d %H}:00: {record['decision']}"
+              f"{' -> retrain' if record['retrain'] else ''}, champion v{current}; {took:.0f} s ({phases})", flush=True)
+
+    # --- the clock ------------------------------------------------------------------------------
+    def set_clock(self, at: datetime) -> None:
+        clock.set_clock(self.lake, at)
+        self._clock_at, self._clock_written = at, time.monotonic()
+
+    def keep_clock(self) -> None:
+        """Rewrite the clock now and then while waiting, so it does not expire under a long run."""
+        if self._clock_at is not None and time.monotonic() - self._clock_written > CLOCK_REFRESH_S:
+            self.set_clock(self._clock_at)
+
+    # --- producing and offloading ----------------------------------------------------------------
+    def produce(self, start: datetime, end: datetime, until: datetime) -> None:
+        """Telemetry with event times in [start, end) and the outcomes observed before `until` into Kafka."""
+        ms = lambda d: int(d.timestamp() * 1000)  # noqa: E731
+        for batch in self.sim.replay(ms(start), ms(end), until_ms=ms(until)):
+            self.sink.send(batch)
+        report = self.sink.close()
+        if not report.ok:
+            raise LoopError(f"producing {start:%Y-%m-%dT%H:%M} .. {end:%H:%M}: {report.failed} failed, "
+                            f"{report.undelivered} undelivered ({'; '.join(report.errors[:3])})")
 
     def offload(self, start: datetime, end: datetime) -> None:
         """A lake_offload backfill over [start, end), waited for; every hour must end valid."""
@@ -242,10 +221,33 @@ class Loop:
                 raise LoopError("earlier lake_offload runs of these hours are still running; see the Airflow UI")
             time.sleep(3)
 
+    # --- the champion and the sidecar ------------------------------------------------------------
+    def start_serving_at(self, at: datetime) -> dict[int, int]:
+        """Commit the sidecar group's telemetry offsets at the first record of event time `at`: a model
+        first deployed then serves the events from then on. The group must have no member yet (the
+        sidecar joins it once it has a champion)."""
+        topic = self.settings.topic_telemetry
+        consumer = Consumer({"bootstrap.servers": self.settings.kafka_bootstrap,
+                             "group.id": self.settings.serving_group, "enable.auto.commit": False})
+        try:
+            partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+            wanted = [TopicPartition(topic, p, int(at.timestamp() * 1000)) for p in partitions]
+            found = consumer.offsets_for_times(wanted, timeout=10)
+            offsets = [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else
+                                      consumer.get_watermark_offsets(tp, timeout=10)[1]) for tp in found]
+            try:
+                consumer.commit(offsets=offsets, asynchronous=False)
+            except Exception as exc:  # noqa: BLE001 - the broker's refusal, said with what to do
+                raise LoopError(f"cannot set the sidecar group {self.settings.serving_group}'s offsets ({exc}); "
+                                f"it must not be consuming yet: `continuum-loop reset` first") from None
+            return {tp.partition: tp.offset for tp in offsets}
+        finally:
+            consumer.close()
+
     def first_champion(self) -> str:
         since = datetime.now(timezone.utc)
-        days = (since - self.timeline.start) / timedelta(days=1)  # the window ends now: reach back to the history
-        run_id = self.api.trigger(RETRAIN_MODEL, {"reason": "first model", "window_days": round(days + 0.01, 3),
+        days = self.profile.history_hours / 24  # the window ends at the clock's hour: exactly the history
+        run_id = self.api.trigger(RETRAIN_MODEL, {"reason": "first model", "window_days": round(days, 4),
                                                     "search_seconds": self.profile.search_seconds})
         self.api.wait_runs(RETRAIN_MODEL, lambda runs: [r for r in runs if r["dag_run_id"] == run_id],
                            self.profile.timeout_s, "first training")
@@ -257,6 +259,7 @@ class Loop:
         deadline = time.monotonic() + self.profile.timeout_s
         name = self.settings.model_name
         while True:
+            self.keep_clock()
             current = champion(self.client, name)
             if current is not None and current.version != old:
                 return current.version
@@ -274,6 +277,25 @@ class Loop:
                                 f"{current.version if current else 'none'}; latest decisions {decisions})")
             time.sleep(5)
 
+    def current_champion(self) -> str:
+        """The registry's champion (once the chain is idle: after any promotion it ran)."""
+        current = champion(self.client, self.settings.model_name)
+        if current is None:
+            raise LoopError(f"{self.settings.model_name} has no champion; see the promote_model runs")
+        return current.version
+
+    def wait_decision(self, end: datetime) -> dict:
+        """The monitor's decision for the window ending at `end`, once its run has finished."""
+        key, deadline = decision_key(run_id_for(end)), time.monotonic() + self.profile.timeout_s
+        while True:
+            self.keep_clock()
+            if self.lake.exists(key) and not self.api.active([MONITOR_MODEL]):
+                return json.loads(self.lake.read_text(key))
+            if time.monotonic() > deadline:
+                raise LoopError(f"no decision for the window ending {end:%Y-%m-%d %H:%M}Z within "
+                                f"{self.profile.timeout_s:.0f} s ({self.lake.url(key)}); see the monitor_model runs")
+            time.sleep(0.5)
+
     def wait_serving(self, version: str) -> None:
         deadline = time.monotonic() + self.profile.timeout_s
         while True:
@@ -287,7 +309,7 @@ class Loop:
             if time.monotonic() > deadline:
                 raise LoopError(f"the sidecar at {self.serving_url} does not serve v{version}: {body}; "
                                 f"see .local/logs/serving.log")
-            time.sleep(2)
+            time.sleep(1)
 
     def wait_scored(self) -> None:
         """Until the sidecar's consumer group has committed every telemetry offset."""
@@ -305,56 +327,9 @@ class Loop:
                     return
                 if time.monotonic() > deadline:
                     raise LoopError(f"the sidecar still has {lag} events to score; see .local/logs/serving.log")
-                time.sleep(0.5)
+                time.sleep(0.2)
         finally:
             consumer.close()
-
-    def settle(self) -> None:
-        """Until the monitoring chain is idle. A retrain that keeps waiting for a new regime's labelled
-        hours after the replay's last labels are in the lake counts as settled: those hours can only come
-        from a live stream, and the sensor waits for them (or its timeout) as it would in production."""
-        deadline = time.monotonic() + self.profile.timeout_s
-        waiting_since: dict[str, float] = {}
-        time.sleep(5)
-        while True:
-            now, busy, waiting = time.monotonic(), [], []
-            for dag_id, run_id in self.api.active(CHAIN):
-                if not self._sensing(dag_id, run_id):
-                    waiting_since.pop(run_id, None)
-                    busy.append(f"{dag_id} {run_id}")
-                elif self._regime_unmet(run_id) or now - waiting_since.setdefault(run_id, now) >= SENSOR_GIVE_UP_S:
-                    waiting.append(run_id)
-                else:
-                    busy.append(f"{dag_id} {run_id}")
-            if not busy:
-                for run_id in waiting:
-                    print(f"[loop] {RETRAIN_MODEL} {run_id} waits for labelled hours of a new regime that the replay "
-                          f"does not hold: {self.api.run_url(RETRAIN_MODEL, run_id)}", flush=True)
-                return
-            if time.monotonic() > deadline:
-                raise LoopError(f"still running after {self.profile.timeout_s:.0f} s: {', '.join(busy)}")
-            time.sleep(3)
-
-    def _regime_unmet(self, run_id: str) -> bool:
-        """The sensor's own check on the lake as it is now, which holds every hour the replay will offload:
-        a request it does not pass waits for hours of a live stream. False when the request is unknown
-        (the caller then counts the sensor's pokes instead). Checked once per run: the replay is over, so
-        the lake's answer for a request does not change while the loop settles."""
-        if run_id not in self._regime_verdicts:
-            request = self.api.xcom(RETRAIN_MODEL, run_id, REGIME_PLAN)
-            unmet = False
-            if isinstance(request, dict):
-                ready, status = regime_request(self.lake, self.contract, RetrainRequest.from_dict(request),
-                                               self.settings.retrain_regime_hours, datetime.now(timezone.utc))
-                unmet = ready is None
-                if unmet:
-                    print(f"[loop] {RETRAIN_MODEL} {run_id}: {status}", flush=True)
-            self._regime_verdicts[run_id] = unmet
-        return self._regime_verdicts[run_id]
-
-    def _sensing(self, dag_id: str, run_id: str) -> bool:
-        """A retrain run whose regime sensor is between pokes, waiting for labelled hours."""
-        return dag_id == RETRAIN_MODEL and self.api.task_state(dag_id, run_id, REGIME_SENSOR) == "up_for_reschedule"
 
 
 def _iso(value: str) -> str:
@@ -369,49 +344,6 @@ def _complete(chosen: list[dict], wanted: set[str]) -> list[dict]:
     return list(latest.values()) if set(latest) == wanted else []
 
 
-def wipe_local_stack(settings) -> None:
-    """Destructive: give the loop a clean stack by deleting every record of the topics, the whole lake,
-    the registered model, the sidecar group's consumer offsets and the alert state. Only for the
-    embedded local stack, only through `continuum-loop reset`."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    existing = admin.list_topics(timeout=10).topics
-    names = [settings.topics[k] for k in LOOP_TOPICS]
-    doomed = [n for n in names if n in existing]
-    partitions = {n: len(existing[n].partitions) for n in doomed}
-    for future in admin.delete_topics(doomed, operation_timeout=30).values():
-        future.result()
-    try:
-        admin.delete_consumer_groups([settings.serving_group])[settings.serving_group].result()
-    except Exception:  # the group does not exist yet
-        pass
-    deadline = time.monotonic() + 60
-    while True:
-        futures = admin.create_topics([NewTopic(n, partitions.get(n, 1), 1) for n in names], operation_timeout=30)
-        pending = []
-        for name, future in futures.items():
-            try:
-                future.result()
-            except Exception as exc:  # deletion still in progress
-                if "already exists" not in str(exc) and "marked for deletion" not in str(exc).lower():
-                    raise
-                if "marked for deletion" in str(exc).lower():
-                    pending.append(name)
-        if not pending:
-            break
-        if time.monotonic() > deadline:
-            raise LoopError(f"topics {pending} are still being deleted")
-        time.sleep(1)
-    lake = Lake.from_settings(settings)
-    for prefix in roots():
-        lake.delete_prefix(prefix)
-    client = MlflowClient(settings.mlflow_tracking_uri)
-    try:
-        client.delete_registered_model(settings.model_name)
-    except Exception:  # not registered yet
-        pass
-    state = Path(settings.alert_state_path)
-    if state.exists():
-        state.unlink()
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -11,14 +11,17 @@ import json
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 from confluent_kafka import Consumer, TopicPartition
 from mlflow import MlflowClient
 
 from ml.evaluate import classification_metrics
 from ml.lake.layout import decisions_prefix, drift_report_prefix, is_drift_report_key
 from ml.lake.window import Window
-from ml.monitor.live import labelled_predictions
+from ml.audit import read_records
+from ml.monitor.live import labelled_predictions, read_hours
 from ml.registry import model_url
+from ml.registry.history import ChampionTimeline, stale_predictions
 
 
 def live_auc(lake, contract, version: str, start: datetime, end: datetime, labels_until: datetime) -> dict:
@@ -49,6 +52,31 @@ def topic_count(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
+def served(lake, contract, model: str, start: datetime, end: datetime) -> dict:
+    """Every event of [start, end) against the predictions served for it, by event id: the events never
+    scored, those scored more than once, those scored though they were not to be, and the predictions
+    whose version was not the champion at the event's time (the audit trail's answer)."""
+    event_id, event_time = contract.event_id, contract.event_time
+    window = Window(start.replace(minute=0, second=0, microsecond=0), end)
+    events = read_hours(lake, contract, "telemetry", window)
+    events = events.loc[pd.to_datetime(events[event_time], utc=True) >= pd.Timestamp(start), [event_id, event_time]]
+    preds = read_hours(lake, contract, "predictions", window)
+    ids = set(events[event_id])
+    scored = preds.merge(events, on=event_id, how="inner")
+    records, problems = read_records(lake)
+    stale = stale_predictions(scored, ChampionTimeline.from_records(records, model), event_time)
+    counts = preds[event_id].value_counts() if len(preds) else pd.Series(dtype="int64")
+    return {"from": start.isoformat(), "to": end.isoformat(), "events": len(ids),
+            "scored": len(set(preds[event_id]) & ids) if len(preds) else 0,
+            "missing": len(ids - set(preds[event_id] if len(preds) else [])),
+            "duplicates": int((counts > 1).sum()),
+            "not_to_be_scored": len(set(preds[event_id] if len(preds) else []) - ids),
+            "stale_scored": len(stale),
+            "stale_examples": stale.head(5)[[event_id, event_time, "model_version", "champion_at_event_time"]]
+            .astype(str).to_dict("records"),
+            "audit_problems": problems}
+
+
 def summarize(loop, outcome: dict, report: dict) -> dict:
     """The figures of one loop run."""
     t, settings, lake = loop.timeline, loop.settings, loop.lake
@@ -56,9 +84,11 @@ def summarize(loop, outcome: dict, report: dict) -> dict:
     client = MlflowClient(settings.mlflow_tracking_uri)
     decisions = [json.loads(lake.read_text(k)) for k in sorted(lake.list(decisions_prefix())) if k.endswith(".json")]
     detected = next((d for d in decisions if d.get("retrain") and d["evidence"]["now"] > t.onset.isoformat()), None)
-    first, second = outcome["first"], outcome["second"]
-
-    tags = client.get_model_version(settings.model_name, second).tags
+    records, _ = read_records(lake)
+    moves = ChampionTimeline.from_records(records, settings.model_name).moves
+    first = outcome["first"]
+    second = next((v for _, v in moves if v != first and int(v) > int(first)), None)
+    tags = client.get_model_version(settings.model_name, second).tags if second else {}
 
     def tag(key: str) -> float | None:
         return float(tags[key]) if key in tags else None
@@ -75,12 +105,17 @@ def summarize(loop, outcome: dict, report: dict) -> dict:
             "mlflow_run": (detected.get("links") or {}).get("mlflow_run")},
         "decisions": {k: sum(d["kind"] == k for d in decisions) for k in ("none", "data", "metric", "schedule")},
         "retrains_asked": sum(bool(d.get("retrain")) for d in decisions),
-        "versions": {"before": first, "after": second},
+        "versions": {"before": first, "after": second, "current": outcome["current"]},
+        "champion_moves": [{"at": at.isoformat(), "version": v} for at, v in moves],
         "retrained_on": {"start": tags.get("window_start"), "end": tags.get("window_end")},
         # both versions on the new version's holdout (the most recent validated rows at its training)
         "holdout_auc": {"before": tag("champion_holdout_roc_auc"), "after": tag("holdout_roc_auc")},
-        "live": {"before": live_auc(lake, loop.contract, first, t.onset, t.swap_from, labels_until),
-                 "after": live_auc(lake, loop.contract, second, t.swap_from, t.end, labels_until)},
+        # each version on the drifted hours' events it served (the version picks its own predictions)
+        "live": {"before": live_auc(lake, loop.contract, first, t.onset, t.end, labels_until),
+                 "after": live_auc(lake, loop.contract, second, t.onset, t.end, labels_until) if second else None},
+        "served": served(lake, loop.contract, settings.model_name, datetime.fromisoformat(outcome["first_served"]),
+                         t.end),
+        "hours": loop.hours,
         "events_produced": topic_count(settings.kafka_bootstrap, settings.topic_telemetry),
         "events_scored": topic_count(settings.kafka_bootstrap, settings.topic_predictions),
         "dlq": topic_count(settings.kafka_bootstrap, settings.topic_dlq),
@@ -98,8 +133,10 @@ def table(s: dict) -> str:
         return "n/a" if x is None else f"{x:.4f}"
 
     d = s["detected_by"] or {}
-    lb, la = s["live"]["before"], s["live"]["after"]
+    lb, la, sv = s["live"]["before"], s["live"]["after"] or {"roc_auc": None, "version": None, "labels": 0,
+                                                             "coverage": 0.0}, s["served"]
     rows = [
+        ("event time", f"{s['timeline']['start'][:16]}Z .. {s['timeline']['end'][:16]}Z"),
         ("drift onset (covariate + concept)", s["drift_onset"]),
         ("detected by", f"{d.get('run', 'not detected')} ({d.get('kind', '-')}, "
                         f"{d.get('hours_after_onset', 0):.0f} h after onset)"),
@@ -109,13 +146,19 @@ def table(s: dict) -> str:
         ("new champion learned from", _span(s["retrained_on"], s["drift_onset"])),
         ("holdout AUC, same holdout", f"v{s['versions']['before']} {auc(s['holdout_auc']['before'])} -> "
                                       f"v{s['versions']['after']} {auc(s['holdout_auc']['after'])}"),
-        ("live AUC on drifted data, before", f"{auc(lb['roc_auc'])} (v{lb['version']}, {lb['labels']} labels, "
-                                             f"coverage {lb['coverage']:.0%})"),
-        ("live AUC after the swap", f"{auc(la['roc_auc'])} (v{la['version']}, {la['labels']} labels, "
-                                    f"coverage {la['coverage']:.0%})"),
+        ("live AUC on drifted events it served", f"v{lb['version']} {auc(lb['roc_auc'])} ({lb['labels']} labels, "
+                                                 f"coverage {lb['coverage']:.0%}) -> v{la['version']} "
+                                                 f"{auc(la['roc_auc'])} ({la['labels']} labels, "
+                                                 f"coverage {la['coverage']:.0%})"),
+        ("champion moves (event time)", ", ".join(f"v{m['version']} at {m['at'][:16]}Z" for m in s["champion_moves"])),
         ("decisions", ", ".join(f"{k} {v}" for k, v in s["decisions"].items())
          + f"; retrains asked {s['retrains_asked']}"),
-        ("events produced / scored", f"{s['events_produced']:,} / {s['events_scored']:,}"),
+        ("events produced / scored", f"{s['events_produced']:,} / {s['events_scored']:,} (the history before "
+                                     f"{sv['from'][:16]}Z is never served)"),
+        ("served from the first champion on", f"{sv['scored']:,} of {sv['events']:,} events; missing {sv['missing']}, "
+                                              f"scored twice {sv['duplicates']}, by a model not champion at the "
+                                              f"event's time {sv['stale_scored']}"),
+        ("hours played one at a time", _pace(s["hours"])),
         ("dead letters (telemetry.dlq)", f"{s['dlq']:,}"),
         ("alerts topic (machine actions, on-call)", f"{s['alerts']:,}"),
         ("Airflow", s["urls"]["airflow"]),
@@ -138,3 +181,11 @@ def _span(window: dict, onset: str) -> str:
         return f"{(datetime.fromisoformat(value) - zero).total_seconds() / 3600:+.0f} h"
 
     return f"{window['start']} .. {window['end']} (onset {rel(window['start'])} .. {rel(window['end'])})"
+
+
+def _pace(hours: list[dict]) -> str:
+    if not hours:
+        return "-"
+    seconds = sorted(h["seconds"] for h in hours)
+    return (f"{len(hours)}, {sum(seconds) / len(seconds):.0f} s each on average (median {seconds[len(seconds) // 2]:.0f} s, "
+            f"longest {seconds[-1]:.0f} s)")
