@@ -21,9 +21,9 @@ $(STAMP): pyproject.toml uv.lock constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@# uv installs the same versions as pip in a fifth of the time; pip stays the fallback. Both install
 	@# exactly the locked versions (constraints.txt).
-	$(PY) -m pip install -q uv==$(UV_VERSION) && $(UV) pip install -q --python $(PY) -c constraints.txt -e '.[test,datasets]' || \
+	$(PY) -m pip install -q uv==$(UV_VERSION) && $(UV) pip install -q --python $(PY) -c constraints.txt -e '.[test]' || \
 	  { echo "uv failed; installing with pip"; $(PY) -m pip install -q --upgrade pip wheel && \
-	    $(PY) -m pip install -q -c constraints.txt -e '.[test,datasets]'; }
+	    $(PY) -m pip install -q -c constraints.txt -e '.[test]'; }
 	@touch $(STAMP)
 
 # CI fails here when pyproject.toml and the lock disagree, or constraints.txt is not the lock's export
