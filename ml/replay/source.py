@@ -23,9 +23,10 @@ from typing import Iterator
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
 
 from ml.contract import Contract, ContractError
-from ml.contract.codec import codec_for
+from ml.contract.codec import KAFKA_COLUMNS, codec_for
 from ml.contract.decode import RawBatch, decode
 from ml.replay.events import MS_PER_HOUR, Events, build_events
 from ml.replay.options import ReplayOptions
@@ -40,12 +41,16 @@ REJECT_COLUMNS = ["source_row", "event_id", "topic", "reason"]
 @dataclass
 class ReplayHour:
     """One event-time hour [start, start + 1 h): its telemetry, the outcomes observed in it, and the
-    rows among them that the contract will reject (source_row, event_id, topic, reason)."""
+    rows among them that the contract will reject (source_row, event_id, topic, reason). `events` and
+    `labels` are the hour's records as the sidecar and the offload decode them (typed by the topics'
+    schemas, rejected rows left out), for work that reads the stream without Kafka."""
 
     start: datetime
     telemetry: Batch
     outcomes: Batch
     rejects: pd.DataFrame
+    events: pa.Table
+    labels: pa.Table
 
 
 class FileSource:
@@ -96,8 +101,9 @@ class FileSource:
             rows = self.order[np.searchsorted(ts, start):np.searchsorted(ts, end)]
             due = self.outcome_order[np.searchsorted(observed, start):np.searchsorted(observed, end)]
             telemetry, outcomes = self._telemetry(rows), self._outcomes(due)
+            (events, bad_events), (labels, bad_labels) = self._decoded(telemetry), self._decoded(outcomes)
             yield ReplayHour(datetime.fromtimestamp(start / 1000, tz=timezone.utc), telemetry, outcomes,
-                             self._rejects(telemetry, outcomes))
+                             pd.DataFrame(bad_events + bad_labels, columns=REJECT_COLUMNS), events, labels)
 
     def _telemetry(self, rows: np.ndarray) -> Batch:
         ev = self.events
@@ -133,20 +139,20 @@ class FileSource:
                 out.append(orjson.dumps(record))
         return out
 
-    def _rejects(self, telemetry: Batch, outcomes: Batch) -> pd.DataFrame:
-        """The records of the hour that the topics' codecs reject, decoded as the sidecar and offload do."""
+    def _decoded(self, batch: Batch) -> tuple[pa.Table, list[tuple]]:
+        """The batch decoded by its topic's codec, as the sidecar and the offload decode it: the valid
+        rows, and (source_row, event_id, topic, reason) for each rejected one."""
+        codec = codec_for(self.contract, batch.topic)
+        n = len(batch)
+        raw = RawBatch(np.zeros(n, np.int32), np.arange(n, dtype=np.int64), np.asarray(batch.timestamps, np.int64),
+                       batch.keys, batch.values)
+        valid, rejects = decode(codec, raw, threads=False) if n else (codec.output_schema.empty_table(), None)
         found = []
-        for batch in (telemetry, outcomes):
-            if not len(batch):
-                continue
-            n = len(batch)
-            raw = RawBatch(np.zeros(n, np.int32), np.arange(n, dtype=np.int64), np.asarray(batch.timestamps, np.int64),
-                           batch.keys, batch.values)
-            _, rejects = decode(codec_for(self.contract, batch.topic), raw, threads=False)
+        if rejects is not None:
             for value, reason in zip(rejects.column("value").to_pylist(), rejects.column("reason").to_pylist()):
                 record = _record(value)
                 found.append((record.get(ROW_FIELD), record.get(self.contract.event_id), batch.topic, reason))
-        return pd.DataFrame(found, columns=REJECT_COLUMNS)
+        return valid.drop_columns([f.name for f in KAFKA_COLUMNS]), found
 
 
 def _record(value: bytes) -> dict:

@@ -62,6 +62,8 @@ def test_bad_rows_are_carried_and_rejected_downstream_with_their_row_and_reason(
     for row, (_, reason) in BAD.items():  # the sidecar's per-message path gives the same reason
         with pytest.raises(Exception, match=reason.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
             decode_event(WIND, next(v for h in hours for v in h.telemetry.values if orjson.loads(v)[ROW_FIELD] == row))
+    assert {r for h in hours for r in h.events.column("reading_id").to_pylist()} == kept
+    assert hours[0].events.schema.names == WIND.arrow_schema().names
     predicted = [h.rejects for h in hours]
     assert {(r.source_row, r.reason) for p in predicted for r in p[p.topic == "telemetry"].itertuples()} == \
         {(row, reason) for row, (_, reason) in BAD.items()}
@@ -75,6 +77,8 @@ def test_a_missing_or_wrong_label_is_carried_to_the_outcomes_quarantine(tmp_path
     found = {orjson.loads(v)[ROW_FIELD]: reason for t in rejects
              for v, reason in zip(t.column("value").to_pylist(), t.column("reason").to_pylist())}
     assert found == {7: "gearbox_fault is missing", 8: "gearbox_fault must be one of 0..1"}
+    labelled = {r for h in hours for r in h.labels.column("reading_id").to_pylist()}
+    assert labelled == {o["reading_id"] for o in outs if o[ROW_FIELD] not in (7, 8)}
     predicted = {(r.source_row, r.reason) for h in hours for r in h.rejects[h.rejects.topic == "outcomes"].itertuples()}
     assert predicted == set(found.items())
 
@@ -100,6 +104,7 @@ def test_an_unreadable_time_travels_in_the_hour_of_the_row_before_it(tmp_path):
     ({"time_column": "measured_at", "from_time": "soon"}, r"from_time: cannot read 'soon' as a time; use ISO-8601"),
     ({"time_column": "measured_at", "label_delay": timedelta(minutes=-1)}, r"label_delay: must be a duration >= 0"),
     ({"time_column": "measured_at", "names": ("a", "b")}, r"names: the file has 7 columns and only 2 names"),
+    ({"time_column": "measured_at", "entity": "t-1", "entity_column": "turbine"}, r"entity / entity_column: give one"),
 ])
 def test_bad_options_name_the_option_and_the_fix(tmp_path, options, match):
     path = tmp_path / "wind.csv"
@@ -115,6 +120,9 @@ def test_a_missing_feature_column_or_file_is_named(tmp_path):
         FileSource(path, WIND, ReplayOptions(time_column="measured_at", label_column="gearbox_fault"))
     with pytest.raises(ReplayError, match=r"file: no file .*nowhere\.csv"):
         FileSource(tmp_path / "nowhere.csv", WIND, ReplayOptions(time_column="measured_at"))
+    with pytest.raises(ReplayError, match=r"file: wind\.json: unknown format; give a \.csv .* or \.parquet file"):
+        (tmp_path / "wind.json").write_text("{}")
+        FileSource(tmp_path / "wind.json", WIND, ReplayOptions(time_column="measured_at"))
     with pytest.raises(ReplayError, match=r"package 'no_such_package_x' is not installed"):
         FileSource("pkg:no_such_package_x/data.csv", WIND, ReplayOptions(time_column="measured_at"))
     path.write_text(HEAD + GOOD.format(m=0))

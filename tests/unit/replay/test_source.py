@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -74,6 +75,8 @@ def test_rows_per_hour_spreads_each_hour_evenly(tmp_path):
     expected = [T0 + timedelta(minutes=15 * i) for i in range(10)]
     assert [t for h in hours for t in h.telemetry.timestamps] == [int(t.timestamp() * 1000) for t in expected]
     assert {r["turbine"] for r in records(h.telemetry for h in hours)} == {"wind"}  # no column: the file's name
+    named = FileSource(csv(tmp_path, text), WIND, replace(options, entity="t-7"))
+    assert {k for h in named.hours() for k in h.telemetry.keys} == {b"t-7"}
 
 
 def test_slice_keeps_from_and_drops_to_at_their_edges(tmp_path):
