@@ -63,6 +63,8 @@ def test_every_direct_dependency_is_pinned_in_the_constraints():
     requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
     for req in requirements:
         name = re.split(r"[\[<>=!~; ]", req, maxsplit=1)[0].lower()
+        if name == project["name"]:  # an extra that includes another extra of the project (test -> datasets)
+            continue
         assert re.fullmatch(r"[0-9][0-9a-z.+-]*", locked(name)), f"{name}: no exact version in constraints.txt"
 
 
