@@ -39,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     from ml.serving.sidecar import Sidecar
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    sidecar = Sidecar(settings, load_contract(settings.contract), mlflow.MlflowClient(settings.mlflow_tracking_uri))
+    from ml.lake import Lake
+
+    sidecar = Sidecar(settings.serving, settings.kafka, settings.registry, Lake.from_settings(settings.lake),
+                      load_contract(settings.contract), mlflow.MlflowClient(settings.mlflow_tracking_uri))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sidecar.stop())
     try:

@@ -141,7 +141,7 @@ class Loop:
 
     def __post_init__(self) -> None:
         self.contract = load_contract(self.settings.contract)
-        self.lake = Lake.from_settings(self.settings)
+        self.lake = Lake.from_settings(self.settings.lake)
         self.client = MlflowClient(self.settings.mlflow_tracking_uri)
         self.timeline = Timeline.free_block(self.profile, self.now, self.api.covered_hours(LAKE_OFFLOAD,
                                                                                           self.now - RETENTION))
@@ -150,7 +150,7 @@ class Loop:
         scenarios = (CovariateDrift(start_ms=onset_ms), ConceptDrift(start_ms=onset_ms))
         self.sim = Simulator(self.contract, SimConfig(devices=self.profile.devices, rate=self.profile.rate,
                                                        seed=self.profile.seed, scenarios=scenarios))
-        self.sink = KafkaSink(self.settings.kafka_bootstrap, self.settings.topics)
+        self.sink = KafkaSink(self.settings.kafka_bootstrap, self.settings.kafka.topics)
 
     # --- steps ---------------------------------------------------------------------------------
     def step(self, name: str, fn, *args):
@@ -227,7 +227,7 @@ class Loop:
         try:
             for hour in self.timeline.hours(self.timeline.end, self.timeline.end + delay):
                 rows += offload_hour(consumer, self.lake, self.contract, "outcomes", self.settings.topic_outcomes,
-                                     Window.hour(hour), self.settings.offload_lateness, tuning=offload_tuning)["rows"]
+                                     Window.hour(hour), self.settings.offload.lateness, tuning=offload_tuning)["rows"]
         finally:
             consumer.close()
         return rows
@@ -375,7 +375,7 @@ def wipe_local_stack(settings) -> None:
     embedded local stack, only through `continuum-loop reset`."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     existing = admin.list_topics(timeout=10).topics
-    names = [settings.topics[k] for k in LOOP_TOPICS]
+    names = [settings.kafka.topics[k] for k in LOOP_TOPICS]
     doomed = [n for n in names if n in existing]
     partitions = {n: len(existing[n].partitions) for n in doomed}
     for future in admin.delete_topics(doomed, operation_timeout=30).values():
@@ -401,7 +401,7 @@ def wipe_local_stack(settings) -> None:
         if time.monotonic() > deadline:
             raise LoopError(f"topics {pending} are still being deleted")
         time.sleep(1)
-    lake = Lake.from_settings(settings)
+    lake = Lake.from_settings(settings.lake)
     for prefix in roots():
         lake.delete_prefix(prefix)
     client = MlflowClient(settings.mlflow_tracking_uri)
