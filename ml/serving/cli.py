@@ -1,6 +1,6 @@
 """`continuum-serve`: run one serving sidecar with the settings from the environment.
 
-Every option is a CONTINUUM_* setting (ml/settings.py): the broker, the MLflow server, the model name,
+Every option is a CONTINUUM_* setting (ml/settings/): the broker, the MLflow server, the model name,
 the contract, the topics, CONTINUUM_SERVING_PORT / _HOST / _GROUP / _BATCH_MAX / _BATCH_WAIT_MS /
 _POLL_S / _SHADOW / _DLQ_MAX_BYTES. SIGTERM or SIGINT drains the current batch, commits and exits 0. A batch
 whose outputs could not be delivered ends it with exit code 1 and an error naming the batch's first
