@@ -56,7 +56,7 @@ def measure(mode: str, folder: Path) -> None:
     reference, current = pd.read_parquet(folder / "ref.parquet"), pd.read_parquet(folder / "cur.parquet")
     t0 = time.perf_counter()
     if mode == "check":
-        drifted = len(detect_drift(contract, reference, current, load_settings())[0].drifted)
+        drifted = len(detect_drift(contract, reference, current, load_settings().drift)[0].drifted)
     else:
         drifted = naive_check(contract, reference, current)
     seconds = time.perf_counter() - t0

@@ -40,8 +40,8 @@ _settings = load_settings()  # schedule-level settings only: start date and catc
 @dag(
     dag_id=LAKE_OFFLOAD,
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-    start_date=_settings.offload_start,
-    catchup=_settings.offload_catchup,
+    start_date=_settings.offload.start,
+    catchup=_settings.offload.catchup,
     max_active_runs=3,
     tags=["continuum", "lake", "hourly"],
     default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "on_failure_callback": on_failure_notifier},

@@ -29,20 +29,23 @@ that is also how a range is re-evaluated (a backfill) after a late offload or a 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from ml.settings import load_settings
 from plugins.assets import RETRAIN_REQUEST, VALIDATED_TELEMETRY
 from plugins.dag_ids import MONITOR_MODEL
 from plugins.notifiers.on_call import on_failure_notifier
+
+_settings = load_settings()  # schedule-level settings only: the start date
 
 
 @dag(
     dag_id=MONITOR_MODEL,
     schedule=VALIDATED_TELEMETRY,
-    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    start_date=_settings.offload.start,
     catchup=False,
     max_active_runs=1,
     tags=["continuum", "monitoring", "drift", "evidently"],

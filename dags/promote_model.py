@@ -24,20 +24,23 @@ version the `challenger` alias points at).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from airflow.sdk import Param, dag, task
 
+from ml.settings import load_settings
 from plugins.assets import CHALLENGER
 from plugins.dag_ids import PROMOTE_MODEL
 from plugins.sensors.mlflow_approval import MlflowApprovalSensor
 from plugins.notifiers.on_call import on_failure_notifier
 
+_settings = load_settings()  # schedule-level settings only: the start date
+
 
 @dag(
     dag_id=PROMOTE_MODEL,
     schedule=[CHALLENGER],
-    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    start_date=_settings.offload.start,
     catchup=False,
     max_active_runs=1,
     tags=["continuum", "promotion", "mlflow"],

@@ -25,7 +25,7 @@ hyperparameters to fix: those the search then leaves alone).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
@@ -34,14 +34,14 @@ from plugins.assets import CHALLENGER, RETRAIN_REQUEST
 from plugins.dag_ids import PLAN_RETRAIN, REGIME_POKE_S, REGISTER_CHALLENGER, RETRAIN_MODEL, WAIT_FOR_DATA
 from plugins.notifiers.on_call import on_failure_notifier
 
-_settings = load_settings()  # schedule-level settings only: the cron
+_settings = load_settings()  # schedule-level settings only: the start, the cron and the wait for data
 
 
 @dag(
     dag_id=RETRAIN_MODEL,
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(_settings.retrain_cron, timezone="UTC"),
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(_settings.retrain.cron, timezone="UTC"),
                                  assets=RETRAIN_REQUEST),
-    start_date=datetime(2026, 11, 1, tzinfo=timezone.utc),
+    start_date=_settings.offload.start,
     catchup=False,
     max_active_runs=1,
     tags=["continuum", "training", "mlflow"],
@@ -66,7 +66,7 @@ def retrain_model():
         return plan(getattr(dag_run.run_type, "value", str(dag_run.run_type)), dict(params), events)
 
     @task.sensor(task_id=WAIT_FOR_DATA, poke_interval=REGIME_POKE_S,
-                 timeout=_settings.retrain_regime_timeout_hours * 3600, mode="reschedule")
+                 timeout=_settings.retrain.regime_timeout_hours * 3600, mode="reschedule")
     def wait_for_data(request: dict):
         from plugins.tasks.retrain import regime
 

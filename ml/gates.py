@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ml.settings import GateSettings
+
 
 @dataclass(frozen=True)
 class Gate:
@@ -42,49 +44,51 @@ class GateInputs:
         return asdict(self)
 
 
-def check_gates(inputs: GateInputs, champion_version: str | None, settings) -> list[Gate]:
+def check_gates(inputs: GateInputs, champion_version: str | None, gates: GateSettings) -> list[Gate]:
     """Verdicts of the metric, validation, latency, size and artifact gates for a version with this
-    evidence, given the version that is champion now (None before the first promotion)."""
-    metric, margin, floor = settings.promotion_metric, settings.promotion_margin, settings.promotion_floor
-    value, compared, gates = inputs.metrics.get(metric), inputs.champion_version, []
+    evidence, given the version that is champion now (None before the first promotion), against the
+    limits in `gates` (the gates section of the settings)."""
+    metric, margin, floor = gates.metric, gates.margin, gates.floor
+    value, compared, verdicts = inputs.metrics.get(metric), inputs.champion_version, []
     seen = {metric: value, "champion_version": compared, "current_champion": champion_version}
     if value is None:
-        gates.append(Gate("metric", False, f"the training run logged no {metric} metric", seen))
+        verdicts.append(Gate("metric", False, f"the training run logged no {metric} metric", seen))
     elif champion_version is None:
         ok = value >= floor
-        gates.append(Gate("metric", ok, f"no champion: {metric} {value:.4f} {'>=' if ok else '<'} floor {floor:.4f}",
-                          {**seen, "floor": floor}))
+        verdicts.append(Gate("metric", ok, f"no champion: {metric} {value:.4f} {'>=' if ok else '<'} floor {floor:.4f}",
+                             {**seen, "floor": floor}))
     elif compared != champion_version:
-        gates.append(Gate("metric", False, f"the holdout comparison was made against version {compared}, but "
-                                           f"the champion is now {champion_version}; retrain to compare on a "
-                                           "shared holdout", seen))
+        verdicts.append(Gate("metric", False, f"the holdout comparison was made against version {compared}, but "
+                                              f"the champion is now {champion_version}; retrain to compare on a "
+                                              "shared holdout", seen))
     else:
         base = inputs.metrics.get(f"champion_{metric}")
         seen.update({f"champion_{metric}": base, "margin": margin})
         if base is None:
-            gates.append(Gate("metric", False, f"the champion's {metric} on the shared holdout was not logged", seen))
+            verdicts.append(Gate("metric", False, f"the champion's {metric} on the shared holdout was not logged",
+                                 seen))
         else:
             ok = value >= base + margin
-            gates.append(Gate("metric", ok, f"{metric} {value:.4f} vs champion v{champion_version} {base:.4f}: "
-                                            f"{value - base:+.4f} {'>=' if ok else '<'} margin {margin:.4f}", seen))
+            verdicts.append(Gate("metric", ok, f"{metric} {value:.4f} vs champion v{champion_version} {base:.4f}: "
+                                               f"{value - base:+.4f} {'>=' if ok else '<'} margin {margin:.4f}", seen))
     status = inputs.validation
-    gates.append(Gate("validation", status == "valid", f"training data validation status: {status or 'unknown'}",
-                      {"validation": status}))
-    latency, limit = inputs.metrics.get("latency_ms_per_1k"), settings.promotion_max_latency_ms
+    verdicts.append(Gate("validation", status == "valid", f"training data validation status: {status or 'unknown'}",
+                         {"validation": status}))
+    latency, limit = inputs.metrics.get("latency_ms_per_1k"), gates.max_latency_ms
     shown = f"{latency:.1f}" if latency is not None else "unknown"
-    gates.append(Gate("latency", latency is not None and latency <= limit,
-                      f"scoring {shown} ms per 1,000 rows, limit {limit:g}", {"latency_ms_per_1k": latency,
-                                                                              "limit": limit}))
-    size, most = inputs.model_bytes, settings.promotion_max_model_bytes
-    gates.append(Gate("size", size is not None and size <= most,
-                      f"model {size if size is not None else -1:,} bytes, limit {most:,}",
-                      {"model_bytes": size, "limit": most}))
+    verdicts.append(Gate("latency", latency is not None and latency <= limit,
+                         f"scoring {shown} ms per 1,000 rows, limit {limit:g}", {"latency_ms_per_1k": latency,
+                                                                                 "limit": limit}))
+    size, most = inputs.model_bytes, gates.max_model_bytes
+    verdicts.append(Gate("size", size is not None and size <= most,
+                         f"model {size if size is not None else -1:,} bytes, limit {most:,}",
+                         {"model_bytes": size, "limit": most}))
     same = inputs.trained_digest == inputs.digest
-    gates.append(Gate("artifact", same, "the registered model file is the one the run trained" if same else
-                      f"the registered model file (sha256 {inputs.digest[:12]}) is not the one the run trained "
-                      f"(sha256 {(inputs.trained_digest or 'not logged')[:12]})",
-                      {"digest": inputs.digest, "trained_digest": inputs.trained_digest}))
-    return gates
+    verdicts.append(Gate("artifact", same, "the registered model file is the one the run trained" if same else
+                         f"the registered model file (sha256 {inputs.digest[:12]}) is not the one the run trained "
+                         f"(sha256 {(inputs.trained_digest or 'not logged')[:12]})",
+                         {"digest": inputs.digest, "trained_digest": inputs.trained_digest}))
+    return verdicts
 
 
 def failed(gates: list[Gate]) -> list[str]:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from ml.lake import Lake
 from ml.lake.layout import decision_key
+from ml.settings import DriftSettings, LiveSettings, RetrainSettings
 
 METRIC, DATA, SCHEDULE, NONE = "metric", "data", "schedule", "none"
 PRECEDENCE = (METRIC, DATA, SCHEDULE)
@@ -53,7 +54,8 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Policy:
-    """The thresholds the decision applies; `from_settings` reads them from the process settings."""
+    """The thresholds the decision applies; `from_settings` takes them from the drift, live and retrain
+    sections of the settings."""
 
     drift_share_threshold: float = 0.3
     drift_windows_k: int = 3
@@ -65,12 +67,12 @@ class Policy:
     daily_budget: int = 3
 
     @classmethod
-    def from_settings(cls, settings) -> "Policy":
+    def from_settings(cls, drift: DriftSettings, live: LiveSettings, retrain: RetrainSettings) -> "Policy":
         return cls(
-            drift_share_threshold=settings.drift_share_threshold, drift_windows_k=settings.drift_windows_k,
-            live_auc_floor=settings.live_auc_floor, live_auc_drop_margin=settings.live_auc_drop_margin,
-            min_mature_labels=settings.min_mature_labels, max_model_age_hours=settings.max_model_age_hours,
-            cooldown_hours=settings.retrain_cooldown_hours, daily_budget=settings.retrain_daily_budget,
+            drift_share_threshold=drift.share_threshold, drift_windows_k=drift.windows_k,
+            live_auc_floor=live.auc_floor, live_auc_drop_margin=live.auc_drop_margin,
+            min_mature_labels=live.min_mature_labels, max_model_age_hours=retrain.max_model_age_hours,
+            cooldown_hours=retrain.cooldown_hours, daily_budget=retrain.daily_budget,
         )
 
 

@@ -1,6 +1,6 @@
 """Data drift: a window of telemetry against the champion's reference sample, with Evidently.
 
-    result, snapshot = detect_drift(contract, reference, window, settings, importances)
+    result, snapshot = detect_drift(contract, reference, window, settings.drift, importances)
     snapshot.save_html(path)
     write_drift_report(lake, result, path, run_id)
 """

@@ -2,8 +2,8 @@
 
 With hundreds of thousands of rows a p-value test calls drift on differences nobody would act on, so
 each feature is judged by a distance with a threshold instead: Evidently's normed Wasserstein distance
-for numeric features and Jensen-Shannon distance for categorical ones by default (settings say which).
-Each side is capped at `drift_sample_rows` rows drawn with a fixed seed: a distance measured on a
+for numeric features and Jensen-Shannon distance for categorical ones by default (`DriftSettings` says which).
+Each side is capped at `DriftSettings.sample_rows` rows drawn with a fixed seed: a distance measured on a
 100,000-row sample differs from the full data's by far less than any threshold worth setting, and the
 check then costs the same for an hour as for a day. The features the model leans on most are named,
 so a person can tell drift that matters from drift in a feature the model hardly reads.
@@ -18,6 +18,7 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
 from ml.contract import Contract, ContractError
+from ml.settings import DriftSettings
 
 SAMPLE_SEED = 20261122
 
@@ -74,10 +75,11 @@ def sample(frame: pd.DataFrame, rows: int, seed: int = SAMPLE_SEED) -> pd.DataFr
     return frame if len(frame) <= rows else frame.sample(n=rows, random_state=seed)
 
 
-def detect_drift(contract: Contract, reference: pd.DataFrame, current: pd.DataFrame, settings,
+def detect_drift(contract: Contract, reference: pd.DataFrame, current: pd.DataFrame, drift: DriftSettings,
                  importances: dict[str, float] | None = None, top_k: int = 3):
     """Compare a window (the contract's model columns, as `model_frame` gives them) with the reference.
 
+    `drift` says how features are measured and the share that makes the window drifted.
     Returns the `DriftResult` and Evidently's snapshot (its `save_html(path)` writes the report)."""
     columns = list(contract.model_columns)
     for side, frame in (("reference", reference), ("current", current)):
@@ -86,20 +88,20 @@ def detect_drift(contract: Contract, reference: pd.DataFrame, current: pd.DataFr
             raise ContractError(f"drift: the {side} frame lacks model columns {', '.join(missing)}")
     if len(reference) == 0 or len(current) == 0:
         raise ValueError(f"drift: need rows on both sides (reference {len(reference)}, current {len(current)})")
-    cap = settings.drift_sample_rows
+    cap = drift.sample_rows
     ref, cur = sample(reference[columns], cap), sample(current[columns], cap)
     categorical = [f.name for f in contract.features if f.kind == "categorical"]
     definition = DataDefinition(numerical_columns=[c for c in columns if c not in categorical],
                                 categorical_columns=categorical)
-    preset = DataDriftPreset(columns=columns, num_method=settings.drift_num_method,
-                             cat_method=settings.drift_cat_method, num_threshold=settings.drift_num_threshold,
-                             cat_threshold=settings.drift_cat_threshold, drift_share=settings.drift_share_threshold)
+    preset = DataDriftPreset(columns=columns, num_method=drift.num_method, cat_method=drift.cat_method,
+                             num_threshold=drift.num_threshold, cat_threshold=drift.cat_threshold,
+                             drift_share=drift.share_threshold)
     snapshot = Report([preset], include_tests=True).run(
         Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition))
     features = _features(snapshot, categorical, importances or {})
     ranked = sorted((name for name in importances or {} if name in columns), key=lambda n: -importances[n])
     share = sum(f.drifted for f in features) / len(features)
-    return DriftResult(features=features, drift_share=share, share_threshold=settings.drift_share_threshold,
+    return DriftResult(features=features, drift_share=share, share_threshold=drift.share_threshold,
                        reference_rows=len(reference), current_rows=len(current), sample_cap=cap,
                        top_features=tuple(ranked[:top_k])), snapshot
 

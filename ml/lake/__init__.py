@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import IO, Iterator
 from urllib.parse import urlparse
 
+from ml.settings import LakeSettings
+
 TMP_MARK = ".tmp-"
 STAGING_DIR = "continuum-staging"
 
@@ -47,8 +49,9 @@ class Lake:
             self.root = Path(parsed.path if parsed.scheme == "file" else uri).resolve()
 
     @classmethod
-    def from_settings(cls, settings) -> "Lake":
-        return cls(settings.lake_uri, settings.s3_endpoint_url)
+    def from_settings(cls, lake: LakeSettings) -> "Lake":
+        """The lake the lake section of the settings names."""
+        return cls(lake.uri, lake.s3_endpoint_url)
 
     def __repr__(self) -> str:
         return f"Lake({self.uri!r})"

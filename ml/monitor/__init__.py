@@ -1,6 +1,6 @@
 """Monitoring: drift against the champion's reference, live metrics on mature labels, the retrain decision.
 
-    outcomes = monitor_hours(lake, contract, settings, [end_of_hour, ...])   # oldest first
+    outcomes = monitor_hours(lake, contract, settings.monitor, [end_of_hour, ...])   # oldest first
     outcomes[-1]["decision"]["kind"]            # none | data | metric | schedule
 
 Every window's decision goes to the lake with its evidence (`layout.decision_key`), the Evidently report

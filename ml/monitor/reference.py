@@ -31,6 +31,7 @@ from ml.contract import Contract
 from ml.lake import Lake
 from ml.lake.layout import reference_index_key, reference_key
 from ml.monitor.champion import ChampionInfo, reference_sample
+from ml.settings import DriftSettings, RegistrySettings
 
 TRAINING = "training"
 MIN_REFERENCE_ROWS = 1000
@@ -154,27 +155,27 @@ def save_reference(lake: Lake, model: str, version: str, run_id: str, reference:
 class ReferenceCache:
     """The champion's reference (training sample and served hours), fetched once per run of many hours."""
 
-    def __init__(self, lake: Lake, contract: Contract, settings):
-        self.lake, self.contract, self.settings, self._refs = lake, contract, settings, {}
+    def __init__(self, lake: Lake, contract: Contract, registry: RegistrySettings):
+        self.lake, self.contract, self.registry, self._refs = lake, contract, registry, {}
 
     def get(self, info: ChampionInfo) -> Reference:
         if info.run_id not in self._refs:
-            self._refs[info.run_id] = load_reference(self.lake, self.contract, self.settings.mlflow_tracking_uri,
-                                                     self.settings.model_name, info)
+            self._refs[info.run_id] = load_reference(self.lake, self.contract, self.registry.tracking_uri,
+                                                     self.registry.model_name, info)
         return self._refs[info.run_id]
 
     def learn(self, info: ChampionInfo, served: pd.DataFrame, hours: list[str]) -> list[str]:
         """Add the served `hours` whose hour of the day the reference lacks; returns the lake hours added."""
         reference, added = self.get(info).with_served(served, hours)
         if added:
-            save_reference(self.lake, self.settings.model_name, info.version, info.run_id, reference)
+            save_reference(self.lake, self.registry.model_name, info.version, info.run_id, reference)
             self._refs[info.run_id] = reference
         return added
 
 
-def drift_reference(settings, reference: Reference, hours: list[str]) -> tuple[pd.DataFrame | None, str]:
+def drift_reference(drift: DriftSettings, reference: Reference, hours: list[str]) -> tuple[pd.DataFrame | None, str]:
     """What the window's hours are compared with: the same hours of the day of the reference (or None,
     and why the window is not judged for drift), or the whole reference when hours are not matched."""
-    if not settings.drift_match_hour_of_day:
+    if not drift.match_hour_of_day:
         return reference.frame, f"{len(reference.frame)} reference rows of every hour of the day"
     return same_hours_of_day(reference, hours, MIN_REFERENCE_ROWS)

@@ -1,10 +1,10 @@
 """One monitoring step: the window ending at an hour, against the champion, to a recorded decision.
 
-    outcome = monitor_hour(lake, contract, settings, end=datetime(2026, 11, 22, 14, tzinfo=timezone.utc))
+    outcome = monitor_hour(lake, contract, settings.monitor, end=datetime(2026, 11, 22, 14, tzinfo=timezone.utc))
     outcome["decision"]["kind"], outcome["decision"]["reason"], outcome["links"]["report"]
 
 For the hour ending at `end` (event time, so a backfill sees what a live run would have seen):
-- drift: the valid telemetry hours of the recent window (`drift_window_hours`) against the champion's
+- drift: the valid telemetry hours of the recent window (`DriftSettings.window_hours`) against the champion's
   reference of the same hours of the day (`ml.monitor.reference`), with Evidently; the HTML report and its
   JSON summary go to the run's drift report folder (`layout.drift_report_prefix`). A window holding an
   hour of the day the reference lacks is not judged for drift (a not-judged window breaks the run of
@@ -41,6 +41,7 @@ from ml.monitor.live import live_metrics
 from ml.monitor.reference import ReferenceCache, drift_reference
 from ml.policy import DATA, METRIC, NONE, Evidence, Policy, decide, record_decision
 from ml.registry import run_url
+from ml.settings import DriftSettings, MonitorSettings, RegistrySettings
 from ml.validation import read_hour, valid_hours
 
 log = logging.getLogger(__name__)
@@ -145,17 +146,20 @@ def window_frame(lake: Lake, contract: Contract, start: datetime, end: datetime)
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), hours
 
 
-def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, references: ReferenceCache | None = None,
-                 info: ChampionInfo | None | bool = False, known: dict[str, dict | None] | None = None) -> dict:
-    """Monitor the window ending at `end`; returns the recorded decision and where its evidence is.
+def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: datetime,
+                 references: ReferenceCache | None = None, info: ChampionInfo | None | bool = False,
+                 known: dict[str, dict | None] | None = None) -> dict:
+    """Monitor the window ending at `end` with the drift, live and retrain settings of `monitor`; returns
+    the recorded decision and where its evidence is.
     `known`: the decisions already read (or recorded) by this run, which the new one joins."""
     end = whole_hour(end)
     run_id = run_id_for(end)
-    references = references or ReferenceCache(lake, contract, settings)
+    registry, drift, live_settings = monitor.registry, monitor.drift, monitor.live
+    references = references or ReferenceCache(lake, contract, registry)
     if info is False:
-        info = champion_info(settings.mlflow_tracking_uri, settings.model_name, lake)
-    start = end - settings.drift_window_hours * HOUR
-    context = {"window": {"start": start.isoformat(), "end": end.isoformat()}, "model": settings.model_name,
+        info = champion_info(registry.tracking_uri, registry.model_name, lake)
+    start = end - drift.window_hours * HOUR
+    context = {"window": {"start": start.isoformat(), "end": end.isoformat()}, "model": registry.model_name,
                "champion": info.to_dict() if info else None, "drift": None, "live": None, "links": {}}
     history = previous_decisions(lake, end, known=known)
     drift_summary, html = None, None
@@ -163,7 +167,7 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
         current, hours = window_frame(lake, contract, start, end) if info is not None else (pd.DataFrame(), [])
         if info is not None:
             context["window"]["hours"] = len(hours)
-            reference, note = drift_reference(settings, references.get(info), hours) if len(current) else (None, None)
+            reference, note = drift_reference(drift, references.get(info), hours) if len(current) else (None, None)
             if note:
                 context["window"]["reference"] = {"rows": 0 if reference is None else len(reference), "note": note,
                                                   "hours_of_day": references.get(info).record()}
@@ -171,7 +175,7 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
                 context["drift"] = {"judged": False, "reason": note}
             elif reference is not None:
                 result, snapshot = detect_drift(contract, model_frame(contract, reference),
-                                                model_frame(contract, current), settings, info.importances)
+                                                model_frame(contract, current), drift, info.importances)
                 html = Path(tmp) / "report.html"
                 snapshot.save_html(str(html))
                 keys = write_drift_report(lake, result, html, run_id)
@@ -180,15 +184,15 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
                     "drift_share", "drifted", "top_features", "top_drifted", "window_drifted", "current_rows",
                     "reference_rows", "report", "summary")}}
                 context["links"]["report"] = lake.url(keys["html"])
-            live = live_metrics(lake, contract, end, settings.live_window_hours, info.version, info.threshold,
-                                settings.min_mature_labels, settings.live_min_label_coverage)
+            live = live_metrics(lake, contract, end, live_settings.window_hours, info.version, info.threshold,
+                                live_settings.min_mature_labels, live_settings.min_label_coverage)
             context["live"] = live.to_dict()
         shares = []  # no window measured now (no data, or not judged): the run of drifted windows is broken
         if (context["drift"] or {}).get("judged"):
             def measure(when: datetime) -> float | None:
-                return _share(lake, contract, settings, info, references, when)
+                return _share(lake, contract, drift, info, references, when)
 
-            shares = drift_chain(history, end, settings.drift_windows_k - 1, measure, info.version) + [
+            shares = drift_chain(history, end, drift.windows_k - 1, measure, info.version) + [
                 context["drift"]["drift_share"]]
         live = context["live"] or {}
         evidence = Evidence(
@@ -196,18 +200,18 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
             live_labels=int(live.get("labels") or 0), mature_labels=int(live.get("mature") or 0),
             champion_auc=info.holdout_roc_auc if info else None, model_age_hours=info.age_hours(end) if info else None,
             recent_retrains=recent_retrains(history),
-            pending_until=pending_until(history, info.version if info else None, settings.retrain_regime_hours,
+            pending_until=pending_until(history, info.version if info else None, monitor.retrain.regime_hours,
                                         timedelta(minutes=contract.label.max_delay_minutes)))
-        decision = decide(evidence, Policy.from_settings(settings))
+        decision = decide(evidence, Policy.from_settings(drift, live_settings, monitor.retrain))
         if info is None:
             decision = replace(decision, kind=NONE, reason="no champion to monitor yet: train and promote one first",
                                fired=(), suppressed_by=None)
-        if len(current) and settings.drift_match_hour_of_day and live.get("judged") and METRIC not in decision.fired:
+        if len(current) and drift.match_hour_of_day and live.get("judged") and METRIC not in decision.fired:
             # hours served with valid data and healthy live metrics become the reference of their hours of the day
             context["window"]["reference_added"] = references.learn(info, current, hours)
         if decision.retrain:
             context["regime_since"] = regime_since(decision.kind, end, shares, context["live"])
-        mlflow_run = _log_run(settings, run_id, context, decision, html, drift_summary)
+        mlflow_run = _log_run(registry, run_id, context, decision, html, drift_summary)
         context["links"]["mlflow_run"] = mlflow_run["url"]
         key = record_decision(lake, decision, run_id, context)
         if known is not None:
@@ -217,25 +221,26 @@ def monitor_hour(lake: Lake, contract: Contract, settings, end: datetime, refere
     return {"run_id": run_id, "decision": decision.to_dict(), "key": key, **context}
 
 
-def _share(lake: Lake, contract: Contract, settings, info: ChampionInfo, references: ReferenceCache,
+def _share(lake: Lake, contract: Contract, drift: DriftSettings, info: ChampionInfo, references: ReferenceCache,
            end: datetime) -> float | None:
     """The drift share of the window ending at `end`, if its last hour is valid and the reference holds its
     hours of the day (no report, no record)."""
-    current, hours = window_frame(lake, contract, end - settings.drift_window_hours * HOUR, end)
+    current, hours = window_frame(lake, contract, end - drift.window_hours * HOUR, end)
     if not hours or hours[-1] != (end - HOUR).isoformat():
         return None
-    reference, _ = drift_reference(settings, references.get(info), hours)
+    reference, _ = drift_reference(drift, references.get(info), hours)
     if reference is None:
         return None
-    result, _ = detect_drift(contract, model_frame(contract, reference), model_frame(contract, current), settings,
+    result, _ = detect_drift(contract, model_frame(contract, reference), model_frame(contract, current), drift,
                              info.importances)
     return result.drift_share
 
 
-def _log_run(settings, run_id: str, context: dict, decision, html: Path | None, drift_summary: dict | None) -> dict:
+def _log_run(registry: RegistrySettings, run_id: str, context: dict, decision, html: Path | None,
+             drift_summary: dict | None) -> dict:
     """The monitoring run in MLflow: figures as metrics, the report and decision as artifacts."""
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    experiment = mlflow.set_experiment(f"{settings.model_name}-monitoring")
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    experiment = mlflow.set_experiment(f"{registry.model_name}-monitoring")
     live = context["live"] or {}
     metrics = {"drift_share": (context["drift"] or {}).get("drift_share"), "live_roc_auc": live.get("roc_auc"),
                "live_pr_auc": live.get("pr_auc"), "live_precision": live.get("precision"),
@@ -251,14 +256,14 @@ def _log_run(settings, run_id: str, context: dict, decision, html: Path | None, 
             mlflow.log_dict(drift_summary, "drift/summary.json")
         if html is not None:
             mlflow.log_artifact(str(html), "drift")
-    url = run_url(settings.mlflow_tracking_uri, experiment.experiment_id, run.info.run_id)
+    url = run_url(registry.tracking_uri, experiment.experiment_id, run.info.run_id)
     return {"run_id": run.info.run_id, "url": url}
 
 
-def monitor_hours(lake: Lake, contract: Contract, settings, ends: list[datetime]) -> list[dict]:
+def monitor_hours(lake: Lake, contract: Contract, monitor: MonitorSettings, ends: list[datetime]) -> list[dict]:
     """Monitor several windows in time order (a backlog, a range), each seeing the decisions before it."""
-    references = ReferenceCache(lake, contract, settings)
-    info = champion_info(settings.mlflow_tracking_uri, settings.model_name, lake)
+    references = ReferenceCache(lake, contract, monitor.registry)
+    info = champion_info(monitor.registry.tracking_uri, monitor.registry.model_name, lake)
     known: dict[str, dict | None] = {}
-    return [monitor_hour(lake, contract, settings, end, references, info, known) for end in sorted(set(ends))]
+    return [monitor_hour(lake, contract, monitor, end, references, info, known) for end in sorted(set(ends))]
 

@@ -56,13 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, ContractError) as exc:
         print(f"continuum-offload: {exc}", file=sys.stderr)
         return 2
-    lake = Lake.from_settings(settings)
+    lake = Lake.from_settings(settings.lake)
     consumer = window_consumer({"bootstrap.servers": settings.kafka_bootstrap})
     limit_malloc_arenas()  # for the rest of this process: it ends with its offload
     try:
         for window in args.windows:
-            manifest = offload_hour(consumer, lake, contract, args.topic, settings.topics[args.topic], window,
-                                    timedelta(minutes=args.lateness_minutes), max_skew=settings.max_event_skew,
+            manifest = offload_hour(consumer, lake, contract, args.topic, settings.kafka.topics[args.topic], window,
+                                    timedelta(minutes=args.lateness_minutes), max_skew=settings.offload.max_event_skew,
                                     tuning=offload_tuning)
             print(json.dumps({k: manifest[k] for k in ("window", "rows", "quarantined", "quarantine_reasons",
                                                            "generation", "content_sha256")}))

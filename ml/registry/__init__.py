@@ -1,7 +1,7 @@
 """The MLflow model registry as Continuum uses it: versions, aliases, approval, audit, control messages.
 
     version = champion(client, settings.model_name)               # ModelVersion | None
-    record = judge_version(tracking_uri, lake, name, "7", settings, champion_version="6")   # gates, in the lake
+    record = judge_version(tracking_uri, lake, name, "7", settings.gates, champion_version="6")   # gates, in the lake
     decide(client, lake, name, "7", APPROVED, BY_POLICY, AUTO, "every gate passed")  # ml.registry.approval
     model, verdict = load_trusted(tracking_uri, lake, name, "7")  # the one loader, verified: what may serve
     record = set_champion(client, name, "7", actor="alice", reason="beats v6 on holdout", lake=lake)

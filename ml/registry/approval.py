@@ -1,6 +1,6 @@
 """A version's approval: pending until its gates or a person decide, then approved or rejected.
 
-    state = initial_state(gates, settings.approval_policy)                    # at judgement: the policy
+    state = initial_state(gates, settings.gates.approval_policy)              # at judgement: the policy
     tag_gates(client, name, "7", gates)                                       # each gate's verdict, for people
     request(client, name, "7", mv.tags)                                       # pending, unless decided
     decide(client, lake, name, "7", APPROVED, BY_POLICY, AUTO, "every gate passed")

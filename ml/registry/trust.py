@@ -1,7 +1,7 @@
 """Which registered versions may serve: gate verdicts bound to the model's digest, recorded in the lake.
 
     digest = log_gate_inputs("3", "valid", booster)                       # at training, in the active run
-    record = judge_version(tracking_uri, lake, name, "7", settings, "3")  # promotion: gates on the run
+    record = judge_version(tracking_uri, lake, name, "7", gates, "3")     # promotion: gates on the run
     record_approval(lake, name, "7", APPROVED, BY_POLICY, AUTO, "every gate passed")  # via approval.decide
     model, record = load_trusted(tracking_uri, lake, name, "7")           # sidecar, batch, retrain, monitor
 
@@ -29,6 +29,7 @@ from ml.lake.layout import verdict_key
 from ml.registry.artifact import FetchedModel, fetch_model
 from ml.registry.states import APPROVED, initial_state
 from ml.registry.versions import RegistryError
+from ml.settings import GateSettings
 
 CHAMPION_PARAM, VALIDATION_PARAM, DIGEST_PARAM = "champion_version", "validation", "model_sha256"
 NO_CHAMPION = "none"
@@ -69,13 +70,12 @@ def run_metrics(client: MlflowClient, run_id: str, keys: list[str]) -> dict[str,
     return out
 
 
-def gate_inputs(client: MlflowClient, model: FetchedModel, settings) -> GateInputs:
+def gate_inputs(client: MlflowClient, model: FetchedModel, metric: str) -> GateInputs:
     """The gates' evidence for a fetched version: its training run's params and metrics, its file's size
-    and digest."""
+    and digest; `metric` is the one the metric gate compares."""
     if not model.run_id:
         raise Untrusted(f"{model.name} v{model.version} names no training run; register it from a run")
     params = client.get_run(model.run_id).data.params
-    metric = settings.promotion_metric
     metrics = run_metrics(client, model.run_id, sorted({metric, f"champion_{metric}", *ALWAYS_READ}))
     champion = params.get(CHAMPION_PARAM, NO_CHAMPION)
     return GateInputs(metrics=metrics, champion_version=None if champion == NO_CHAMPION else champion,
@@ -88,11 +88,12 @@ def read_verdict(lake: Lake, name: str, version: str | int) -> dict | None:
     return json.loads(lake.read_text(key)) if lake.exists(key) else None
 
 
-def judge_version(tracking_uri: str, lake: Lake, name: str, version: str | int, settings,
+def judge_version(tracking_uri: str, lake: Lake, name: str, version: str | int, gates: GateSettings,
                   champion_version: str | None) -> dict:
-    """Run the gates on a version against the champion of now and record the verdict (once per version);
-    returns the record. A version judged before is not judged again: the same bytes get the recorded
-    verdict back, other bytes are refused (register them as a new version)."""
+    """Run the gates (limits and approval policy: `gates`) on a version against the champion of now and
+    record the verdict (once per version); returns the record. A version judged before is not judged
+    again: the same bytes get the recorded verdict back, other bytes are refused (register them as a new
+    version)."""
     model = fetch_model(tracking_uri, name, version)
     existing = read_verdict(lake, name, model.version)
     if existing is not None:
@@ -101,13 +102,13 @@ def judge_version(tracking_uri: str, lake: Lake, name: str, version: str | int, 
                             f"is now sha256 {model.digest}: register the new model as a new version")
         return existing
     client = MlflowClient(tracking_uri)
-    inputs = gate_inputs(client, model, settings)
-    gates = check_gates(inputs, champion_version, settings)
+    inputs = gate_inputs(client, model, gates.metric)
+    verdicts = check_gates(inputs, champion_version, gates)
     record = {"model": name, "version": model.version, "run_id": model.run_id, "digest": model.digest,
-              "champion": champion_version, "policy": settings.approval_policy,
-              "decision": initial_state(gates, settings.approval_policy),
-              "passed": all(g.passed for g in gates),
-              "gates": [g.to_dict() for g in gates], "inputs": inputs.to_dict(), "judged_at": _now(),
+              "champion": champion_version, "policy": gates.approval_policy,
+              "decision": initial_state(verdicts, gates.approval_policy),
+              "passed": all(g.passed for g in verdicts),
+              "gates": [g.to_dict() for g in verdicts], "inputs": inputs.to_dict(), "judged_at": _now(),
               "approval": None}
     lake.write_text(verdict_key(name, model.version), json.dumps(record, indent=1, sort_keys=True))
     return record

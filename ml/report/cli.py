@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"continuum-report: {exc}", file=sys.stderr)
         return 2
     if args.lake is None:
-        lake = Lake.from_settings(settings)
+        lake = Lake.from_settings(settings.lake)
     else:
         lake = Lake(args.lake, settings.s3_endpoint_url)
     if not lake.is_s3 and not lake.root.is_dir():

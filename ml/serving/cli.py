@@ -1,6 +1,6 @@
 """`continuum-serve`: run one serving sidecar with the settings from the environment.
 
-Every option is a CONTINUUM_* setting (ml/settings.py): the broker, the MLflow server, the model name,
+Every option is a CONTINUUM_* setting (ml/settings/): the broker, the MLflow server, the model name,
 the contract, the topics, CONTINUUM_SERVING_PORT / _HOST / _GROUP / _BATCH_MAX / _BATCH_WAIT_MS /
 _POLL_S / _SHADOW / _DLQ_MAX_BYTES. SIGTERM or SIGINT drains the current batch, commits and exits 0. A batch
 whose outputs could not be delivered ends it with exit code 1 and an error naming the batch's first
@@ -39,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     from ml.serving.sidecar import Sidecar
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    sidecar = Sidecar(settings, load_contract(settings.contract), mlflow.MlflowClient(settings.mlflow_tracking_uri))
+    from ml.lake import Lake
+
+    sidecar = Sidecar(settings.serving, settings.kafka, settings.registry, Lake.from_settings(settings.lake),
+                      load_contract(settings.contract), mlflow.MlflowClient(settings.mlflow_tracking_uri))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sidecar.stop())
     try:

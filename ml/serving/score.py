@@ -22,10 +22,10 @@ from ml.contract.decode import RawBatch
 from ml.serving.batch import SMALL_BATCH, Decoded, bound_dead_letters, decode_batch
 from ml.serving.routing import ServingState
 from ml.serving.stream import Records
-from ml.settings import Settings
+from ml.settings import ServingSettings
 
 ALERT_COMMAND = "schedule_maintenance"
-DLQ_MAX_BYTES = Settings.model_fields["serving_dlq_max_bytes"].default  # one value: the setting's default
+DLQ_MAX_BYTES = ServingSettings.dlq_max_bytes  # one value: the setting's default
 NEEDS_ESCAPE = r'["\\\x00-\x1f]'  # characters a JSON string cannot hold verbatim
 
 

@@ -27,42 +27,43 @@ from ml.serving.metrics import ServingMetrics
 from ml.serving.score import Scored, score_batch
 from ml.serving.stream import Output, StreamLoop
 from ml.serving.swap import ModelKeeper
-from ml.settings import Settings
+from ml.settings import KafkaSettings, RegistrySettings, ServingSettings
 
 log = logging.getLogger(__name__)
 
 
 class Sidecar:
-    """One serving process. `run()` blocks until `stop()`."""
+    """One serving process: `serving` says how it serves, `kafka` where the streams are, `registry` which
+    model it serves, `lake` where the verdicts that let a version serve are. `run()` blocks until `stop()`."""
 
-    def __init__(self, settings: Settings, contract: Contract, client) -> None:
-        self.settings, self.contract = settings, contract
+    def __init__(self, serving: ServingSettings, kafka: KafkaSettings, registry: RegistrySettings, lake: Lake,
+                 contract: Contract, client) -> None:
+        self.serving, self.kafka, self.registry, self.contract = serving, kafka, registry, contract
         self.metrics = ServingMetrics()
         self.codec = codec_for(contract, "telemetry")
-        self.producer = Producer({**scoring_producer(settings.kafka_bootstrap), "logger": log})
-        consumer = Consumer({**scoring_consumer(settings.kafka_bootstrap, settings.serving_group), "logger": log})
-        self.keeper = ModelKeeper(client, settings.mlflow_tracking_uri, settings.model_name, contract, self.metrics,
-                                  alert_sender(settings.kafka_bootstrap, settings.topic_alerts,
-                                               settings.mlflow_tracking_uri),
-                                  Lake.from_settings(settings), settings.serving_poll_s, settings.serving_shadow)
-        self.control = ControlListener(settings.kafka_bootstrap, settings.topic_control, settings.model_name,
+        self.producer = Producer({**scoring_producer(kafka.bootstrap), "logger": log})
+        consumer = Consumer({**scoring_consumer(kafka.bootstrap, serving.group), "logger": log})
+        self.keeper = ModelKeeper(client, registry.tracking_uri, registry.model_name, contract, self.metrics,
+                                  alert_sender(kafka.bootstrap, kafka.topic_alerts, registry.tracking_uri),
+                                  lake, serving.poll_s, serving.shadow)
+        self.control = ControlListener(kafka.bootstrap, kafka.topic_control, registry.model_name,
                                        self.keeper.on_control)
-        self.loop = StreamLoop(consumer, self.producer, settings.topic_telemetry, self.metrics,
-                               settings.serving_batch_max, settings.serving_batch_wait_ms / 1000)
-        self.api = ServingApi(settings.serving_host, settings.serving_port, contract, self.metrics,
-                              lambda: self.keeper.state, self.status, max_body_bytes=settings.serving_max_body_bytes)
+        self.loop = StreamLoop(consumer, self.producer, kafka.topic_telemetry, self.metrics,
+                               serving.batch_max, serving.batch_wait_ms / 1000)
+        self.api = ServingApi(serving.host, serving.port, contract, self.metrics,
+                              lambda: self.keeper.state, self.status, max_body_bytes=serving.max_body_bytes)
         self._stop = threading.Event()
 
     def status(self) -> dict:
         """What /healthz shows: ready once a champion serves and the stream is consumed."""
         state = self.keeper.state
-        body = {"ready": state is not None and self.loop.subscribed, "model": self.settings.model_name,
+        body = {"ready": state is not None and self.loop.subscribed, "model": self.registry.model_name,
                 "versions": [m.version for m in state.models] if state else [],
                 "champion": state.champion.version if state else None,
                 "shadow": state.shadow.version if state and state.shadow else None,
                 "refused": sorted(self.keeper.refused), "partitions": sorted(self.loop.assigned)}
         if state is None:
-            body["reason"] = f"no champion for {self.settings.model_name} yet"
+            body["reason"] = f"no champion for {self.registry.model_name} yet"
         return body
 
     def stop(self) -> None:
@@ -74,8 +75,8 @@ class Sidecar:
         self.api.start()
         self.keeper.start()
         self.control.start()
-        log.info("serving on http://%s:%d; waiting for a champion of %s", self.settings.serving_host,
-                 self.api.port, self.settings.model_name)
+        log.info("serving on http://%s:%d; waiting for a champion of %s", self.serving.host,
+                 self.api.port, self.registry.model_name)
         try:
             while not self._stop.is_set():
                 if self.keeper.state is None:
@@ -87,7 +88,7 @@ class Sidecar:
                     self.loop.subscribe()
                     self.metrics.ready.set(1)
                     log.info("champion v%s loaded; consuming %s as group %s", self.keeper.state.champion.version,
-                             self.settings.topic_telemetry, self.settings.serving_group)
+                             self.kafka.topic_telemetry, self.serving.group)
                 self.loop.step(self._score, self._emit)
         finally:
             self.metrics.ready.set(0)
@@ -106,14 +107,14 @@ class Sidecar:
         batches)."""
         state = self.keeper.state
         started = time.perf_counter()
-        scored = score_batch(self.contract, self.codec, state, batch, self.settings.topic_telemetry,
-                             time.time_ns() // 1_000_000, self.settings.serving_dlq_max_bytes)
+        scored = score_batch(self.contract, self.codec, state, batch, self.kafka.topic_telemetry,
+                             time.time_ns() // 1_000_000, self.serving.dlq_max_bytes)
         self.metrics.scoring.observe(time.perf_counter() - started)
         return scored
 
     def _emit(self, scored: Scored, out: Output) -> None:
         """On the loop's thread, in consume order: produce one scored batch's records."""
-        topics = self.settings
+        topics = self.kafka
         out.many(topics.topic_predictions, scored.predictions)
         out.many(topics.topic_alerts, scored.alerts)
         out.many(topics.topic_predictions_shadow, scored.shadow)
@@ -129,5 +130,5 @@ class Sidecar:
         if scored.dlq_truncated:
             self.metrics.dlq_truncated.inc(scored.dlq_truncated)
             log.warning("%d dead letters over %d bytes cut (header `truncated`: the original size)",
-                        scored.dlq_truncated, self.settings.serving_dlq_max_bytes)
+                        scored.dlq_truncated, self.serving.dlq_max_bytes)
         self.metrics.end_to_end.observe_many(scored.latency_s)

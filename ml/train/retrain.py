@@ -1,7 +1,7 @@
 """One retraining: the window's training set, the search, both models on the shared holdout, the MLflow run.
 
     request = plan_request("schedule", window_days=7, now=datetime.now(timezone.utc))
-    summary = train_candidate(lake, contract, settings, request)     # run id, metrics, tags for the version
+    summary = train_candidate(lake, contract, settings.retrain, settings.registry, request)  # run, metrics, tags
     version = register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary, summary["tags"])
 """
 
@@ -20,6 +20,7 @@ from ml.lake import Lake
 from ml.registry import RegistryError, champion
 from ml.registry.versions import DEFAULT_THRESHOLD
 from ml.registry.trust import load_trusted
+from ml.settings import RegistrySettings, RetrainSettings
 from ml.train.dataset import build_training_set, check_split, mature_hours, time_split
 from ml.train.fit import fit
 from ml.train.track import log_candidate, version_tags
@@ -31,7 +32,8 @@ SCORE_CHECK_ROWS = 200
 @dataclass(frozen=True)
 class RetrainRequest:
     """Why and on what to retrain: the trigger, the window of event time, when labels count as matured,
-    hyperparameters a person fixed, and the search budget."""
+    hyperparameters a person fixed, the search budget, and for a retrain the monitor asked for, the
+    champion versions its decisions judged (`judged`: a newer champion has answered them)."""
 
     trigger: str
     start: datetime
@@ -40,19 +42,22 @@ class RetrainRequest:
     hyperparameters: dict = field(default_factory=dict)
     search_seconds: float | None = None
     regime_since: datetime | None = None  # a drift-triggered retrain learns from here (see `regime_request`)
+    judged: tuple[str | None, ...] = ()
 
     def to_dict(self) -> dict:
         return {"trigger": self.trigger, "start": self.start.isoformat(), "end": self.end.isoformat(),
                 "as_of": self.as_of.isoformat(), "hyperparameters": self.hyperparameters,
                 "search_seconds": self.search_seconds,
-                "regime_since": self.regime_since.isoformat() if self.regime_since else None}
+                "regime_since": self.regime_since.isoformat() if self.regime_since else None,
+                "judged": list(self.judged)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "RetrainRequest":
         since = data.get("regime_since")
         return cls(data["trigger"], datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]),
                    datetime.fromisoformat(data["as_of"]), dict(data.get("hyperparameters") or {}),
-                   data.get("search_seconds"), datetime.fromisoformat(since) if since else None)
+                   data.get("search_seconds"), datetime.fromisoformat(since) if since else None,
+                   tuple(data.get("judged") or ()))
 
 
 def plan_request(trigger: str, window_days: float, now: datetime, hyperparameters: dict | None = None,
@@ -86,20 +91,22 @@ def regime_request(lake: Lake, contract: Contract, request: RetrainRequest, min_
     return replace(request, start=request.regime_since, end=hours[-1] + timedelta(hours=1), as_of=now), status
 
 
-def train_candidate(lake: Lake, contract: Contract, settings, request: RetrainRequest) -> dict:
+def train_candidate(lake: Lake, contract: Contract, retrain: RetrainSettings, registry: RegistrySettings,
+                    request: RetrainRequest) -> dict:
     """Build the training set, fit, evaluate the candidate and the champion on the same holdout, log the
-    run; returns a JSON-able summary with the tags its registered version should carry."""
+    run to `registry`'s server; returns a JSON-able summary with the tags its registered version should
+    carry. `retrain` gives the split, the search budget and the threshold."""
     data = build_training_set(lake, contract, request.start, request.end, request.as_of)
     label = contract.label.field
-    split = time_split(data.frame, settings.retrain_holdout_fraction, settings.retrain_validation_fraction)
-    check_split(split, label, settings.retrain_min_rows, settings.retrain_min_per_class)
-    budget = request.search_seconds or settings.retrain_search_seconds
+    split = time_split(data.frame, retrain.holdout_fraction, retrain.validation_fraction)
+    check_split(split, label, retrain.min_rows, retrain.min_per_class)
+    budget = request.search_seconds or retrain.search_seconds
     result = fit(model_frame(contract, split.train), split.train[label], model_frame(contract, split.valid),
-                 split.valid[label], budget, settings.retrain_max_rounds, request.hyperparameters,
-                 settings.retrain_search_rows)
-    threshold = settings.serving_threshold
+                 split.valid[label], budget, retrain.max_rounds, request.hyperparameters,
+                 retrain.search_rows)
+    threshold = retrain.threshold
     metrics = evaluate(result.booster, contract, split.holdout, threshold)
-    incumbent = _evaluate_champion(settings, contract, split.holdout, threshold)
+    incumbent = _evaluate_champion(registry, lake, contract, split.holdout)
     telemetry_hours = [h for h in data.hours if h["topic"] == "telemetry"]
     lineage = {"lake": lake.uri, "window_start": request.start.isoformat(), "window_end": request.end.isoformat(),
                "as_of": request.as_of.isoformat(), "data_hash": data.data_hash, "hours": data.hours,
@@ -115,7 +122,7 @@ def train_candidate(lake: Lake, contract: Contract, settings, request: RetrainRe
     logged = {**metrics, "search_seconds": result.seconds, "valid_logloss": result.best_score}
     if incumbent:
         logged.update({f"champion_{k}": v for k, v in incumbent["metrics"].items()})
-    run = log_candidate(settings.mlflow_tracking_uri, settings.model_name, contract,
+    run = log_candidate(registry.tracking_uri, registry.model_name, contract,
                         f"{request.trigger}-{request.as_of:%Y%m%dT%H%M}", result.booster, params, logged, lineage,
                         data.frame, scores, result.trials, incumbent["version"] if incumbent else None)
     tags = version_tags(metrics, incumbent, lineage, contract, threshold, request.trigger)
@@ -127,16 +134,15 @@ def train_candidate(lake: Lake, contract: Contract, settings, request: RetrainRe
             "tags": tags}
 
 
-def _evaluate_champion(settings, contract: Contract, holdout: pd.DataFrame, threshold: float) -> dict | None:
-    """The champion's figures on this holdout (None when there is no champion yet)."""
-    current = champion(MlflowClient(settings.mlflow_tracking_uri), settings.model_name)
+def _evaluate_champion(registry: RegistrySettings, lake: Lake, contract: Contract, holdout: pd.DataFrame) -> dict | None:
+    """The champion's figures on this holdout, at its own threshold (None when there is no champion yet)."""
+    current = champion(MlflowClient(registry.tracking_uri), registry.model_name)
     if current is None:
         return None
-    lake = Lake.from_settings(settings)
     try:
-        model, _ = load_trusted(settings.mlflow_tracking_uri, lake, settings.model_name, current.version)
+        model, _ = load_trusted(registry.tracking_uri, lake, registry.model_name, current.version)
     except RegistryError as exc:
-        raise RegistryError(f"the champion of {settings.model_name} may not serve, so no candidate can be compared "
+        raise RegistryError(f"the champion of {registry.model_name} may not serve, so no candidate can be compared "
                             f"with it: {exc}. Roll the alias back (rollback_model), then retrain") from None
     threshold = float(model.tags.get("threshold", DEFAULT_THRESHOLD))
     return {"version": current.version, "metrics": evaluate(model.booster, contract, holdout, threshold)}

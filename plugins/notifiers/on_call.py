@@ -21,7 +21,7 @@ from airflow.sdk import BaseNotifier
 from airflow.sdk.exceptions import AirflowFailException
 
 from ml.alerts import TASK_FAILED, Alert, forget, should_send
-from ml.settings import load_settings
+from ml.settings import AlertSettings, load_settings
 from plugins.notifiers.channels import available
 
 log = logging.getLogger(__name__)
@@ -54,20 +54,21 @@ def stamp(alert: Alert, context: dict) -> Alert:
     return alert
 
 
-def notify_on_call(alert: Alert, context: dict | None = None, settings=None) -> dict[str, str]:
+def notify_on_call(alert: Alert, context: dict | None = None, alerts: AlertSettings | None = None) -> dict[str, str]:
     """Send one alert to every configured channel unless its dedupe key is in cooldown.
 
     Returns channel -> 'sent' | 'failed' | 'suppressed' (empty when no channel is configured). Never
     raises for a channel: an alert must not turn a decision or a failure into a different failure.
+    `alerts`: the alerts section of the settings (read from the environment when not given).
     """
-    settings = settings or load_settings()
+    alerts = alerts or load_settings().alerts
     stamp(alert, context if context is not None else _current_context())
-    channels = available(settings)
+    channels = available(alerts)
     if not channels:
         log.warning("alert %s not sent: no on-call channel is configured\n%s", alert.dedupe_key, alert.summary())
         return {}
-    if not should_send(alert, settings.alert_state_path, settings.alert_cooldown):
-        log.info("alert %s suppressed: sent less than %s ago", alert.dedupe_key, settings.alert_cooldown)
+    if not should_send(alert, alerts.state_path, alerts.cooldown):
+        log.info("alert %s suppressed: sent less than %s ago", alert.dedupe_key, alerts.cooldown)
         return {name: SUPPRESSED for name, _ in channels}
     results = {}
     for name, send in channels:
@@ -78,7 +79,7 @@ def notify_on_call(alert: Alert, context: dict | None = None, settings=None) -> 
             log.exception("alert %s: the %s channel failed; the other channels still go out", alert.dedupe_key, name)
             results[name] = FAILED
     if SENT not in results.values():
-        forget(alert, settings.alert_state_path)  # nothing got out: the next occurrence must try again
+        forget(alert, alerts.state_path)  # nothing got out: the next occurrence must try again
     log.info("alert %s: %s", alert.dedupe_key, results)
     return results
 

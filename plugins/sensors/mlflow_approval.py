@@ -33,8 +33,8 @@ class MlflowApprovalSensor(BaseSensorOperator):
         settings = load_settings()
         self.model_name = self.model_name or settings.model_name
         self.tracking_uri = self.tracking_uri or settings.mlflow_tracking_uri
-        self.timeout_minutes = self.timeout_minutes or settings.approval_timeout_minutes
-        self.poll_seconds = self.poll_seconds or settings.approval_poll_seconds
+        self.timeout_minutes = self.timeout_minutes or settings.gates.approval_timeout_minutes
+        self.poll_seconds = self.poll_seconds or settings.gates.approval_poll_seconds
         return settings
 
     def execute(self, context) -> dict:
@@ -60,8 +60,8 @@ class MlflowApprovalSensor(BaseSensorOperator):
             from ml.lake import Lake
             from ml.registry.approval import expire
 
-            expire(MlflowClient(self.tracking_uri), Lake.from_settings(settings), self.model_name, str(self.version),
-                   self.timeout_minutes)
+            expire(MlflowClient(self.tracking_uri), Lake.from_settings(settings.lake), self.model_name,
+                   str(self.version), self.timeout_minutes)
             raise AirflowFailException(f"nobody approved or rejected {self.model_name} v{self.version} within "
                                        f"{self.timeout_minutes:g} minutes; it is tagged rejected (timeout)")
         return self._decision(event["status"], event["tags"], settings)
@@ -71,7 +71,7 @@ class MlflowApprovalSensor(BaseSensorOperator):
         from ml.registry.approval import accept, decided_by
 
         # serving trusts the verdict in the lake, not the tags
-        accept(Lake.from_settings(settings), self.model_name, str(self.version), status, tags)
+        accept(Lake.from_settings(settings.lake), self.model_name, str(self.version), status, tags)
         who = decided_by(tags)
         self.log.info("%s v%s: %s by %s", self.model_name, self.version, status, who)
         return {"version": str(self.version), "approval": status, "by": who}

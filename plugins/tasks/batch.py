@@ -99,7 +99,7 @@ def score(day: str, model: dict) -> dict:
     settings = load_settings()
     contract = load_contract(settings.contract)
     try:
-        lake = Lake.from_settings(settings)
+        lake = Lake.from_settings(settings.lake)
         loaded = load_model(settings.mlflow_tracking_uri, contract, model["model"], model["version"], lake)
         summary = batch_day(lake, contract, loaded, date.fromisoformat(day))
     except (BatchError, ModelRefused) as exc:

@@ -12,7 +12,7 @@ from ml.lake.layout import manifest_key
 from ml.lake.window import Window
 from ml.offload import offload_hour
 from ml.runtime import offload_tuning
-from ml.settings import load_settings
+from ml.settings import AlertSettings, load_settings
 from plugins.hooks.kafka_window import KafkaWindowReaderHook
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def hour_of(data_interval_start: datetime, data_interval_end: datetime) -> Windo
 def lateness_passed(data_interval_end: datetime, now: datetime | None = None) -> bool:
     """True once the hour has closed and the allowed lateness has passed too."""
     settings = load_settings()
-    return (now or datetime.now(timezone.utc)) >= data_interval_end + settings.offload_lateness
+    return (now or datetime.now(timezone.utc)) >= data_interval_end + settings.offload.lateness
 
 
 def offload(kind: str, window: Window) -> dict:
@@ -40,11 +40,12 @@ def offload(kind: str, window: Window) -> dict:
     outlives the task, so the offload's process tuning is put back when it ends."""
     settings = load_settings()
     contract = load_contract(settings.contract)
-    lake = Lake.from_settings(settings)
+    lake = Lake.from_settings(settings.lake)
     consumer = KafkaWindowReaderHook(settings.kafka_conn_id).get_conn
     try:
-        manifest = offload_hour(consumer, lake, contract, kind, settings.topics[kind], window,
-                                settings.offload_lateness, max_skew=settings.max_event_skew, tuning=offload_tuning)
+        manifest = offload_hour(consumer, lake, contract, kind, settings.kafka.topics[kind], window,
+                                settings.offload.lateness, max_skew=settings.offload.max_event_skew,
+                                tuning=offload_tuning)
     finally:
         consumer.close()
     return {
@@ -62,7 +63,7 @@ def validate(kind: str, window: Window) -> dict:
     from plugins.notifiers.on_call import AlertedFailure
 
     settings = load_settings()
-    lake = Lake.from_settings(settings)
+    lake = Lake.from_settings(settings.lake)
     outcome = validate_hour(lake, load_contract(settings.contract), kind, window,
                             expectations_dir=settings.expectations_dir)
     log.info("validation of %s %s\n%s\nData Docs: %s", kind, window.partition_path, outcome.describe(),
@@ -71,9 +72,9 @@ def validate(kind: str, window: Window) -> dict:
     if silence is not None:
         from plugins.notifiers.on_call import notify_on_call
 
-        notify_on_call(silence_alert(kind, silence, lake.url(manifest_key(kind, window))), settings=settings)
+        notify_on_call(silence_alert(kind, silence, lake.url(manifest_key(kind, window))), alerts=settings.alerts)
     if outcome.status == INVALID:
-        alert_invalid_hour(lake, kind, window, outcome, settings)
+        alert_invalid_hour(lake, kind, window, outcome, settings.alerts)
         raise AlertedFailure(f"{kind} {window.partition_path} is invalid and excluded from drift and "
                                    f"training.\n{outcome.describe()}\nData Docs: {lake.url(outcome.docs_key)}")
     return {"topic": kind, "hour": window.start.isoformat(), "rows": outcome.rows, "status": outcome.status,
@@ -81,7 +82,7 @@ def validate(kind: str, window: Window) -> dict:
             "silence": silence.change if silence else None}
 
 
-def alert_invalid_hour(lake: Lake, kind: str, window: Window, outcome, settings) -> None:
+def alert_invalid_hour(lake: Lake, kind: str, window: Window, outcome, alerts: AlertSettings) -> None:
     """Tell on-call an hour is invalid: the validation summary, its Data Docs, manifest and result."""
     from ml.alerts import HOUR_INVALID, Alert
     from plugins.notifiers.on_call import notify_on_call
@@ -91,7 +92,7 @@ def alert_invalid_hour(lake: Lake, kind: str, window: Window, outcome, settings)
         HOUR_INVALID, title=f"{kind} hour {hour}:00Z is invalid and excluded from drift and training",
         reason=outcome.describe(), subject=kind, dedupe_key=f"{HOUR_INVALID}:{kind}:{hour}",
         evidence={"data_docs": lake.url(outcome.docs_key), "manifest": lake.url(manifest_key(kind, window)),
-                  "validation_result": lake.url(outcome.result_key)}), settings=settings)
+                  "validation_result": lake.url(outcome.result_key)}), alerts=alerts)
 
 
 def silence_alert(kind: str, silence, manifest_url: str):

@@ -1,5 +1,6 @@
 """Airflow glue for monitor_model: which windows a run evaluates, the evaluation, the retrain request
-and its alert. Each function reads the settings once and calls `ml.monitor`."""
+and its alert. Each function reads the settings once and calls `ml.monitor`; the values passed between
+tasks and to the retrain_request Asset are `ml.monitor.handover` dataclasses, as dicts."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ml.contract import load_contract
 from ml.lake import Lake
 from ml.lake.layout import loop_report_key
 from ml.lake.window import HOUR
+from ml.monitor.handover import RetrainAsk, WindowOutcome
 from ml.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -42,49 +44,39 @@ def window_ends(params: dict, asset_events: list[dict], now: datetime | None = N
     elif asset_events:
         ends = [_hour(e["hour"], "hour") + HOUR for e in asset_events if e.get("hour")]
     else:
-        ends = [(now or clock.now(Lake.from_settings(settings))).replace(minute=0, second=0, microsecond=0)]
-    ends = sorted(set(ends))
-    if len(ends) > settings.monitor_max_hours:
-        log.warning("%d windows asked for; evaluating the newest %d (CONTINUUM_MONITOR_MAX_HOURS), skipping %s .. %s",
-                    len(ends), settings.monitor_max_hours, ends[0], ends[-settings.monitor_max_hours - 1])
-        ends = ends[-settings.monitor_max_hours:]
+        ends = [(now or clock.now(Lake.from_settings(settings.lake))).replace(minute=0, second=0, microsecond=0)]
+    ends, most = sorted(set(ends)), settings.monitor.max_hours
+    if len(ends) > most:
+        log.warning("%d windows asked for; evaluating the newest %d (%s), skipping %s .. %s", len(ends), most,
+                    settings.monitor.variable("max_hours"), ends[0], ends[-most - 1])
+        ends = ends[-most:]
     return [e.isoformat() for e in ends]
 
 
 def evaluate(ends: list[str]) -> list[dict]:
-    """Monitor each window; the task log shows every decision with its reason and evidence."""
+    """Monitor each window; the task log shows every decision with its reason and evidence. Returns each
+    window's `WindowOutcome`, as a dict."""
     from ml.monitor import monitor_hours
 
     settings = load_settings()
-    lake = Lake.from_settings(settings)
+    lake = Lake.from_settings(settings.lake)
     ends_at = [datetime.fromisoformat(e) for e in ends]
-    outcomes = monitor_hours(lake, load_contract(settings.contract), settings, ends_at)
+    outcomes = monitor_hours(lake, load_contract(settings.contract), settings.monitor, ends_at)
     loop_report = lake.url(loop_report_key())
     for o in outcomes:
         d = o["decision"]
         log.info("window ending %s: decision %s%s\n  reason: %s\n  evidence: %s\n  report: %s\n  mlflow: %s",
                  o["window"]["end"], d["kind"], " -> retrain" if d["retrain"] else "", d["reason"], d["evidence"],
                  o["links"].get("report", "none"), o["links"]["mlflow_run"])
-    return [{"run_id": o["run_id"], "window": o["window"], "kind": o["decision"]["kind"],
-             "retrain": o["decision"]["retrain"], "suppressed_by": o["decision"]["suppressed_by"],
-             "reason": o["decision"]["reason"], "drift_share": (o["drift"] or {}).get("drift_share"),
-             "live_auc": (o["live"] or {}).get("roc_auc"),
-             "links": {**o["links"], "loop_report": loop_report},
-             "champion": (o["champion"] or {}).get("version"), "regime_since": o.get("regime_since")}
-            for o in outcomes]
+    return [WindowOutcome.of(o, loop_report).to_dict() for o in outcomes]
 
 
 def retrain_request(outcomes: list[dict]) -> dict | None:
-    """The request for the retrain decisions of this run (the latest one's reason and evidence), or None.
-    `regime_since` is where the earliest of them saw the change begin: the retrain learns from there."""
-    asked = [o for o in outcomes if o["retrain"]]
-    if not asked:
-        return None
-    last = asked[-1]
-    since = sorted(o["regime_since"] for o in asked if o.get("regime_since"))
-    return {"reason": last["kind"], "decision": last["kind"], "detail": last["reason"], "run_id": last["run_id"],
-            "window_end": last["window"]["end"], "champion": last["champion"], "links": last["links"],
-            "regime_since": since[0] if since else None, "decisions": [o["run_id"] for o in asked]}
+    """The retrain_request Asset's extra for the retrain decisions of this run (a `RetrainAsk`: the
+    latest one's reason and evidence, and where the earliest of them saw the change begin, which the
+    retrain learns from), or None when no decision asks for one."""
+    ask = RetrainAsk.of([WindowOutcome.from_dict(o) for o in outcomes])
+    return ask.to_dict() if ask else None
 
 
 def alert_decisions(outcomes: list[dict]) -> list[dict]:
@@ -95,25 +87,22 @@ def alert_decisions(outcomes: list[dict]) -> list[dict]:
     from plugins.notifiers.on_call import notify_on_call
 
     settings = load_settings()
-    sent = []
-    for o in outcomes:
-        if not (o["retrain"] or o["suppressed_by"] == "budget"):
+    model, sent = settings.model_name, []
+    for o in map(WindowOutcome.from_dict, outcomes):
+        if not (o.retrain or o.suppressed_by == "budget"):
             continue
-        end = o["window"]["end"]
-        if o["retrain"]:
-            title = f"{settings.model_name}: retrain requested ({o['kind']}) for the window ending {end}"
-            key, severity = f"{RETRAIN_DECISION}:{settings.model_name}:{o['run_id']}", ""
+        if o.retrain:
+            title = f"{model}: retrain requested ({o.kind}) for the window ending {o.end}"
+            key, severity = f"{RETRAIN_DECISION}:{model}:{o.run_id}", ""
         else:
-            title = f"{settings.model_name}: {o['kind']} trigger held back by the retrain budget ({end})"
-            key, severity = f"{RETRAIN_DECISION}:{settings.model_name}:budget:{end[:10]}", WARN
-        evidence = {name: url for name, url in (("drift report", o["links"].get("report")),
-                                                ("loop report", o["links"].get("loop_report")),
-                                                ("monitoring run (MLflow)", o["links"].get("mlflow_run")),
-                                                ("decision", o["links"].get("decision"))) if url}
-        result = notify_on_call(Alert(RETRAIN_DECISION, title=title, reason=o["reason"], evidence=evidence,
-                                      subject=settings.model_name, dedupe_key=key, severity=severity),
-                                settings=settings)
-        sent.append({"run_id": o["run_id"], "channels": result})
+            title = f"{model}: {o.kind} trigger held back by the retrain budget ({o.end})"
+            key, severity = f"{RETRAIN_DECISION}:{model}:budget:{o.end[:10]}", WARN
+        evidence = {name: o.links.get(link) for name, link in (
+            ("drift report", "report"), ("loop report", "loop_report"), ("monitoring run (MLflow)", "mlflow_run"),
+            ("decision", "decision")) if o.links.get(link)}
+        result = notify_on_call(Alert(RETRAIN_DECISION, title=title, reason=o.reason, evidence=evidence,
+                                      subject=model, dedupe_key=key, severity=severity), alerts=settings.alerts)
+        sent.append({"run_id": o.run_id, "channels": result})
     return sent
 
 
@@ -122,7 +111,7 @@ def update_loop_report() -> dict:
     from ml.report import build_loop_report
 
     settings = load_settings()
-    report = build_loop_report(Lake.from_settings(settings), settings.model_name,
+    report = build_loop_report(Lake.from_settings(settings.lake), settings.model_name,
                                {"mlflow": settings.mlflow_tracking_uri}, key=loop_report_key())
     log.info("loop report: %s", report["url"])
     return {k: report[k] for k in ("key", "url", "decisions", "audit_records")}

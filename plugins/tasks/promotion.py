@@ -20,7 +20,7 @@ from ml.registry.approval import (
     APPROVAL, APPROVAL_REASON, APPROVED, AUTO, BY_GATES, BY_POLICY, REJECTED, decide, decided_by, request, tag_gates,
 )
 from ml.registry.trust import judge_version
-from ml.settings import load_settings
+from ml.settings import AlertSettings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ def check(version: str | None) -> dict:
     current = champion(client, name)
     if current is not None and current.version == mv.version:
         raise AirflowSkipException(f"{name} v{mv.version} is already the champion")
-    lake = Lake.from_settings(settings)
+    lake = Lake.from_settings(settings.lake)
     try:
-        verdict = judge_version(settings.mlflow_tracking_uri, lake, name, mv.version, settings,
+        verdict = judge_version(settings.mlflow_tracking_uri, lake, name, mv.version, settings.gates,
                                 current.version if current else None)
     except RegistryError as exc:  # not a plain model, not the one judged before, or a run that was changed
         verdict = {"gates": [Gate("evidence", False, str(exc)).to_dict()], "decision": REJECTED, "inputs": None,
@@ -57,11 +57,11 @@ def check(version: str | None) -> dict:
         decide(client, lake, name, mv.version, APPROVED, BY_POLICY, AUTO, "every gate passed")
     else:
         request(client, name, mv.version, mv.tags)
-    metric = settings.promotion_metric
+    metric = settings.gates.metric
     logged = (verdict["inputs"] or {}).get("metrics", {})
     evidence = {
         "version": mv.version, "champion": current.version if current else None, "decision": decision,
-        "policy": settings.approval_policy, "gates": [g.to_dict() for g in gates], "failed": failed(gates),
+        "policy": settings.gates.approval_policy, "gates": [g.to_dict() for g in gates], "failed": failed(gates),
         "metric": metric, "challenger_value": logged.get(metric), "champion_value": logged.get(f"champion_{metric}"),
         "digest": verdict["digest"], "verdict": lake.url(verdict_key(name, mv.version)) if judged else None,
         "version_url": version_url(settings.mlflow_tracking_uri, mv.name, mv.version),
@@ -70,19 +70,20 @@ def check(version: str | None) -> dict:
         "drift_report": mv.tags.get("drift_report"), "trigger": mv.tags.get("trigger"),
     }
     lines = [f"{'PASS' if g.passed else 'FAIL'} {g.name}: {g.detail}" for g in gates]
-    _alert_decision(name, mv.version, decision, evidence, lines, settings)
+    _alert_decision(name, mv.version, decision, evidence, lines, settings.alerts)
     log.info("%s v%s vs champion %s: %s (policy %s)\n%s\nversion: %s", name, mv.version, evidence["champion"],
-             decision, settings.approval_policy, "\n".join(lines), evidence["version_url"])
+             decision, settings.gates.approval_policy, "\n".join(lines), evidence["version_url"])
     return evidence
 
 
-def _alert_decision(name: str, version: str, decision: str, evidence: dict, lines: list[str], settings) -> None:
+def _alert_decision(name: str, version: str, decision: str, evidence: dict, lines: list[str],
+                    alerts: AlertSettings) -> None:
     """On-call hears of a version that waits for a person, and of one the gates refused."""
     from plugins.notifiers.on_call import notify_on_call
 
     alert = decision_alert(name, version, decision, evidence, lines)
     if alert is not None:
-        notify_on_call(alert, settings=settings)
+        notify_on_call(alert, alerts=alerts)
 
 
 def decision_alert(name: str, version: str, decision: str, evidence: dict, lines: list[str]) -> Alert | None:
@@ -133,10 +134,11 @@ def promote(version: str) -> dict:
     if tags.get(APPROVAL) != APPROVED:
         raise AirflowSkipException(f"{name} v{version} is {tags.get(APPROVAL)} by {who}: "
                                    f"{tags.get(APPROVAL_REASON, '')}")
-    metric = settings.promotion_metric
+    metric = settings.gates.metric
     why = (f"{tags.get('trigger', '?')}; {metric} {tags.get(metric)} vs champion "
            f"{tags.get(f'champion_{metric}', 'none')}; approved by {who}")
-    record = set_champion(client, name, str(version), who, why, Lake.from_settings(settings), on_move=_log_move(name))
+    record = set_champion(client, name, str(version), who, why, Lake.from_settings(settings.lake),
+                          on_move=_log_move(name))
     log.info("champion of %s: v%s -> v%s (%s)", name, record["from"], record["to"], why)
     return record
 
@@ -150,7 +152,7 @@ def rollback(version: str | None, actor: str, reason: str) -> dict:
     settings = load_settings()
     client, name = MlflowClient(settings.mlflow_tracking_uri), settings.model_name
     target = rollback_target(client, name, version)
-    record = set_champion(client, name, target, actor, reason or "rollback", Lake.from_settings(settings),
+    record = set_champion(client, name, target, actor, reason or "rollback", Lake.from_settings(settings.lake),
                           kind="rollback", on_move=_log_move(name))
     log.warning("ROLLBACK of %s: champion v%s -> v%s by %s: %s", name, record["from"], record["to"], actor, reason)
     return record
@@ -166,6 +168,6 @@ def announce(record: dict) -> dict:
     from plugins.notifiers.on_call import notify_on_call
 
     notify_on_call(move_alert(record, {"registry": model_url(settings.mlflow_tracking_uri, record["model"]),
-                                       "audit": Lake.from_settings(settings).url(audit_prefix())}),
-                   settings=settings)
+                                       "audit": Lake.from_settings(settings.lake).url(audit_prefix())}),
+                   alerts=settings.alerts)
     return value

@@ -1,28 +1,28 @@
 """Airflow glue for retrain_model: each function reads the settings once, builds its clients, calls one
-`ml` function and returns a small JSON-able summary for XCom."""
+`ml` function and returns a small JSON-able summary for XCom. The retrain_request Asset's events are
+read as `RetrainAsk`s and the request passed between tasks is a `RetrainRequest`, as a dict."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import datetime
 
 from ml import clock
 from ml.contract import load_contract
 from ml.lake import Lake
+from ml.monitor.handover import RetrainAsk
 from ml.registry import run_url, version_url
-from ml.settings import load_settings
+from ml.settings import RegistrySettings, load_settings
 from ml.train import RetrainRequest, plan_request, regime_request, register_challenger, train_candidate
 
 log = logging.getLogger(__name__)
 HYPERPARAMETERS = ("max_depth", "learning_rate", "min_child_weight")
 
 
-def trigger_reason(run_type: str, params: dict, asset_events: list[dict]) -> str:
-    """Why this run retrains: the request's reason (asset), 'schedule' (cron) or the person's reason (manual)."""
-    if asset_events:
-        reasons = sorted({str(e.get("reason") or e.get("decision") or "request") for e in asset_events})
-        return "request:" + "+".join(reasons)
+def trigger_reason(run_type: str, params: dict, asks: list[RetrainAsk]) -> str:
+    """Why this run retrains: the asks' reasons (asset), 'schedule' (cron) or the person's reason (manual)."""
+    if asks:
+        return "request:" + "+".join(sorted({ask.reason for ask in asks}))
     if run_type == "scheduled":
         return "schedule"
     return f"manual:{params.get('reason') or 'unspecified'}"
@@ -39,7 +39,7 @@ def stale_requests(judged: list, current: str | None) -> str | None:
             f"v{current}, so a retrain has answered them (the monitor judges v{current} from here)")
 
 
-def _skip_if_not_needed(settings, judged: list, scheduled: bool = False) -> None:
+def _skip_if_not_needed(registry: RegistrySettings, judged: tuple, scheduled: bool = False) -> None:
     """Skip a run started by retrain requests a new champion has answered, and a calendar run while
     there is no champion (the calendar refreshes a champion; the first model is a person's call)."""
     from airflow.sdk.exceptions import AirflowSkipException
@@ -49,10 +49,10 @@ def _skip_if_not_needed(settings, judged: list, scheduled: bool = False) -> None
 
     if not judged and not scheduled:
         return
-    current = champion(MlflowClient(settings.mlflow_tracking_uri), settings.model_name)
-    why = stale_requests(judged, current.version if current else None)
+    current = champion(MlflowClient(registry.tracking_uri), registry.model_name)
+    why = stale_requests(list(judged), current.version if current else None)
     if scheduled and current is None:
-        why = (f"no champion of {settings.model_name} yet: the calendar retrain refreshes a champion; train the "
+        why = (f"no champion of {registry.model_name} yet: the calendar retrain refreshes a champion; train the "
                f"first model by hand (Trigger retrain_model)")
     if why:
         log.info("not retraining: %s", why)
@@ -60,21 +60,23 @@ def _skip_if_not_needed(settings, judged: list, scheduled: bool = False) -> None
 
 
 def plan(run_type: str, params: dict, asset_events: list[dict]) -> dict:
-    """The retraining request of this run: trigger, window, hyperparameters a person fixed, and, for a
-    drift-triggered request, where the new regime began. Skips the run when the requests are stale, or
-    when it is a calendar run and there is no champion yet."""
+    """The retraining request of this run (a `RetrainRequest`, as a dict): trigger, window, hyperparameters
+    a person fixed, the champions the asks judged and, for a drift-triggered request, where the new
+    regime began. `asset_events`: the retrain_request events' extras (`RetrainAsk`s). Skips the run when
+    the asks are stale, or when it is a calendar run and there is no champion yet."""
     settings = load_settings()
-    lake = Lake.from_settings(settings)
-    judged = [e.get("champion") for e in asset_events]
-    _skip_if_not_needed(settings, judged, scheduled=run_type == "scheduled")
-    request = plan_request(trigger_reason(run_type, params, asset_events),
-                           float(params.get("window_days") or settings.retrain_window_days), clock.now(lake),
+    lake = Lake.from_settings(settings.lake)
+    asks = [RetrainAsk.from_dict(e) for e in asset_events]
+    judged = tuple(ask.champion for ask in asks)
+    _skip_if_not_needed(settings.registry, judged, scheduled=run_type == "scheduled")
+    request = plan_request(trigger_reason(run_type, params, asks),
+                           float(params.get("window_days") or settings.retrain.window_days), clock.now(lake),
                            {k: params.get(k) for k in HYPERPARAMETERS}, params.get("search_seconds"))
-    since = sorted(str(e["regime_since"]) for e in asset_events if e.get("regime_since"))
-    if since and settings.retrain_regime_hours > 0:
-        request = replace(request, regime_since=datetime.fromisoformat(since[0]))
+    since = sorted(ask.regime_since for ask in asks if ask.regime_since)
+    request = replace(request, judged=judged,
+                      regime_since=since[0] if since and settings.retrain.regime_hours > 0 else None)
     log.info("retrain request: %s", request.to_dict())
-    return {**request.to_dict(), "judged": judged}
+    return request.to_dict()
 
 
 def regime(request: dict):
@@ -84,10 +86,11 @@ def regime(request: dict):
     from airflow.sdk import PokeReturnValue
 
     settings = load_settings()
-    _skip_if_not_needed(settings, request.get("judged") or [])
-    lake = Lake.from_settings(settings)
-    ready, status = regime_request(lake, load_contract(settings.contract), RetrainRequest.from_dict(request),
-                                   settings.retrain_regime_hours, clock.now(lake))
+    asked = RetrainRequest.from_dict(request)
+    _skip_if_not_needed(settings.registry, asked.judged)
+    lake = Lake.from_settings(settings.lake)
+    ready, status = regime_request(lake, load_contract(settings.contract), asked, settings.retrain.regime_hours,
+                                   clock.now(lake))
     log.info("new regime: %s", status)
     return PokeReturnValue(is_done=ready is not None, xcom_value=ready.to_dict() if ready else None)
 
@@ -101,8 +104,8 @@ def train(request: dict) -> dict:
 
     settings = load_settings()
     try:
-        summary = train_candidate(Lake.from_settings(settings), load_contract(settings.contract), settings,
-                                  RetrainRequest.from_dict(request))
+        summary = train_candidate(Lake.from_settings(settings.lake), load_contract(settings.contract),
+                                  settings.retrain, settings.registry, RetrainRequest.from_dict(request))
     except DatasetError as exc:
         raise AirflowFailException(f"not retraining: {exc}") from None
     log.info("run %s", run_url(settings.mlflow_tracking_uri, summary["experiment_id"], summary["run_id"]))

@@ -36,3 +36,15 @@ def test_every_dag_has_tags_doc_and_retries(dagbag):
         assert dag.doc_md and len(dag.doc_md.strip()) > 40, f"{dag_id} has no doc (module docstring)"
         for task in dag.tasks:
             assert task.retries >= 1, f"{dag_id}.{task.task_id} has no retries"
+
+
+def test_every_start_date_comes_from_the_settings(monkeypatch):
+    """Moving the schedules' start is one setting: batch_score starts at CONTINUUM_BATCH_START, every
+    other DAG at CONTINUUM_OFFLOAD_START, the first hour the lake has."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("CONTINUUM_OFFLOAD_START", "2031-02-03T04:00Z")
+    monkeypatch.setenv("CONTINUUM_BATCH_START", "2032-05-06T00:00Z")
+    starts = {dag_id: dag.start_date.isoformat() for dag_id, dag in DagBag(dag_folder=str(DAGS)).dags.items()}
+    assert starts == {**{dag_id: "2031-02-03T04:00:00+00:00" for dag_id in EXPECTED - {"batch_score"}},
+                      "batch_score": "2032-05-06T00:00:00+00:00"}

@@ -88,7 +88,8 @@ def judge(client, name: str, version: str, lake, approve: bool = True) -> dict:
 
     settings = load_settings(approval_policy="manual")
     current = champion(client, name)
-    record = judge_version(client.tracking_uri, lake, name, version, settings, current.version if current else None)
+    record = judge_version(client.tracking_uri, lake, name, version, settings.gates,
+                           current.version if current else None)
     assert record["passed"], record["gates"]
     if approve:
         record = record_approval(lake, name, version, "approved", "test", MANUAL, "approved by the test")

@@ -18,7 +18,7 @@ def test_the_report_and_its_summary_are_written_to_the_lake(lake, tmp_path):
     sim = Simulator(CONTRACT, SimConfig(devices=500, rate=5, seed=8, scenarios=(parse_scenario("covariate@+2h", T0),)))
     reference = model_frame(CONTRACT, sim.frame(T0, T0 + 2 * HOUR, with_label=False))
     current = model_frame(CONTRACT, sim.frame(T0 + 2 * HOUR, T0 + 3 * HOUR, with_label=False))
-    result, snapshot = detect_drift(CONTRACT, reference, current, load_settings(drift_sample_rows=10_000),
+    result, snapshot = detect_drift(CONTRACT, reference, current, load_settings(drift_sample_rows=10_000).drift,
                                     {"torque_nm": 3.0, "tool_wear_min": 2.0})
     html = tmp_path / "report.html"
     snapshot.save_html(str(html))

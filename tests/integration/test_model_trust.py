@@ -18,7 +18,7 @@ from ml.registry import RegistryError, load_version
 from ml.registry.trust import Untrusted, judge_version, read_verdict
 from ml.serving.metrics import ServingMetrics
 from ml.serving.swap import ModelKeeper
-from ml.settings import load_settings
+from ml.settings import GateSettings
 from tests.integration.serving_support import CONTRACT, SidecarProcess, events, new_model, produce, promote, \
     read_topic, register, send_control, serving_env, train_booster, values
 
@@ -71,7 +71,7 @@ def test_the_sidecar_keeper_and_the_gates_refuse_a_code_artifact_without_importi
     assert keeper.state is None and list(keeper.refused) == [version]
     assert "ships code" in keeper.refused[version][0] and alerts[0]["version"] == version
     with pytest.raises(RegistryError, match="ships code"):
-        judge_version(mlflow_uri, lake, name, version, load_settings(), None)
+        judge_version(mlflow_uri, lake, name, version, GateSettings(), None)
     assert not marker.exists() and read_verdict(lake, name, version) is None
 
 
@@ -82,7 +82,7 @@ def test_the_verdict_is_judged_on_the_training_run_not_on_tags(mlflow_uri, tmp_p
     version = register(client, name)  # its run logs a holdout_roc_auc of about 0.97
     run_id = client.get_model_version(name, version).run_id
     logged = client.get_run(run_id).data.metrics["holdout_roc_auc"]
-    strict = load_settings(promotion_floor=round(logged + 0.001, 4))  # just above what the run logged
+    strict = GateSettings(floor=round(logged + 0.001, 4))  # just above what the run logged
     for key, value in {"holdout_roc_auc": "0.999", "validation": "valid", "latency_ms_per_1k": "1",
                        "model_bytes": "1000"}.items():  # everything the gates once read from tags
         client.set_model_version_tag(name, version, key, value)
@@ -91,7 +91,7 @@ def test_the_verdict_is_judged_on_the_training_run_not_on_tags(mlflow_uri, tmp_p
     assert not record["passed"] and [g["name"] for g in record["gates"] if not g["passed"]] == ["metric"]
     assert record["inputs"]["metrics"]["holdout_roc_auc"] == logged and f"{logged:.4f} < floor" in \
         record["gates"][0]["detail"]
-    at_edge = load_settings(promotion_floor=logged)
+    at_edge = GateSettings(floor=logged)
     assert judge_version(mlflow_uri, Lake(str(tmp_path / "b")), name, version, at_edge, None)["passed"]
 
     end = client.get_run(run_id).info.end_time

@@ -59,9 +59,9 @@ def history(tmp_path_factory, mlflow_uri, model_name):
     # time tries more of them on a faster one, and the margins below are a model's, not a host's
     request = RetrainRequest("manual:test", TRAIN_HOURS[0].start, TRAIN_HOURS[-1].end,
                              TRAIN_HOURS[-1].end + timedelta(hours=6), hyperparameters=dict(DEFAULTS))
-    summary = train_candidate(lake_a, CONTRACT, settings, request)
+    summary = train_candidate(lake_a, CONTRACT, settings.retrain, settings.registry, request)
     version = register_challenger(mlflow_uri, model_name, summary, summary["tags"])
-    judge_version(mlflow_uri, lake_a, model_name, version, settings, champion_version=None)  # as promote_model does
+    judge_version(mlflow_uri, lake_a, model_name, version, settings.gates, champion_version=None)  # as promote_model does
     record_approval(lake_a, model_name, version, APPROVED, "test", MANUAL, "first model")
     set_champion(MlflowClient(mlflow_uri), model_name, version, actor="test", reason="first model", lake=lake_a)
     scored = HOURS[TRAIN:]
@@ -81,7 +81,7 @@ def settings_for(lake: Lake, model_name: str, **overrides):
 
 def test_quiet_hours_trigger_nothing_and_a_covariate_shift_asks_for_a_retrain_within_three_runs(history, model_name):
     lake, settings = history["a"], settings_for(history["a"], model_name)
-    quiet = monitor_hours(lake, CONTRACT, settings, [w.end for w in QUIET_HOURS[5:]])
+    quiet = monitor_hours(lake, CONTRACT, settings.monitor, [w.end for w in QUIET_HOURS[5:]])
     assert len(quiet) == 48
     alarms = [o for o in quiet if o["decision"]["kind"] != NONE]
     drifted_windows = sum(o["drift"]["window_drifted"] for o in quiet)
@@ -91,7 +91,7 @@ def test_quiet_hours_trigger_nothing_and_a_covariate_shift_asks_for_a_retrain_wi
     assert not alarms, [o["decision"]["reason"] for o in alarms]
     assert len(judged) >= 30 and min(judged) > history["holdout_auc"] - settings.live_auc_drop_margin
 
-    runs = monitor_hours(lake, CONTRACT, settings, [w.end for w in DRIFT_HOURS])
+    runs = monitor_hours(lake, CONTRACT, settings.monitor, [w.end for w in DRIFT_HOURS])
     kinds = [o["decision"]["kind"] for o in runs]
     first = next(i for i, o in enumerate(runs) if o["decision"]["retrain"])
     assert first < 3 and kinds[first] == DATA, kinds
@@ -126,7 +126,7 @@ def test_quiet_hours_trigger_nothing_and_a_covariate_shift_asks_for_a_retrain_wi
 def test_a_concept_drift_asks_for_a_retrain_on_the_metric_once_labels_mature(history, model_name):
     lake, settings = history["b"], settings_for(history["b"], model_name)
     ends = [w.end for w in QUIET_HOURS[24:37]]  # from 5 hours after the onset (labels of before) to 17 after
-    runs = monitor_hours(lake, CONTRACT, settings, ends)
+    runs = monitor_hours(lake, CONTRACT, settings.monitor, ends)
     first = next(o for o in runs if o["decision"]["retrain"])
     assert first["decision"]["kind"] == METRIC, first["decision"]
     assert not any(o["decision"]["kind"] == DATA for o in runs)
@@ -141,7 +141,7 @@ def test_a_concept_drift_asks_for_a_retrain_on_the_metric_once_labels_mature(his
 def test_an_old_champion_asks_for_a_scheduled_retrain(history, model_name):
     lake = history["a"]
     settings = settings_for(lake, model_name, max_model_age_hours=24)
-    outcome = monitor_hour(lake, CONTRACT, settings, QUIET_HOURS[30].end)
+    outcome = monitor_hour(lake, CONTRACT, settings.monitor, QUIET_HOURS[30].end)
     assert outcome["decision"]["kind"] == SCHEDULE and outcome["decision"]["retrain"]
     assert "model age" in outcome["decision"]["reason"]
 

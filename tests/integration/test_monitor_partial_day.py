@@ -55,9 +55,9 @@ def history(tmp_path_factory, mlflow_uri):
                              retrain_max_rounds=80)
     request = RetrainRequest("data:regime", TRAIN_HOURS[0].start, TRAIN_HOURS[-1].end,
                              TRAIN_HOURS[-1].end + timedelta(hours=6), hyperparameters=dict(DEFAULTS))
-    summary = train_candidate(lake_a, CONTRACT, settings, request)
+    summary = train_candidate(lake_a, CONTRACT, settings.retrain, settings.registry, request)
     version = register_challenger(mlflow_uri, model_name, summary, summary["tags"])
-    judge_version(mlflow_uri, lake_a, model_name, version, settings, champion_version=None)
+    judge_version(mlflow_uri, lake_a, model_name, version, settings.gates, champion_version=None)
     record_approval(lake_a, model_name, version, APPROVED, "test", MANUAL, "first model")
     set_champion(MlflowClient(mlflow_uri), model_name, version, actor="test", reason="first model", lake=lake_a)
     write_predictions(lake_a, QUIET_HOURS, quiet, mlflow_uri, model_name, version)
@@ -75,7 +75,7 @@ def history(tmp_path_factory, mlflow_uri):
 def test_a_champion_trained_on_6_hours_sees_no_drift_in_a_quiet_day_and_learns_the_hours_it_served(history):
     lake, name = history["a"], history["model"]
     settings = load_settings(lake_uri=lake.uri, model_name=name)
-    runs = monitor_hours(lake, CONTRACT, settings, [w.end for w in QUIET_HOURS])
+    runs = monitor_hours(lake, CONTRACT, settings.monitor, [w.end for w in QUIET_HOURS])
     assert len(runs) == 24
     assert not [o for o in runs if o["decision"]["kind"] == DATA], [o["decision"]["reason"] for o in runs]
     trained = {w.start.hour for w in TRAIN_HOURS}
@@ -111,7 +111,7 @@ def test_a_champion_trained_on_6_hours_sees_no_drift_in_a_quiet_day_and_learns_t
 def test_a_covariate_shift_in_the_hours_the_training_covered_is_still_caught(history):
     lake, name = history["b"], history["model"]
     settings = load_settings(lake_uri=lake.uri, model_name=name)
-    runs = monitor_hours(lake, CONTRACT, settings, [w.end for w in HOURS[TRAIN:]])
+    runs = monitor_hours(lake, CONTRACT, settings.monitor, [w.end for w in HOURS[TRAIN:]])
     asked = [o for o in runs if o["decision"]["retrain"]]
     assert asked, [o["decision"]["reason"] for o in runs]
     first = asked[0]

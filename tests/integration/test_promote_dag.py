@@ -39,7 +39,7 @@ def candidate(lake, hyperparameters: dict | None = None) -> str:
     """Train and register a challenger the way retrain_model does; returns its version."""
     settings = load_settings()
     request = plan_request("manual:test", 1.0, datetime.now(timezone.utc), hyperparameters)
-    summary = train_candidate(lake, CONTRACT, settings, request)
+    summary = train_candidate(lake, CONTRACT, settings.retrain, settings.registry, request)
     return register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary, summary["tags"])
 
 

@@ -41,7 +41,8 @@ def env(mlflow_uri, training_lake, monkeypatch):
 
 def test_a_candidate_is_logged_with_its_lineage_and_registered_as_challenger(env, training_lake, tmp_path):
     settings = env
-    summary = train_candidate(training_lake, CONTRACT, settings, plan_request("manual:test", 1.0, NOW))
+    summary = train_candidate(training_lake, CONTRACT, settings.retrain, settings.registry,
+                              plan_request("manual:test", 1.0, NOW))
     assert summary["champion"] is None and summary["telemetry_hours"] == 3
     assert sum(summary["rows"].values()) > 10_000 and summary["metrics"]["holdout_roc_auc"] > 0.85
 
@@ -88,11 +89,12 @@ def test_a_candidate_is_logged_with_its_lineage_and_registered_as_challenger(env
 
 def test_too_few_rows_are_refused_naming_what_is_missing(env, training_lake):
     settings = env
-    strict = settings.model_copy(update={"retrain_min_rows": 1_000_000})
+    strict = replace(settings.retrain, min_rows=1_000_000)
     with pytest.raises(DatasetError, match=r"labelled rows in the window; at least 1000000"):
-        train_candidate(training_lake, CONTRACT, strict, plan_request("manual:test", 1.0, NOW))
+        train_candidate(training_lake, CONTRACT, strict, settings.registry, plan_request("manual:test", 1.0, NOW))
     with pytest.raises(DatasetError, match="no valid telemetry hours"):
-        train_candidate(training_lake, CONTRACT, settings, plan_request("manual:test", 1.0, NOW - timedelta(days=30)))
+        train_candidate(training_lake, CONTRACT, settings.retrain, settings.registry,
+                        plan_request("manual:test", 1.0, NOW - timedelta(days=30)))
     assert not MlflowClient(settings.mlflow_tracking_uri).search_registered_models(f"name = '{settings.model_name}'")
 
 
@@ -142,7 +144,7 @@ def test_a_drift_retrain_waits_for_the_new_regime_and_learns_from_it(env, tmp_pa
     ready, status = regime_request(lake, CONTRACT, request, 2, NOW)
     assert "2 of 2 hours" in status
     assert (ready.start, ready.end, ready.as_of) == (since, hours[1].end, NOW)
-    summary = train_candidate(lake, CONTRACT, settings, ready)
+    summary = train_candidate(lake, CONTRACT, settings.retrain, settings.registry, ready)
     assert summary["telemetry_hours"] == 2 and summary["request"]["regime_since"] == since.isoformat()
     assert summary["tags"]["window_start"] == since.isoformat()
 

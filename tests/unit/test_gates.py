@@ -6,10 +6,9 @@ import pytest
 
 from ml.gates import GateInputs, check_gates, failed
 from ml.registry.approval import APPROVED, PENDING, REJECTED, initial_state
-from ml.settings import load_settings
+from ml.settings import GateSettings
 
-SETTINGS = load_settings(promotion_margin=0.01, promotion_floor=0.8, promotion_max_latency_ms=50,
-                         promotion_max_model_bytes=1_000_000)
+SETTINGS = GateSettings(margin=0.01, floor=0.8, max_latency_ms=50, max_model_bytes=1_000_000)
 
 
 def tags(auc=0.90, champion=None, champion_auc=None, validation="valid", latency=10.0, size=200_000,

@@ -107,7 +107,8 @@ def test_the_daily_budget_holds_a_retrain_back():
 
 
 def test_the_policy_reads_its_thresholds_from_settings():
-    policy = Policy.from_settings(load_settings(drift_windows_k=5, retrain_daily_budget=1, live_auc_floor=0.8))
+    settings = load_settings(drift_windows_k=5, retrain_daily_budget=1, live_auc_floor=0.8)
+    policy = Policy.from_settings(settings.drift, settings.live, settings.retrain)
     assert (policy.drift_windows_k, policy.daily_budget, policy.live_auc_floor) == (5, 1, 0.8)
 
 

@@ -21,7 +21,7 @@ def wipe_local_stack(settings) -> None:
     embedded local stack, only through `continuum-loop reset`."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     existing = admin.list_topics(timeout=10).topics
-    names = [settings.topics[k] for k in LOOP_TOPICS]
+    names = [settings.kafka.topics[k] for k in LOOP_TOPICS]
     doomed = [n for n in names if n in existing]
     partitions = {n: len(existing[n].partitions) for n in doomed}
     for future in admin.delete_topics(doomed, operation_timeout=30).values():
@@ -47,7 +47,7 @@ def wipe_local_stack(settings) -> None:
         if time.monotonic() > deadline:
             raise LoopError(f"topics {pending} are still being deleted")
         time.sleep(1)
-    lake = Lake.from_settings(settings)
+    lake = Lake.from_settings(settings.lake)
     for prefix in roots():
         lake.delete_prefix(prefix)
     client = MlflowClient(settings.mlflow_tracking_uri)

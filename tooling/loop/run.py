@@ -74,16 +74,16 @@ class Loop:
 
     def __post_init__(self) -> None:
         self.contract = load_contract(self.settings.contract)
-        self.lake = Lake.from_settings(self.settings)
+        self.lake = Lake.from_settings(self.settings.lake)
         self.client = MlflowClient(self.settings.mlflow_tracking_uri)
         self.timeline = Timeline.free_block(self.profile, self.now, self.api.covered_hours(LAKE_OFFLOAD,
                                                                                           self.now - RETENTION))
-        self.lateness = self.settings.offload_lateness
+        self.lateness = self.settings.offload.lateness
         onset_ms = int(self.timeline.onset.timestamp() * 1000)
         scenarios = (CovariateDrift(start_ms=onset_ms), ConceptDrift(start_ms=onset_ms))
         self.sim = Simulator(self.contract, SimConfig(devices=self.profile.devices, rate=self.profile.rate,
                                                        seed=self.profile.seed, scenarios=scenarios))
-        self.sink = KafkaSink(self.settings.kafka_bootstrap, self.settings.topics)
+        self.sink = KafkaSink(self.settings.kafka_bootstrap, self.settings.kafka.topics)
         self.chain = ChainWatch(self.api, self.lake, self.contract, self.settings, self.profile.timeout_s)
         self._clock_at: datetime | None = None
         self._clock_written = 0.0
@@ -206,7 +206,7 @@ class Loop:
         try:
             for hour in self.timeline.hours(self.timeline.end, self.timeline.end + delay):
                 rows += offload_hour(consumer, self.lake, self.contract, "outcomes", self.settings.topic_outcomes,
-                                     Window.hour(hour), self.settings.offload_lateness, tuning=offload_tuning)["rows"]
+                                     Window.hour(hour), self.settings.offload.lateness, tuning=offload_tuning)["rows"]
         finally:
             consumer.close()
         return rows

@@ -7,14 +7,14 @@ import pytest
 
 from ml.contract import ContractError, load_contract, model_frame
 from ml.drift import detect_drift, sample
-from ml.settings import load_settings
+from ml.settings import DriftSettings
 from ml.simulate.scenarios import parse_scenario
 from ml.simulate.stream import SimConfig, Simulator
 
 CONTRACT = load_contract("machine_telemetry")
 HOUR = 3_600_000
 T0 = 1_763_596_800_000  # 2025-11-20T00:00Z
-SETTINGS = load_settings(drift_sample_rows=20_000)
+SETTINGS = DriftSettings(sample_rows=20_000)
 SHIFTED = {"air_temperature_k", "process_temperature_k", "rotational_speed_rpm", "torque_nm", "site"}
 
 
@@ -40,7 +40,7 @@ def test_a_covariate_shift_makes_the_shifted_features_drift(reference):
     result, _ = detect_drift(CONTRACT, reference, window("covariate@+4h"), SETTINGS)
     assert SHIFTED <= set(result.drifted)
     assert "device_type" not in result.drifted and "tool_wear_min" not in result.drifted
-    assert result.drift_share > SETTINGS.drift_share_threshold and result.window_drifted
+    assert result.drift_share > SETTINGS.share_threshold and result.window_drifted
     scores = {f.name: f for f in result.features}
     assert scores["air_temperature_k"].method == "wasserstein" and scores["site"].method == "jensenshannon"
     assert scores["air_temperature_k"].score > scores["air_temperature_k"].threshold == 0.1
@@ -56,18 +56,18 @@ def test_a_new_site_appearing_is_categorical_drift_on_site_alone(reference):
 
 def test_a_share_at_the_threshold_is_a_drifted_window_as_the_evidently_report_says(reference):
     # one feature of ten drifted, and a threshold of 0.1: the report's own test of the share fails at it
-    settings = load_settings(drift_sample_rows=20_000, drift_share_threshold=1 / len(CONTRACT.model_columns))
+    settings = DriftSettings(sample_rows=20_000, share_threshold=1 / len(CONTRACT.model_columns))
     result, snapshot = detect_drift(CONTRACT, reference, window("covariate@+4h:share=0.5,heat_k=0,speed_rpm=0"),
                                     settings)
-    assert result.drifted == ("site",) and result.drift_share == settings.drift_share_threshold
+    assert result.drifted == ("site",) and result.drift_share == settings.share_threshold
     share_test = next(t for t in snapshot.dict()["tests"] if t["name"].startswith("Share of Drifted Columns"))
     assert str(share_test["status"]).endswith("FAIL") and result.window_drifted, share_test
 
 
 def test_sampling_keeps_the_verdict_and_the_scores(reference):
     current = window("covariate@+4h:share=0.2")
-    full, _ = detect_drift(CONTRACT, reference, current, load_settings(drift_sample_rows=500_000))
-    small, _ = detect_drift(CONTRACT, reference, current, load_settings(drift_sample_rows=5_000))
+    full, _ = detect_drift(CONTRACT, reference, current, DriftSettings(sample_rows=500_000))
+    small, _ = detect_drift(CONTRACT, reference, current, DriftSettings(sample_rows=5_000))
     assert small.drifted == full.drifted and small.drifted
     for a, b in zip(full.features, small.features):
         assert b.score == pytest.approx(a.score, rel=0.1, abs=0.03), a.name

@@ -204,6 +204,20 @@ def test_continuum_variables_are_settings_fields_with_valid_values(services):
                 assert fields[same] == defaults[same], f"{name}.environment: {same} differs from the local default"
 
 
+def test_the_kafka_address_has_one_source(compose, services):
+    """Every service that talks to the broker reads the `x-kafka-bootstrap` anchor; the address is spelled
+    again only where YAML cannot splice it: the advertised listener and the Airflow connection's JSON."""
+    address = compose["x-kafka-bootstrap"]
+    readers = {name: env(services[name]).get("CONTINUUM_KAFKA_BOOTSTRAP") for name in ["serving", *AIRFLOW]}
+    readers.update({"kafka-init": env(services["kafka-init"])["BOOTSTRAP"], "kafka": env(services["kafka"])["BOOTSTRAP"]})
+    assert set(readers.values()) == {address}, readers
+    assert "$$BOOTSTRAP" in " ".join(services["kafka"]["healthcheck"]["test"]), "kafka healthcheck"
+    spelled = [line.strip() for line in (ROOT / "docker-compose.yaml").read_text().splitlines()
+               if address in line and not line.strip().startswith("#")]
+    assert len(spelled) == 3 and spelled[0].startswith("x-kafka-bootstrap: &kafka-bootstrap"), spelled
+    assert {line.split(":")[0] for line in spelled[1:]} == {"AIRFLOW_CONN_KAFKA_DEFAULT", "KAFKA_ADVERTISED_LISTENERS"}
+
+
 def test_in_network_addresses_point_at_the_services(services, stack):
     internal = [f"{h}:{p}" for h, p in listeners(env(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"]).values()
                 if h == "kafka"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timezone
 
+from ml.monitor.handover import RetrainAsk
 from ml.train import RetrainRequest, plan_request
 from plugins.tasks.retrain import stale_requests, trigger_reason
 
@@ -19,14 +20,16 @@ def test_the_window_ends_at_the_last_closed_hour():
 
 
 def test_the_trigger_names_the_request_the_calendar_or_the_person():
-    assert trigger_reason("asset_triggered", {}, [{"reason": "drift"}, {"reason": "metric"}]) == "request:drift+metric"
+    asks = [RetrainAsk.from_dict({"reason": "drift"}), RetrainAsk.from_dict({"decision": "metric"}), RetrainAsk()]
+    assert trigger_reason("asset_triggered", {}, asks) == "request:drift+metric+request"
     assert trigger_reason("scheduled", {"reason": "manual"}, []) == "schedule"
     assert trigger_reason("manual", {"reason": "new plant"}, []) == "manual:new plant"
 
 
 def test_a_drift_request_keeps_where_its_regime_began():
     now = datetime(2026, 11, 22, 14, 37, 5, tzinfo=timezone.utc)
-    request = replace(plan_request("request:data", 7.0, now), regime_since=datetime(2026, 11, 22, 3, tzinfo=timezone.utc))
+    request = replace(plan_request("request:data", 7.0, now), regime_since=datetime(2026, 11, 22, 3, tzinfo=timezone.utc),
+                      judged=("3", None))
     assert RetrainRequest.from_dict(request.to_dict()) == request
     assert plan_request("schedule", 7.0, now).to_dict()["regime_since"] is None
 

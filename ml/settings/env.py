@@ -1,12 +1,13 @@
-"""Process settings: endpoints, lake, model name, contract and policies.
+"""Process settings as the environment gives them: one flat `Settings`, every variable `CONTINUUM_<FIELD>`.
 
 One `Settings` object is read from the environment (and an optional `.env` file) once, at an entry
-point, and passed down. A wrong value fails at start with the variable's name and what would fix it.
+point; its typed sections (`settings.drift`, `settings.gates`, ..., `ml.settings.sections`) are what
+is passed down. A wrong value fails at start with the variable's name and what would fix it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import cached_property
 from urllib.parse import urlparse
 
@@ -58,7 +59,7 @@ class Settings(BaseSettings):
         30.0, gt=0, le=24 * 60, description="minutes (0-1440]: how far an event's own time may lie from its Kafka "
         "record timestamp before the offload quarantines it (reason event_time_skew)")
     offload_start: datetime = Field(
-        datetime(2026, 11, 1, tzinfo=timezone.utc), description="an ISO time: the first hour lake_offload schedules")
+        datetime(2026, 11, 1, tzinfo=timezone.utc), description="an ISO time: the first hour lake_offload schedules, and the start_date of the DAGs downstream of it")
     offload_catchup: bool = Field(False, description="true or false: schedule every hour since offload_start")
     silence_hours: int = Field(
         2, ge=1, le=168, description="hours (1-168): this many empty telemetry hours in a row raise one 'stream "
@@ -197,30 +198,32 @@ class Settings(BaseSettings):
     def _utc(cls, value: datetime) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
-    @property
-    def offload_lateness(self) -> timedelta:
-        return timedelta(minutes=self.offload_lateness_minutes)
+    # the typed sections (ml/settings/sections.py), each built once from the validated fields, on first use
+    kafka = cached_property(lambda self: _sections().KafkaSettings.from_settings(self))
+    lake = cached_property(lambda self: _sections().LakeSettings.from_settings(self))
+    registry = cached_property(lambda self: _sections().RegistrySettings.from_settings(self))
+    offload = cached_property(lambda self: _sections().OffloadSettings.from_settings(self))
+    drift = cached_property(lambda self: _sections().DriftSettings.from_settings(self))
+    live = cached_property(lambda self: _sections().LiveSettings.from_settings(self))
+    retrain = cached_property(lambda self: _sections().RetrainSettings.from_settings(self))
+    monitor = cached_property(lambda self: _sections().MonitorSettings.from_settings(self))
+    gates = cached_property(lambda self: _sections().GateSettings.from_settings(self))
+    serving = cached_property(lambda self: _sections().ServingSettings.from_settings(self))
+    alerts = cached_property(lambda self: _sections().AlertSettings.from_settings(self))
+    batch = cached_property(lambda self: _sections().BatchSettings.from_settings(self))
 
-    @property
-    def max_event_skew(self) -> timedelta:
-        return timedelta(minutes=self.max_event_skew_minutes)
+    def model_copy(self, *, update=None, deep: bool = False) -> "Settings":
+        """A copy (with `update`) whose sections are built again from its own fields."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name in [k for k, v in vars(type(self)).items() if isinstance(v, cached_property)]:
+            copy.__dict__.pop(name, None)
+        return copy
 
-    @property
-    def alert_cooldown(self) -> timedelta:
-        return timedelta(minutes=self.alert_cooldown_minutes)
 
-    @cached_property
-    def topics(self) -> dict[str, str]:
-        """Logical topic name -> Kafka topic name."""
-        return {
-            "telemetry": self.topic_telemetry,
-            "outcomes": self.topic_outcomes,
-            "predictions": self.topic_predictions,
-            "alerts": self.topic_alerts,
-            "dlq": self.topic_dlq,
-            "control": self.topic_control,
-            "predictions_shadow": self.topic_predictions_shadow,
-        }
+def _sections():
+    from ml.settings import sections  # the sections read this module's field defaults
+
+    return sections
 
 
 def load_settings(**overrides) -> Settings:
@@ -228,10 +231,17 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
-            hint = Settings.model_fields[field].description if field in Settings.model_fields else None
-            fix = f" (fix: set it to {hint})" if hint else ""
-            lines.append(f"{ENV_PREFIX}{field.upper()}: {err['msg']}{fix}")
-        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+        raise settings_error(exc.errors()) from None
+
+
+def settings_error(errors: list[dict], where: dict[str, str] | None = None) -> SettingsError:
+    """A SettingsError with one line per wrong value (pydantic's `errors()`): the variable (and `where` it was given, when a
+    section was built in code), the problem and the fix (the field's description)."""
+    lines = []
+    for err in errors:
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        hint = Settings.model_fields[field].description if field in Settings.model_fields else None
+        fix = f" (fix: set it to {hint})" if hint else ""
+        given = f" ({where[field]})" if where and field in where else ""
+        lines.append(f"{ENV_PREFIX}{field.upper()}{given}: {err['msg']}{fix}")
+    return SettingsError("invalid settings:\n  " + "\n  ".join(lines))

@@ -9,7 +9,7 @@ def test_defaults_are_the_local_stack(monkeypatch):
     s = Settings(_env_file=None)
     assert s.kafka_bootstrap == "127.0.0.1:9092"
     assert s.mlflow_tracking_uri == "http://127.0.0.1:5000"
-    assert s.topics["telemetry"] == "telemetry" and s.topics["dlq"] == "telemetry.dlq"
+    assert s.kafka.topics["telemetry"] == "telemetry" and s.kafka.topics["dlq"] == "telemetry.dlq"
 
 
 def test_environment_overrides(monkeypatch):
