@@ -14,7 +14,7 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 EXPORT := $(UV) export --frozen --all-extras --no-emit-project --no-hashes --no-header --quiet
 
-.PHONY: demo test up down status venv clean bench lock lock-check live
+.PHONY: demo replay test up down status venv clean bench lock lock-check live
 
 $(STAMP): pyproject.toml uv.lock constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -60,6 +60,15 @@ demo: $(STAMP)
 	@$(STACK) up live
 	@$(STACK) status
 	@echo "The UIs and the live stream stay up until 'make down' ('make live RATE=... SCENARIO=...' changes the stream)."
+
+# a recorded file through the same loop, paced in real time's order, under the file's own contract and model:
+#   make replay FILE=<csv|parquet|pkg:package/path> CONTRACT=<contract.yaml> (ROWS_PER_HOUR=N | TIME_COLUMN=col)
+#               [MODEL=name] [ARGS="--change-at row:12000 --history-hours 24 --from ... --to ..."]
+# The DAGs and the sidecar restart with CONTINUUM_CONTRACT/_MODEL_NAME/_EXPECTATIONS_DIR set; `make demo` restores them.
+replay: $(STAMP)
+	@test -n "$(FILE)" -a -n "$(CONTRACT)" || { echo "usage: make replay FILE=... CONTRACT=... (ROWS_PER_HOUR=N | TIME_COLUMN=col) [MODEL=name] [ARGS='...']"; exit 2; }
+	@$(PY) -m tooling.loop.replay_stack $(CONTRACT) $(MODEL) -- --replay $(FILE) \
+		$(if $(ROWS_PER_HOUR),--rows-per-hour $(ROWS_PER_HOUR)) $(if $(TIME_COLUMN),--time-column $(TIME_COLUMN)) $(ARGS)
 
 # the live stream: the simulator in real time (RATE events/s, default 5; SCENARIO e.g. covariate@+10m)
 live: $(STAMP)

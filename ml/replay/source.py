@@ -15,8 +15,8 @@ A row that breaks the contract travels like any other and is rejected downstream
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -29,7 +29,7 @@ from ml.contract import Contract, ContractError
 from ml.contract.codec import KAFKA_COLUMNS, codec_for
 from ml.contract.decode import RawBatch, decode
 from ml.replay.events import MS_PER_HOUR, Events, build_events
-from ml.replay.options import ReplayOptions
+from ml.replay.options import ReplayError, ReplayOptions
 from ml.replay.read import match_columns, read_table, resolve
 from ml.simulate.encode import Encoder, EventChunk
 from ml.simulate.stream import Batch
@@ -56,7 +56,10 @@ class ReplayHour:
 class FileSource:
     """A CSV or Parquet file (or `pkg:<package>/<path>`) replayed under a contract, in event-time order."""
 
-    def __init__(self, path: str | Path, contract: Contract, options: ReplayOptions | None = None) -> None:
+    def __init__(self, path: str | Path, contract: Contract, options: ReplayOptions | None = None,
+                 shift: timedelta = timedelta(0)) -> None:
+        """`shift` moves every event (and the slice's bounds) in time, after the slice is cut in the file's
+        own times: a replay places an old file within the broker's retention, whole days keep its hours of day."""
         if contract.label.join_key not in (contract.event_id, contract.entity_key):
             raise ContractError("label.join_key: a replay joins outcomes on the event id or the entity "
                                 f"(got {contract.label.join_key!r})")
@@ -80,8 +83,12 @@ class FileSource:
         if self.options.to_time is not None:
             keep &= ts[order] < _ms(self.options.to_time)
         self.order = order[keep]  # file rows in the slice, in event-time order
-        observed = ts[self.order] + self.delay_ms
+        self.shift_ms = int(shift.total_seconds() * 1000)
+        if self.shift_ms:
+            self.events = replace(self.events, ts_ms=self.events.ts_ms + self.shift_ms)
+        observed = self.events.ts_ms[self.order] + self.delay_ms
         self.outcome_order = self.order[np.lexsort((self.order, observed))]
+        self._outcomes_sent_ms: int | None = None  # `replay`'s cursor: outcomes observed before it are sent
 
     def __len__(self) -> int:
         """Events in the slice."""
@@ -94,7 +101,7 @@ class FileSource:
             return
         ts = self.events.ts_ms[self.order]
         observed = self.events.ts_ms[self.outcome_order] + self.delay_ms
-        low = _ms(self.options.from_time) if self.options.from_time is not None else int(ts[0])
+        low = _ms(self.options.from_time) + self.shift_ms if self.options.from_time is not None else int(ts[0])
         first, last = _floor(low), _floor(int(observed[-1]))
         for start in range(first, last + 1, MS_PER_HOUR):
             end = start + MS_PER_HOUR
@@ -104,6 +111,25 @@ class FileSource:
             (events, bad_events), (labels, bad_labels) = self._decoded(telemetry), self._decoded(outcomes)
             yield ReplayHour(datetime.fromtimestamp(start / 1000, tz=timezone.utc), telemetry, outcomes,
                              pd.DataFrame(bad_events + bad_labels, columns=REJECT_COLUMNS), events, labels)
+
+    def span(self) -> tuple[datetime, datetime]:
+        """(the slice's first event time, its last event time), shifted."""
+        ts = self.events.ts_ms[self.order]
+        if not len(ts):
+            raise ReplayError("the slice holds no events: widen from_time / to_time")
+        return _time(int(ts[0])), _time(int(ts[-1]))
+
+    def replay(self, start_ms: int, end_ms: int, until_ms: int) -> Iterator[Batch]:
+        """The telemetry with event times in [start, end) and the outcomes observed before `until` not sent
+        by an earlier call, as the simulator's `replay` gives them: a paced driver asks span by span."""
+        ts = self.events.ts_ms[self.order]
+        yield self._telemetry(self.order[np.searchsorted(ts, start_ms):np.searchsorted(ts, end_ms)])
+        observed = self.events.ts_ms[self.outcome_order] + self.delay_ms
+        low = 0 if self._outcomes_sent_ms is None else np.searchsorted(observed, self._outcomes_sent_ms)
+        high = np.searchsorted(observed, until_ms)
+        if high > low:
+            yield self._outcomes(self.outcome_order[low:high])
+        self._outcomes_sent_ms = max(until_ms, self._outcomes_sent_ms or until_ms)
 
     def _telemetry(self, rows: np.ndarray) -> Batch:
         ev = self.events
@@ -168,6 +194,10 @@ def _stem(path: Path) -> str:
     for suffix in (".gz", ".bz2", ".zip"):
         name = name.removesuffix(suffix)
     return Path(name).stem
+
+
+def _time(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
 def _ms(moment: datetime) -> int:

@@ -3,6 +3,10 @@
     continuum-loop reset                 # empty topics, lake and registered model (embedded stack only)
     continuum-loop run --profile demo    # about a day of history, drift, retrain, promotion, swap
     continuum-loop run --profile short   # the same, fewer hours (the end-to-end test)
+    continuum-loop run --replay FILE --contract C.yaml (--time-column T | --rows-per-hour N)
+                       [--label-column L] [--label-delay-minutes M] [--entity-column E]
+                       [--from T] [--to T] [--history-hours 24] [--change-at T|row:N]
+                                         # a recorded file through the same loop (`make replay`)
 
 Exit codes: 0 the loop closed, 1 a step failed (named, with where to look), 2 a bad argument.
 """
@@ -16,6 +20,7 @@ import sys
 from pathlib import Path
 
 from ml.settings import SettingsError, load_settings
+from tooling.loop.replay_args import add_replay_arguments, replay_play
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORDS = ROOT / ".local" / "airflow" / "simple_auth_manager_passwords.json.generated"
@@ -45,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serving-url", default=f"http://127.0.0.1:{os.environ.get('CONTINUUM_SERVING_PORT', '8000')}")
     parser.add_argument("--summary", type=Path, default=ROOT / ".local" / "loop" / "summary.json",
                         help="where to write the summary as JSON")
+    add_replay_arguments(parser)
     args = parser.parse_args(argv)
     if args.profile not in PROFILES:
         parser.error(f"--profile {args.profile!r} is unknown; choose one of {', '.join(PROFILES)}")
@@ -63,12 +69,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from ml.report import build_loop_report
     from tooling.loop.airflow_api import AirflowApi, AirflowError
-    from tooling.loop.summary import summarize, table
+    from tooling.loop.summary import hour_table, summarize, table
 
     try:
         api = AirflowApi(args.airflow_url, *_password(args))
-        loop = Loop(settings, api, PROFILES[args.profile], args.serving_url.rstrip("/"))
-        print(f"[loop] profile {args.profile}: event time {loop.timeline.describe()}, drift from "
+        profile, play = PROFILES[args.profile], None
+        if args.replay:
+            profile, play = replay_play(args, settings, api)
+        loop = Loop(settings, api, profile, args.serving_url.rstrip("/"), play)
+        print(f"[loop] {loop.play.name}: event time {loop.timeline.describe()}, history to "
               f"{loop.timeline.onset:%Y-%m-%d %H:%M}Z", flush=True)
         outcome = loop.run()
         report = loop.step("write the loop report", build_loop_report, loop.lake, settings.model_name,
@@ -79,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     write_json(args.summary, summary)
-    print("\nContinuum loop summary\n" + table(summary))
+    print("\nContinuum loop summary\n" + table(summary) + "\n\nHours played\n" + hour_table(summary))
     print(f"\nSummary as JSON: {args.summary}")
     return 0
 

@@ -50,12 +50,12 @@ from ml.monitor.run import run_id_for
 from ml.registry import CHALLENGER, by_alias, champion, version_url
 from ml.registry.approval import APPROVAL, GATE_TAG_PREFIX, REJECTED
 from ml.runtime import offload_tuning
-from ml.simulate import ConceptDrift, CovariateDrift, SimConfig, Simulator
 from ml.simulate.produce import KafkaSink
 from plugins.dag_ids import LAKE_OFFLOAD, MONITOR_MODEL, PROMOTE_MODEL, RETRAIN_MODEL, ROLLBACK_MODEL
 from tooling.loop.airflow_api import AirflowApi, AirflowError
 from tooling.loop.chain import CHAIN, ChainWatch
-from tooling.loop.timeline import RETENTION, LoopError, Profile, Timeline
+from tooling.loop.stream import Play, simulator_play
+from tooling.loop.timeline import RETENTION, LoopError, Profile
 
 log = logging.getLogger(__name__)
 DAGS = [LAKE_OFFLOAD, MONITOR_MODEL, RETRAIN_MODEL, PROMOTE_MODEL, ROLLBACK_MODEL]
@@ -68,6 +68,7 @@ class Loop:
     api: AirflowApi
     profile: Profile
     serving_url: str
+    play: Play | None = None  # what to stream: the simulator on `profile` when not given
     now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     steps: list[dict] = field(default_factory=list)
     hours: list[dict] = field(default_factory=list)  # one record per paced hour: what it took and what happened
@@ -76,13 +77,11 @@ class Loop:
         self.contract = load_contract(self.settings.contract)
         self.lake = Lake.from_settings(self.settings.lake)
         self.client = MlflowClient(self.settings.mlflow_tracking_uri)
-        self.timeline = Timeline.free_block(self.profile, self.now, self.api.covered_hours(LAKE_OFFLOAD,
-                                                                                          self.now - RETENTION))
+        if self.play is None:
+            used = self.api.covered_hours(LAKE_OFFLOAD, self.now - RETENTION)
+            self.play = simulator_play(self.contract, self.profile, self.now, used)
+        self.timeline = self.play.timeline
         self.lateness = self.settings.offload.lateness
-        onset_ms = int(self.timeline.onset.timestamp() * 1000)
-        scenarios = (CovariateDrift(start_ms=onset_ms), ConceptDrift(start_ms=onset_ms))
-        self.sim = Simulator(self.contract, SimConfig(devices=self.profile.devices, rate=self.profile.rate,
-                                                       seed=self.profile.seed, scenarios=scenarios))
         self.sink = KafkaSink(self.settings.kafka_bootstrap, self.settings.kafka.topics)
         self.chain = ChainWatch(self.api, self.lake, self.contract, self.settings, self.profile.timeout_s)
         self._clock_at: datetime | None = None
@@ -120,8 +119,8 @@ class Loop:
                       self.first_served)
             first = self.step("train and promote the first champion", self.first_champion)
             self.step(f"sidecar serves v{first}", self.wait_serving, first)
-            print(f"[loop] {p.paced_hours} hours played one at a time; covariate and concept drift from "
-                  f"{t.onset:%Y-%m-%d %H:%M}Z", flush=True)
+            change = f"; {self.play.change} at {self.play.change_at:%Y-%m-%d %H:%M}Z" if self.play.change_at else ""
+            print(f"[loop] {len(t.hours(t.onset, t.end))} hours played one at a time{change}", flush=True)
             for end in t.hours(t.onset + HOUR, t.end + HOUR):
                 self.play_hour(end)
             self.step("the outcomes observed after the last hour", self.produce, t.end, t.end,
@@ -175,7 +174,7 @@ class Loop:
     def produce(self, start: datetime, end: datetime, until: datetime) -> None:
         """Telemetry with event times in [start, end) and the outcomes observed before `until` into Kafka."""
         ms = lambda d: int(d.timestamp() * 1000)  # noqa: E731
-        for batch in self.sim.replay(ms(start), ms(end), until_ms=ms(until)):
+        for batch in self.play.source.replay(ms(start), ms(end), ms(until)):
             self.sink.send(batch)
         report = self.sink.close()
         if not report.ok:

@@ -22,6 +22,7 @@ from ml.audit import read_records
 from ml.monitor.live import labelled_predictions, read_hours
 from ml.registry import model_url
 from ml.registry.history import ChampionTimeline, stale_predictions
+from tooling.loop.windows import gain, per_hour
 
 
 def live_auc(lake, contract, version: str, start: datetime, end: datetime, labels_until: datetime) -> dict:
@@ -83,7 +84,9 @@ def summarize(loop, outcome: dict, report: dict) -> dict:
     labels_until = t.end + timedelta(minutes=loop.contract.label.max_delay_minutes)
     client = MlflowClient(settings.mlflow_tracking_uri)
     decisions = [json.loads(lake.read_text(k)) for k in sorted(lake.list(decisions_prefix())) if k.endswith(".json")]
-    detected = next((d for d in decisions if d.get("retrain") and d["evidence"]["now"] > t.onset.isoformat()), None)
+    play = loop.play
+    since = play.change_at or t.onset  # the known change, or (no change marked) the first hour played
+    detected = next((d for d in decisions if d.get("retrain") and d["evidence"]["now"] > since.isoformat()), None)
     records, _ = read_records(lake)
     moves = ChampionTimeline.from_records(records, settings.model_name).moves
     first = outcome["first"]
@@ -94,13 +97,17 @@ def summarize(loop, outcome: dict, report: dict) -> dict:
         return float(tags[key]) if key in tags else None
 
     mlflow_url = settings.mlflow_tracking_uri
+    hours = per_hour(lake, loop.contract, mlflow_url, settings.model_name, first, t.hours(t.onset, t.end), labels_until)
     drift_reports = sorted(k for k in lake.list(drift_report_prefix()) if is_drift_report_key(k))
     return {
-        "profile": loop.profile.name, "timeline": t.to_dict(), "drift_onset": t.onset.isoformat(),
+        "played": play.name, "profile": loop.profile.name, "timeline": t.to_dict(),
+        "shifted_by_days": play.shift.days,
+        "change": play.change if play.change_at else None,
+        "drift_onset": play.change_at.isoformat() if play.change_at else None,
         "detected_by": None if detected is None else {
             "run": detected["run_id"], "kind": detected["kind"], "reason": detected["reason"],
             "window_end": detected["evidence"]["now"],
-            "hours_after_onset": (datetime.fromisoformat(detected["evidence"]["now"]) - t.onset).total_seconds() / 3600,
+            "hours_after_onset": (datetime.fromisoformat(detected["evidence"]["now"]) - since).total_seconds() / 3600,
             "drifted": (detected.get("drift") or {}).get("drifted", []),
             "mlflow_run": (detected.get("links") or {}).get("mlflow_run")},
         "decisions": {k: sum(d["kind"] == k for d in decisions) for k in ("none", "data", "metric", "schedule")},
@@ -111,8 +118,10 @@ def summarize(loop, outcome: dict, report: dict) -> dict:
         # both versions on the new version's holdout (the most recent validated rows at its training)
         "holdout_auc": {"before": tag("champion_holdout_roc_auc"), "after": tag("holdout_roc_auc")},
         # each version on the drifted hours' events it served (the version picks its own predictions)
-        "live": {"before": live_auc(lake, loop.contract, first, t.onset, t.end, labels_until),
-                 "after": live_auc(lake, loop.contract, second, t.onset, t.end, labels_until) if second else None},
+        "live": {"before": live_auc(lake, loop.contract, first, since, t.end, labels_until),
+                 "after": live_auc(lake, loop.contract, second, since, t.end, labels_until) if second else None},
+        "per_hour": hours,
+        "gain": {"after_change": gain(hours, play.change_at), "all_played": gain(hours, None)},
         "served": served(lake, loop.contract, settings.model_name, datetime.fromisoformat(outcome["first_served"]),
                          t.end),
         "hours": loop.hours,
@@ -135,21 +144,29 @@ def table(s: dict) -> str:
     d = s["detected_by"] or {}
     lb, la, sv = s["live"]["before"], s["live"]["after"] or {"roc_auc": None, "version": None, "labels": 0,
                                                              "coverage": 0.0}, s["served"]
+    moved = f" (its own times moved {s['shifted_by_days']} days)" if s["shifted_by_days"] else ""
+    after = "the change" if s["drift_onset"] else "the first hour played"
+    g = s["gain"]["after_change" if s["drift_onset"] else "all_played"]
     rows = [
-        ("event time", f"{s['timeline']['start'][:16]}Z .. {s['timeline']['end'][:16]}Z"),
-        ("drift onset (covariate + concept)", s["drift_onset"]),
-        ("detected by", f"{d.get('run', 'not detected')} ({d.get('kind', '-')}, "
-                        f"{d.get('hours_after_onset', 0):.0f} h after onset)"),
+        ("played", s["played"] + moved),
+        ("event time", f"{s['timeline']['start'][:16]}Z .. {s['timeline']['end'][:16]}Z, history to "
+                       f"{s['timeline']['onset'][:16]}Z"),
+        (s["change"] or "known change", s["drift_onset"] or "none marked (--change-at)"),
+        ("retrain first asked by", f"{d.get('run', 'none')} ({d.get('kind', '-')}, "
+                                   f"{d.get('hours_after_onset', 0):.0f} h after {after})"),
         ("reason", d.get("reason", "-")),
         ("drifted features", ", ".join(d.get("drifted", [])) or "-"),
         ("champion before -> after", f"v{s['versions']['before']} -> v{s['versions']['after']}"),
-        ("new champion learned from", _span(s["retrained_on"], s["drift_onset"])),
+        ("new champion learned from", _span(s["retrained_on"], s["drift_onset"] or s["timeline"]["onset"])),
         ("holdout AUC, same holdout", f"v{s['versions']['before']} {auc(s['holdout_auc']['before'])} -> "
                                       f"v{s['versions']['after']} {auc(s['holdout_auc']['after'])}"),
-        ("live AUC on drifted events it served", f"v{lb['version']} {auc(lb['roc_auc'])} ({lb['labels']} labels, "
+        (f"live AUC on events it served after {after}", f"v{lb['version']} {auc(lb['roc_auc'])} ({lb['labels']} labels, "
                                                  f"coverage {lb['coverage']:.0%}) -> v{la['version']} "
                                                  f"{auc(la['roc_auc'])} ({la['labels']} labels, "
                                                  f"coverage {la['coverage']:.0%})"),
+        (f"accuracy after {after}: served / first champion alone",
+         "-" if g["gain"] is None else f"{g['served_accuracy']:.4f} / {g['first_accuracy']:.4f}: gain "
+                                      f"{g['gain']:+.4f} over {g['hours']} hours"),
         ("champion moves (event time)", ", ".join(f"v{m['version']} at {m['at'][:16]}Z" for m in s["champion_moves"])),
         ("decisions", ", ".join(f"{k} {v}" for k, v in s["decisions"].items())
          + f"; retrains asked {s['retrains_asked']}"),
@@ -171,8 +188,22 @@ def table(s: dict) -> str:
 
 
 
+def hour_table(s: dict) -> str:
+    """The hours played, one line each: who served, labelled events, accuracy and ROC AUC served, and the
+    first champion's on the same events."""
+    def f(x):
+        return "   -  " if x is None else f"{x:.4f}"
+
+    lines = ["  hour (event time)   served by  events  labels  accuracy  AUC     first: accuracy  AUC"]
+    for r in s["per_hour"]:
+        served = ",".join(f"v{v}" for v in r["served_by"]) or "-"
+        lines.append(f"  {r['hour'][:16]}Z  {served:<9}  {r['events']:>6}  {r['labels']:>6}  {f(r['accuracy'])}    "
+                     f"{f(r['roc_auc'])}  {f(r['first_accuracy'])}           {f(r['first_roc_auc'])}")
+    return "\n".join(lines)
+
+
 def _span(window: dict, onset: str) -> str:
-    """A training window as hours relative to the drift onset."""
+    """A training window as hours relative to the change (or the history's end)."""
     if not window.get("start") or not window.get("end"):
         return "-"
     zero = datetime.fromisoformat(onset)
@@ -180,7 +211,7 @@ def _span(window: dict, onset: str) -> str:
     def rel(value: str) -> str:
         return f"{(datetime.fromisoformat(value) - zero).total_seconds() / 3600:+.0f} h"
 
-    return f"{window['start']} .. {window['end']} (onset {rel(window['start'])} .. {rel(window['end'])})"
+    return f"{window['start']} .. {window['end']} ({rel(window['start'])} .. {rel(window['end'])} from {onset[:16]}Z)"
 
 
 def _pace(hours: list[dict]) -> str:

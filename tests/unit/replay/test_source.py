@@ -134,3 +134,31 @@ def test_parquet_with_a_zoned_time_column_and_normalized_column_names(tmp_path):
         ("t-9", "2026-02-28T22:10:00.000Z", 3.5), ("t-8", "2026-02-28T22:20:00.000Z", 4.5)]
     assert [orjson.loads(v)["gearbox_fault"] for h in hours for v in h.outcomes.values] == [1, 0]
     assert all(len(h.rejects) == 0 for h in hours)
+
+
+def test_replay_by_spans_sends_each_event_and_outcome_once_in_time_order_shifted_by_whole_days(tmp_path):
+    """A paced driver asks span by span, its spans offset from the hours (by the offload's lateness)."""
+    delay = timedelta(minutes=30)
+    whole = FileSource(csv(tmp_path), WIND, timed(label_delay=delay))
+    shifted = FileSource(csv(tmp_path), WIND, timed(label_delay=delay), shift=timedelta(days=2))
+    assert shifted.span() == tuple(t + timedelta(days=2) for t in whole.span())
+    ms = lambda t: int(t.timestamp() * 1000)  # noqa: E731
+    base, telemetry, outcomes = T0 + timedelta(days=2), [], []
+    cuts = [base, base + timedelta(minutes=10), base + timedelta(hours=1, minutes=10),
+            base + timedelta(hours=3, minutes=59, seconds=59, milliseconds=999), base + timedelta(hours=4)]
+    for a, b in zip(cuts, cuts[1:]):
+        for batch in shifted.replay(ms(a), ms(b), ms(b)):
+            (telemetry if batch.topic == "telemetry" else outcomes).append((ms(a), ms(b), batch))
+            assert all(ms(a) <= t < ms(b) for t in batch.timestamps), "every record inside its span"
+    for _ in shifted.replay(ms(cuts[-1]), ms(cuts[-1]), ms(cuts[-1] + timedelta(hours=1))):
+        outcomes.append((0, 0, _))
+    sent = [r[ROW_FIELD] for _, _, b in telemetry for r in records([b])]
+    assert sorted(sent) == [0, 1, 2, 3, 4] and len(set(sent)) == 5
+    labelled = [r[ROW_FIELD] for _, _, b in outcomes for r in records([b])]
+    assert sorted(labelled) == [0, 1, 2, 3, 4] and len(set(labelled)) == 5
+    # the same ids as unshifted, each event 2 days later
+    key = WIND.event_id
+    assert {r[key] for _, _, b in telemetry for r in records([b])} == {
+        r[key] for h in whole.hours() for r in records([h.telemetry])}
+    stamps = [t for _, _, b in telemetry for t in b.timestamps]
+    assert stamps == sorted(stamps) and stamps[0] == ms(T0 + timedelta(days=2, minutes=5))
