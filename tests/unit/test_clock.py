@@ -43,3 +43,10 @@ def test_an_unreadable_clock_is_ignored(tmp_path):
     lake = Lake(str(tmp_path))
     lake.write_text(replay_clock_key(), "{not json")
     assert clock.now(lake) > PAST + timedelta(days=1)
+
+
+def test_a_lake_that_cannot_be_read_gives_the_wall_clock(tmp_path):
+    """A promotion must not fail on the clock: the lake's own failure shows where it is written."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the lake's folder should be")
+    assert clock.now(Lake(str(blocked))) > PAST + timedelta(days=1)
