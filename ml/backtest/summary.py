@@ -24,6 +24,7 @@ from ml.backtest.engine import PolicyRun, run_policy
 from ml.backtest.models import Models
 from ml.backtest.policies import PolicySpec
 from ml.lake.window import HOUR
+from ml.train import DatasetError
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,11 @@ def run_policies(stream: Stream, specs: list[PolicySpec], options: BacktestOptio
         raise ValueError(f"--history-hours {options.history_hours}: the file spans only "
                          f"{len(stream.hours)} hours; leave hours after the history to backtest")
     models = Models(stream, specs[0].retrain)
-    first = models.fit(start, serving_from, serving_from, specs[0].retrain)
+    try:
+        first = models.fit(start, serving_from, serving_from, specs[0].retrain)
+    except DatasetError as exc:
+        raise DatasetError(f"--history-hours {options.history_hours}: the first champion cannot be trained: {exc}; "
+                           "give more history hours (or more rows per hour)") from None
     return [run_policy(stream, spec, models, first, serving_from, options.lateness) for spec in specs]
 
 
