@@ -100,10 +100,17 @@ def live_metrics(lake: Lake, contract: Contract, end: datetime, hours: int, vers
                  min_labels: int, min_coverage: float) -> LiveMetrics:
     """The live window's figures for `version` as of `end` (outcomes observed before `end` count)."""
     window = live_window(contract, end, hours)
-    label = contract.label
-    base = dict(start=window.start.isoformat(), end=window.end.isoformat(), version=version, threshold=threshold)
     preds, joined = (pd.DataFrame(), None) if version is None else labelled_predictions(
         lake, contract, version, window, end.replace(minute=0, second=0, microsecond=0), observed_before=end)
+    return judge_live(window, version, threshold, preds, joined, contract.label.field, min_labels, min_coverage)
+
+
+def judge_live(window: Window, version: str | None, threshold: float, preds: pd.DataFrame,
+               joined: pd.DataFrame | None, label: str, min_labels: int, min_coverage: float) -> LiveMetrics:
+    """The live window's figures from `version`'s predictions in it (a `score` column) and those of them
+    joined with a mature `label`: judged only with enough labels and coverage and both classes. Pure,
+    so the backtest judges its served predictions by the same rule."""
+    base = dict(start=window.start.isoformat(), end=window.end.isoformat(), version=version, threshold=threshold)
     if version is None or preds.empty:
         note = "no champion" if version is None else "no predictions offloaded for the live window"
         return LiveMetrics(predictions=0, labels=0, mature=0, coverage=0.0, judged=False, note=note, **base)
@@ -114,7 +121,7 @@ def live_metrics(lake: Lake, contract: Contract, end: datetime, hours: int, vers
         note = (f"not judged: {labelled} mature labels of {n} predictions of v{version} (coverage {coverage:.2f}); "
                 f"need {min_labels} labels and coverage {min_coverage:.2f}")
         return LiveMetrics(judged=False, note=note, **counts, **base)
-    y = joined[label.field].astype(int).to_numpy()
+    y = joined[label].astype(int).to_numpy()
     if y.min() == y.max():
         return LiveMetrics(judged=False, note=f"not judged: all {labelled} labels are {y[0]}", **counts, **base)
     m = classification_metrics(y, joined["score"].to_numpy(dtype=float), threshold)

@@ -13,7 +13,7 @@ For the hour ending at `end` (event time, so a backfill sees what a live run wou
 - history: the decisions of the 24 hours before, in the lake, give the drift shares of the previous
   windows (k consecutive drifted windows count, a missing hour breaks the run) and the recent retrains
   (cooldown, budget);
-- the decision (`ml.policy.decide`), written to the lake (`layout.decision_key`) with all of the above, and an
+- the decision (`ml.monitor.judge.judge_window`, the policy's pure core shared with the backtest), written to the lake (`layout.decision_key`) with all of the above, and an
   MLflow run in the `<model>-monitoring` experiment holding the figures, the report and the decision, so
   a person can open the report from the MLflow UI.
 """
@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import tempfile
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -39,28 +37,22 @@ from ml.lake.window import HOUR
 from ml.monitor.champion import ChampionInfo, champion_info
 from ml.monitor.live import live_metrics
 from ml.monitor.reference import ReferenceCache, drift_reference
-from ml.policy import DATA, METRIC, NONE, Evidence, Policy, decide, record_decision
+from ml.monitor.judge import (WindowInputs, drift_chain, judge_window, learns_reference, pending_until,
+                              recent_retrains, regime_since, whole_hour)
+from ml.policy import record_decision
 from ml.registry import run_url
 from ml.settings import DriftSettings, MonitorSettings, RegistrySettings
 from ml.validation import read_hour, valid_hours
 
 log = logging.getLogger(__name__)
+__all__ = ["drift_chain", "monitor_hour", "monitor_hours", "pending_until", "previous_decisions", "recent_retrains",
+           "regime_since", "run_id_for", "whole_hour"]
 HISTORY_HOURS = 24
 
 
 def run_id_for(end: datetime) -> str:
     """The run name of the window ending at `end`: reruns and backfills of an hour rewrite its records."""
     return f"monitor-{end.astimezone(timezone.utc):%Y%m%dT%H%M}"
-
-
-def whole_hour(value: datetime) -> datetime:
-    """`value` as an aware UTC datetime on a whole hour; anything else is refused with the fix."""
-    if value.tzinfo is None:
-        raise ValueError(f"monitor: {value.isoformat()} has no time zone; give UTC times such as 2026-11-22T14:00Z")
-    value = value.astimezone(timezone.utc)
-    if value != value.replace(minute=0, second=0, microsecond=0):
-        raise ValueError(f"monitor: windows end on whole hours; {value.isoformat()} is not one")
-    return value
 
 
 def previous_decisions(lake: Lake, end: datetime, hours: int = HISTORY_HOURS,
@@ -79,58 +71,6 @@ def previous_decisions(lake: Lake, end: datetime, hours: int = HISTORY_HOURS,
         if known[run_id] is not None:
             out.append(known[run_id])
     return out
-
-
-def drift_chain(history: list[dict], end: datetime, windows: int, measure, version: str | None = None) -> list[float]:
-    """Drift shares of the `windows` hourly windows just before `end`, oldest first, stopping at the
-    first gap (a window without data, or not judged for drift: it is not a drifted window). A window
-    without a recorded decision yet (validated hours arrive out of order in backfills and retries), or
-    recorded against another champion's reference (`version`), is measured now by `measure(window_end)`,
-    which returns None for a gap."""
-    by_end = {r["evidence"]["now"]: r for r in history}
-    shares = []
-    for back in range(1, windows + 1):
-        when = end - back * HOUR
-        record = by_end.get(when.isoformat())
-        if record is not None and version is not None and (record.get("champion") or {}).get("version") != version:
-            record = None
-        share = (record.get("drift") or {}).get("drift_share") if record else measure(when)
-        if share is None:
-            break
-        shares.append(float(share))
-    return shares[::-1]
-
-
-def recent_retrains(decisions: list[dict]) -> tuple[datetime, ...]:
-    return tuple(sorted(datetime.fromisoformat(r["evidence"]["now"]) for r in decisions if r.get("retrain")))
-
-
-def regime_since(kind: str, end: datetime, shares: list[float], live: dict | None) -> str | None:
-    """Where the regime a retrain should learn begins, or None (a calendar retrain keeps its window).
-
-    - data: the last hour of the first window of the drifted run (the earliest hour the check saw the
-      change in; the window before it was still under the threshold);
-    - metric: the start of the live window whose accuracy fell."""
-    if kind == DATA and shares:
-        return (end - len(shares) * HOUR).isoformat()
-    if kind == METRIC and live and live.get("start"):
-        return whole_hour(datetime.fromisoformat(live["start"])).isoformat()
-    return None
-
-
-def pending_until(history: list[dict], version: str | None, regime_hours: int, label_delay: timedelta) -> datetime | None:
-    """Until when the latest retrain asked for champion `version` may still be waiting for its data: the
-    last of its `regime_hours` hours since the change has closed and its labels' longest delay has
-    passed, plus an hour for the offload. A later champion, or a request without a regime, waits for nothing."""
-    for record in history:  # newest first
-        if not record.get("retrain"):
-            continue
-        same = (record.get("champion") or {}).get("version") == version
-        if not (same and record.get("regime_since") and regime_hours > 0):
-            return None
-        delay = timedelta(hours=math.ceil(label_delay / HOUR))
-        return datetime.fromisoformat(record["regime_since"]) + regime_hours * HOUR + delay + HOUR
-    return None
 
 
 def window_frame(lake: Lake, contract: Contract, start: datetime, end: datetime) -> tuple[pd.DataFrame, list[str]]:
@@ -187,30 +127,17 @@ def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: 
             live = live_metrics(lake, contract, end, live_settings.window_hours, info.version, info.threshold,
                                 live_settings.min_mature_labels, live_settings.min_label_coverage)
             context["live"] = live.to_dict()
-        shares = []  # no window measured now (no data, or not judged): the run of drifted windows is broken
-        if (context["drift"] or {}).get("judged"):
-            def measure(when: datetime) -> float | None:
-                return _share(lake, contract, drift, info, references, when)
 
-            shares = drift_chain(history, end, drift.windows_k - 1, measure, info.version) + [
-                context["drift"]["drift_share"]]
-        live = context["live"] or {}
-        evidence = Evidence(
-            now=end, drift_shares=tuple(shares), live_auc=live.get("roc_auc") if live.get("judged") else None,
-            live_labels=int(live.get("labels") or 0), mature_labels=int(live.get("mature") or 0),
-            champion_auc=info.holdout_roc_auc if info else None, model_age_hours=info.age_hours(end) if info else None,
-            recent_retrains=recent_retrains(history),
-            pending_until=pending_until(history, info.version if info else None, monitor.retrain.regime_hours,
-                                        timedelta(minutes=contract.label.max_delay_minutes)))
-        decision = decide(evidence, Policy.from_settings(drift, live_settings, monitor.retrain))
-        if info is None:
-            decision = replace(decision, kind=NONE, reason="no champion to monitor yet: train and promote one first",
-                               fired=(), suppressed_by=None)
-        if len(current) and drift.match_hour_of_day and live.get("judged") and METRIC not in decision.fired:
-            # hours served with valid data and healthy live metrics become the reference of their hours of the day
+        def measure(when: datetime) -> float | None:
+            return _share(lake, contract, drift, info, references, when)
+
+        judged = judge_window(WindowInputs(end, info, context["drift"], context["live"], history, measure), monitor,
+                              timedelta(minutes=contract.label.max_delay_minutes))
+        decision = judged.decision
+        if learns_reference(monitor, len(current), context["live"], decision):
             context["window"]["reference_added"] = references.learn(info, current, hours)
         if decision.retrain:
-            context["regime_since"] = regime_since(decision.kind, end, shares, context["live"])
+            context["regime_since"] = judged.regime_since
         mlflow_run = _log_run(registry, run_id, context, decision, html, drift_summary)
         context["links"]["mlflow_run"] = mlflow_run["url"]
         key = record_decision(lake, decision, run_id, context)

@@ -15,14 +15,14 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from ml.contract import Contract, model_frame
-from ml.evaluate import evaluate, score
+from ml.evaluate import score
 from ml.lake import Lake
 from ml.registry import RegistryError, champion
 from ml.registry.versions import DEFAULT_THRESHOLD
 from ml.registry.trust import load_trusted
 from ml.settings import RegistrySettings, RetrainSettings
-from ml.train.dataset import build_training_set, check_split, mature_hours, time_split
-from ml.train.fit import fit
+from ml.train.candidate import fit_candidate, on_holdout
+from ml.train.dataset import build_training_set, mature_hours
 from ml.train.track import log_candidate, version_tags
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,16 @@ def regime_request(lake: Lake, contract: Contract, request: RetrainRequest, min_
         return request, f"window {request.start.isoformat()} .. {request.end.isoformat()}"
     now = now.astimezone(timezone.utc)
     hours = mature_hours(lake, contract, request.regime_since, now.replace(minute=0, second=0, microsecond=0))
+    return regime_ready(request, hours, min_hours, now)
+
+
+def regime_ready(request: RetrainRequest, hours: list[datetime], min_hours: int,
+                 now: datetime) -> tuple[RetrainRequest | None, str]:
+    """`regime_request`'s rule, pure: given the valid hours since `regime_since` whose labels are all in
+    (oldest first), the request to train on now (from `regime_since` to after the latest of them, labels
+    as of `now`) once there are `min_hours`, else None; and where the wait stands."""
+    if request.regime_since is None or min_hours <= 0:
+        return request, f"window {request.start.isoformat()} .. {request.end.isoformat()}"
     status = (f"{len(hours)} of {min_hours} hours since {request.regime_since.isoformat()} have mature labels"
               + (f" (latest {hours[-1].isoformat()})" if hours else ""))
     if len(hours) < min_hours:
@@ -98,14 +108,8 @@ def train_candidate(lake: Lake, contract: Contract, retrain: RetrainSettings, re
     carry. `retrain` gives the split, the search budget and the threshold."""
     data = build_training_set(lake, contract, request.start, request.end, request.as_of)
     label = contract.label.field
-    split = time_split(data.frame, retrain.holdout_fraction, retrain.validation_fraction)
-    check_split(split, label, retrain.min_rows, retrain.min_per_class)
-    budget = request.search_seconds or retrain.search_seconds
-    result = fit(model_frame(contract, split.train), split.train[label], model_frame(contract, split.valid),
-                 split.valid[label], budget, retrain.max_rounds, request.hyperparameters,
-                 retrain.search_rows)
-    threshold = retrain.threshold
-    metrics = evaluate(result.booster, contract, split.holdout, threshold)
+    candidate = fit_candidate(contract, data.frame, retrain, request.hyperparameters, request.search_seconds)
+    split, result, metrics, threshold = candidate.split, candidate.result, candidate.metrics, candidate.threshold
     incumbent = _evaluate_champion(registry, lake, contract, split.holdout)
     telemetry_hours = [h for h in data.hours if h["topic"] == "telemetry"]
     lineage = {"lake": lake.uri, "window_start": request.start.isoformat(), "window_end": request.end.isoformat(),
@@ -119,9 +123,7 @@ def train_candidate(lake: Lake, contract: Contract, retrain: RetrainSettings, re
     check = split.holdout.iloc[:SCORE_CHECK_ROWS]
     scores = pd.DataFrame({contract.event_id: check[contract.event_id].astype(str).to_numpy(),
                            "score": score(result.booster, contract, check)})
-    logged = {**metrics, "search_seconds": result.seconds, "valid_logloss": result.best_score}
-    if incumbent:
-        logged.update({f"champion_{k}": v for k, v in incumbent["metrics"].items()})
+    logged = candidate.logged(incumbent)
     run = log_candidate(registry.tracking_uri, registry.model_name, contract,
                         f"{request.trigger}-{request.as_of:%Y%m%dT%H%M}", result.booster, params, logged, lineage,
                         data.frame, scores, result.trials, incumbent["version"] if incumbent else None)
@@ -144,8 +146,8 @@ def _evaluate_champion(registry: RegistrySettings, lake: Lake, contract: Contrac
     except RegistryError as exc:
         raise RegistryError(f"the champion of {registry.model_name} may not serve, so no candidate can be compared "
                             f"with it: {exc}. Roll the alias back (rollback_model), then retrain") from None
-    threshold = float(model.tags.get("threshold", DEFAULT_THRESHOLD))
-    return {"version": current.version, "metrics": evaluate(model.booster, contract, holdout, threshold)}
+    return on_holdout(model.booster, contract, holdout, float(model.tags.get("threshold", DEFAULT_THRESHOLD)),
+                      current.version)
 
 
 def _fmt(metrics: dict) -> str:

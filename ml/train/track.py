@@ -57,10 +57,8 @@ def log_candidate(tracking_uri: str, model_name: str, contract: Contract, run_na
         mlflow.log_dict({"event_id": holdout_scores.iloc[:, 0].tolist(), "score": holdout_scores.iloc[:, 1].tolist()},
                         SCORES_ARTIFACT)
         with tempfile.TemporaryDirectory() as tmp:
-            sample = window.sample(min(REFERENCE_ROWS, len(window)), random_state=0).sort_index()
             path = Path(tmp) / "reference.parquet"
-            columns = [c for c in contract.fields + [contract.label.field] if c in sample.columns]
-            sample[columns].to_parquet(path, index=False)
+            reference_frame(contract, window).to_parquet(path, index=False)
             mlflow.log_artifact(str(path), "reference")
         mlflow.log_figure(_importance_figure(booster), "feature_importance.png")
         example = model_frame(contract, window.iloc[:5])
@@ -70,6 +68,13 @@ def log_candidate(tracking_uri: str, model_name: str, contract: Contract, run_na
                                         input_example=example)
     return {"run_id": run.info.run_id, "model_uri": info.model_uri, "model_id": info.model_id,
             "experiment_id": experiment.experiment_id, "model_sha256": digest}
+
+
+def reference_frame(contract: Contract, window: pd.DataFrame) -> pd.DataFrame:
+    """The drift reference a training window leaves: at most REFERENCE_ROWS of its rows, drawn with a
+    fixed seed, in their order, with the contract's fields and the label."""
+    sample = window.sample(min(REFERENCE_ROWS, len(window)), random_state=0).sort_index()
+    return sample[[c for c in contract.fields + [contract.label.field] if c in sample.columns]]
 
 
 def _importance_figure(booster):

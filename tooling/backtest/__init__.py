@@ -1,0 +1,1 @@
+"""`continuum-backtest`: compare retraining policies on a recorded file, in one process."""
