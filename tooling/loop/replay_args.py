@@ -29,6 +29,7 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--label-delay-minutes", type=float,
                        help="outcome time = event time + this (default: the contract's expected delay)")
     group.add_argument("--entity-column", help="the file's device/entity column (default: one entity)")
+    group.add_argument("--names", help="column names, comma-separated, for a CSV file without a header row")
     group.add_argument("--from", dest="from_time", help="keep events at or after this time (the file's own times), "
                                                        "or row:N with --rows-per-hour")
     group.add_argument("--to", dest="to_time", help="keep events before this time (or row:N with --rows-per-hour)")
@@ -57,7 +58,8 @@ def replay_play(args, settings, api):
     try:
         options = ReplayOptions(time_column=args.time_column, rows_per_hour=args.rows_per_hour,
                                 start=PROVISIONAL_START if args.rows_per_hour else None,
-                                label_column=args.label_column, label_delay=delay, entity_column=args.entity_column)
+                                label_column=args.label_column, label_delay=delay, entity_column=args.entity_column,
+                                names=tuple(n.strip() for n in args.names.split(",")) if args.names else None)
         options = ReplayOptions(**{**options.__dict__, "from_time": _at(args.from_time, "--from", options),
                                    "to_time": _at(args.to_time, "--to", options)}).checked()
         change_at = _at(args.change_at, "--change-at", options)

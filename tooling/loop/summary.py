@@ -152,11 +152,12 @@ def table(s: dict) -> str:
         ("event time", f"{s['timeline']['start'][:16]}Z .. {s['timeline']['end'][:16]}Z, history to "
                        f"{s['timeline']['onset'][:16]}Z"),
         (s["change"] or "known change", s["drift_onset"] or "none marked (--change-at)"),
-        ("retrain first asked by", f"{d.get('run', 'none')} ({d.get('kind', '-')}, "
-                                   f"{d.get('hours_after_onset', 0):.0f} h after {after})"),
+        ("retrain first asked by", "none" if not d else f"{d['run']} ({d['kind']}, "
+                                                         f"{d['hours_after_onset']:.0f} h after {after})"),
         ("reason", d.get("reason", "-")),
         ("drifted features", ", ".join(d.get("drifted", [])) or "-"),
-        ("champion before -> after", f"v{s['versions']['before']} -> v{s['versions']['after']}"),
+        ("champion before -> after", f"v{s['versions']['before']} -> "
+                                     f"{'v' + s['versions']['after'] if s['versions']['after'] else 'no other'}"),
         ("new champion learned from", _span(s["retrained_on"], s["drift_onset"] or s["timeline"]["onset"])),
         ("holdout AUC, same holdout", f"v{s['versions']['before']} {auc(s['holdout_auc']['before'])} -> "
                                       f"v{s['versions']['after']} {auc(s['holdout_auc']['after'])}"),
