@@ -8,6 +8,7 @@ with the serving code and filed under their event's hour, as the sidecar's are.
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -49,7 +50,9 @@ def write_telemetry(lake: Lake, hours: list[Window], events: pd.DataFrame) -> No
     """Each hour's telemetry, then Great Expectations on every hour (all must pass)."""
     for window in hours:
         _publish(lake, "telemetry", window, _in(events, window), "ts")
-    with ProcessPoolExecutor(2) as pool:
+    # spawned, not forked: a fork copies this process's threads' locks (an in-process Airflow API loop, a
+    # progress monitor), and a child that inherits one held can wait on it forever
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         statuses = list(pool.map(_validate, [(lake.uri, w.start.isoformat()) for w in hours]))
     assert set(statuses) == {"valid"}, statuses
 
