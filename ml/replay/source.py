@@ -83,9 +83,8 @@ class FileSource:
         if self.options.to_time is not None:
             keep &= ts[order] < _ms(self.options.to_time)
         self.order = order[keep]  # file rows in the slice, in event-time order
-        self.shift_ms = int(shift.total_seconds() * 1000)
-        if self.shift_ms:
-            self.events = replace(self.events, ts_ms=self.events.ts_ms + self.shift_ms)
+        self.shift_ms = 0
+        self.move(shift)
         observed = self.events.ts_ms[self.order] + self.delay_ms
         self.outcome_order = self.order[np.lexsort((self.order, observed))]
         self._outcomes_sent_ms: int | None = None  # `replay`'s cursor: outcomes observed before it are sent
@@ -111,6 +110,14 @@ class FileSource:
             (events, bad_events), (labels, bad_labels) = self._decoded(telemetry), self._decoded(outcomes)
             yield ReplayHour(datetime.fromtimestamp(start / 1000, tz=timezone.utc), telemetry, outcomes,
                              pd.DataFrame(bad_events + bad_labels, columns=REJECT_COLUMNS), events, labels)
+
+    def move(self, shift: timedelta) -> None:
+        """Move every event (and the slice's bounds) by `shift` more, without reading the file again; the
+        event-time order is unchanged. Before `replay` is asked."""
+        ms = int(shift.total_seconds() * 1000)
+        if ms:
+            self.events = replace(self.events, ts_ms=self.events.ts_ms + ms)
+            self.shift_ms += ms
 
     def span(self) -> tuple[datetime, datetime]:
         """(the slice's first event time, its last event time), shifted."""

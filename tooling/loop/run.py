@@ -225,9 +225,7 @@ class Loop:
         """Commit the sidecar group's telemetry offsets at the first record of event time `at`: a model
         first deployed then serves the events from then on. The group must have no member yet (the
         sidecar joins it once it has a champion)."""
-        topic = self.settings.topic_telemetry
-        consumer = Consumer({"bootstrap.servers": self.settings.kafka_bootstrap,
-                             "group.id": self.settings.serving_group, "enable.auto.commit": False})
+        topic, consumer = self.settings.topic_telemetry, self._serving_group()
         try:
             partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
             wanted = [TopicPartition(topic, p, int(at.timestamp() * 1000)) for p in partitions]
@@ -310,11 +308,14 @@ class Loop:
                                 f"see .local/logs/serving.log")
             time.sleep(1)
 
+    def _serving_group(self) -> Consumer:
+        """A client of the sidecar's consumer group that never joins it: it reads or sets its offsets."""
+        return Consumer({"bootstrap.servers": self.settings.kafka_bootstrap, "group.id": self.settings.serving_group,
+                         "enable.auto.commit": False})
+
     def wait_scored(self) -> None:
         """Until the sidecar's consumer group has committed every telemetry offset."""
-        topic = self.settings.topic_telemetry
-        consumer = Consumer({"bootstrap.servers": self.settings.kafka_bootstrap,
-                             "group.id": self.settings.serving_group, "enable.auto.commit": False})
+        topic, consumer = self.settings.topic_telemetry, self._serving_group()
         try:
             partitions = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
             deadline = time.monotonic() + self.profile.timeout_s

@@ -46,7 +46,8 @@ def file_play(path: str, contract: Contract, options: ReplayOptions, history_hou
               change_at: datetime | None, now: datetime, used: set[datetime]) -> Play:
     """A recorded file under `contract`; its first `history_hours` hours are the first champion's history."""
     try:
-        first, last = FileSource(path, contract, options).span()
+        source = FileSource(path, contract, options)
+        first, last = source.span()
     except ReplayError as exc:
         raise LoopError(f"--replay {path}: {exc}") from None
     start = first.replace(minute=0, second=0, microsecond=0)
@@ -61,7 +62,7 @@ def file_play(path: str, contract: Contract, options: ReplayOptions, history_hou
         raise LoopError(f"--history-hours {history_hours}: the slice spans only {hours} hours; leave hours to play "
                         f"after the history (at most {hours - 1})")
     shift = _placement(start, end, now, used)
-    source = FileSource(path, contract, options, shift=shift)
+    source.move(shift)
     timeline = Timeline(start + shift, start + shift + history_hours * HOUR, end + shift)
     if change_at is not None and not start <= change_at < end:
         raise LoopError(f"--change-at {change_at.isoformat()}: outside the slice ({start:%Y-%m-%d %H:%M} .. "
