@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from credentials import SECRETS, stored
 from processes import LOGS, StackError, log, pid, stop
 from services import airflow, kafka, live, mlflow, postgres, s3, serving
 
@@ -65,6 +66,10 @@ def status() -> bool:
         healthy &= ok or svc.optional
     if SERVICES["airflow"].ready():
         print(f"airflow login: {airflow.login()}")
+    secrets = stored()
+    if secrets:  # the only place the stack shows its generated secrets
+        print(f"secrets (generated; files in {SECRETS}, mode 0600): "
+              + ", ".join(f"{name} = {value}" for name, value in secrets.items()))
     return healthy
 
 

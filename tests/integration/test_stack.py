@@ -85,7 +85,8 @@ def test_reset_airflow_empties_a_database_with_runs_and_keeps_one_without(tmp_pa
     if not postgres.ready():
         pytest.fail("the local PostgreSQL is not running: `make test` starts it (stack.py up postgres)")
     database = f"reset_check_{uuid.uuid4().hex[:8]}"
-    shutil.copy(postgres.PG_PASSWORD_FILE, tmp_path / postgres.PG_PASSWORD_FILE.name)
+    (tmp_path / "secrets").mkdir()
+    shutil.copy(postgres.PG_PASSWORD_FILE, tmp_path / "secrets" / postgres.PG_PASSWORD_FILE.name)
     (tmp_path / "airflow").mkdir()
     (tmp_path / "airflow" / "simple_auth_manager_passwords.json.generated").write_text('{"admin": "x"}')
     env = {**os.environ, "CONTINUUM_LOCAL_DIR": str(tmp_path), "CONTINUUM_LOCAL_AIRFLOW_PORT": "1",

@@ -10,11 +10,13 @@ import urllib.request
 from contextlib import closing
 from pathlib import Path
 
+from credentials import secret, write_private
 from processes import LOCAL, LOGS, ROOT, Service, StackError, log, spawn, stop, wait
 from services import postgres
 from services.kafka import KAFKA_PORT
 
 AIRFLOW_PORT = int(os.environ.get("CONTINUUM_LOCAL_AIRFLOW_PORT", "8080"))
+USERS = "admin:admin"  # user:role; the password is generated (prepare_login)
 
 
 def airflow_env() -> dict[str, str]:
@@ -27,7 +29,7 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         # the embedded stack exists to run the loop: its DAGs start unpaused (compose keeps Airflow's default)
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
                                                 or postgres.postgres_url()),
         "AIRFLOW__API__HOST": "127.0.0.1",
@@ -60,11 +62,25 @@ def ready() -> bool:
     return all(health.get(c, {}).get("status") == "healthy" for c in ("metadatabase", "scheduler"))
 
 
+PASSWORDS = LOCAL / "airflow" / "simple_auth_manager_passwords.json.generated"
+
+
+def prepare_login() -> None:
+    """Write the login's password file before Airflow starts, mode 0600, from the stack's generated
+    secrets. Airflow's simple auth manager generates a missing user's password itself, but prints it to
+    its log; with every configured user already in the file it prints nothing. Passwords an earlier
+    start put there are kept (the file is only made private)."""
+    configured = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", USERS)
+    users = [u.split(":")[0].strip() for u in configured.split(",") if u.strip()]
+    known = json.loads(PASSWORDS.read_text() or "{}") if PASSWORDS.exists() else {}
+    wanted = {user: known.get(user) or secret(f"airflow-{user}") for user in users}
+    write_private(PASSWORDS, json.dumps({**known, **wanted}) + "\n")
+
+
 def login() -> str:
-    path = LOCAL / "airflow" / "simple_auth_manager_passwords.json.generated"
-    if not path.exists():
+    if not PASSWORDS.exists():
         return "(the login appears once Airflow has started)"
-    users = json.loads(path.read_text())
+    users = json.loads(PASSWORDS.read_text())
     return ", ".join(f"{user} / {password}" for user, password in users.items())
 
 
@@ -74,9 +90,10 @@ def start() -> None:
                          f"127.0.0.1:{postgres.POSTGRES_PORT}; "
                          "start it first (`python docker/local/stack.py up postgres airflow`)")
     (LOCAL / "airflow").mkdir(parents=True, exist_ok=True)
+    prepare_login()
     spawn("airflow", [str(Path(sys.executable).with_name("airflow")), "standalone"], env=airflow_env())
     took = wait("airflow", ready, 240)
-    log(f"airflow ready on http://127.0.0.1:{AIRFLOW_PORT} in {took:.1f}s; login: {login()}")
+    log(f"airflow ready on http://127.0.0.1:{AIRFLOW_PORT} in {took:.1f}s; its login: `make status`")
 
 
 def reset() -> None:

@@ -13,12 +13,13 @@ from contextlib import closing
 from pathlib import Path
 
 from processes import LOCAL, Service, StackError, log, port_open, spawn, wait
+from credentials import adopt, secret, secret_path, write_private
 
 POSTGRES_PORT = int(os.environ.get("CONTINUUM_LOCAL_POSTGRES_PORT", "5432"))
 POSTGRES_USER = "continuum"
 AIRFLOW_DB = os.environ.get("CONTINUUM_LOCAL_AIRFLOW_DB", "airflow")
 PG_DIR = LOCAL / "postgres"
-PG_PASSWORD_FILE = LOCAL / "postgres.password"  # generated at the first start, readable by its owner only
+PG_PASSWORD_FILE = secret_path("postgres")  # generated at the first start, readable by its owner only
 
 
 def _pg_bin(name: str) -> str:
@@ -51,8 +52,14 @@ def _as_db_owner(cmd: list[str]) -> list[str]:
     return [shutil.which("setpriv") or "setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"] + cmd
 
 
+def _password_file() -> Path:
+    """The password's file, moved first from where earlier versions of the stack kept it."""
+    adopt("postgres", LOCAL / "postgres.password")
+    return PG_PASSWORD_FILE
+
+
 def postgres_url(database: str = AIRFLOW_DB, driver: str = "postgresql+psycopg2") -> str:
-    if not PG_PASSWORD_FILE.exists():
+    if not _password_file().exists():
         raise StackError(f"PostgreSQL has not been set up yet ({PG_PASSWORD_FILE} is missing): "
                          "run `python docker/local/stack.py up postgres` first")
     password = PG_PASSWORD_FILE.read_text().strip()
@@ -69,7 +76,7 @@ def connect(database: str = "postgres"):
 
 
 def ready() -> bool:
-    if not PG_PASSWORD_FILE.exists() or not port_open(POSTGRES_PORT):
+    if not _password_file().exists() or not port_open(POSTGRES_PORT):
         return False
     try:
         with closing(connect()) as conn, conn.cursor() as cur:
@@ -80,14 +87,12 @@ def ready() -> bool:
 
 
 def _init() -> None:
-    import secrets
-
     if PG_DIR.exists():
         shutil.rmtree(PG_DIR)  # an earlier set-up that did not finish
     PG_DIR.mkdir(parents=True)
-    password = secrets.token_urlsafe(24)
+    password = secret("postgres")
     pwfile = PG_DIR / ".initpw"
-    pwfile.write_text(password)
+    write_private(pwfile, password)
     if os.geteuid() == 0:
         shutil.chown(PG_DIR, "postgres", "postgres")
         shutil.chown(pwfile, "postgres", "postgres")
@@ -98,12 +103,10 @@ def _init() -> None:
     pwfile.unlink()
     if proc.returncode != 0:
         raise StackError(f"initdb failed in {PG_DIR}: {(proc.stderr or proc.stdout).strip()[-800:]}")
-    PG_PASSWORD_FILE.write_text(password)
-    PG_PASSWORD_FILE.chmod(0o600)
 
 
 def start() -> None:
-    if not (PG_DIR / "data" / "PG_VERSION").exists() or not PG_PASSWORD_FILE.exists():
+    if not (PG_DIR / "data" / "PG_VERSION").exists() or not _password_file().exists():
         _init()
     (PG_DIR / "data" / "postmaster.pid").unlink(missing_ok=True)  # left by a killed server
     spawn("postgres", _as_db_owner([
