@@ -22,6 +22,7 @@ from ml.contract.decode import RawBatch
 from ml.kafka import scoring_consumer, scoring_producer
 from ml.lake import Lake
 from ml.serving.api import ServingApi
+from ml.serving.http_server import HttpLimits
 from ml.serving.control import ControlListener, alert_sender
 from ml.serving.metrics import ServingMetrics
 from ml.serving.score import Scored, score_batch
@@ -51,7 +52,7 @@ class Sidecar:
         self.loop = StreamLoop(consumer, self.producer, kafka.topic_telemetry, self.metrics,
                                serving.batch_max, serving.batch_wait_ms / 1000)
         self.api = ServingApi(serving.host, serving.port, contract, self.metrics,
-                              lambda: self.keeper.state, self.status, max_body_bytes=serving.max_body_bytes)
+                              lambda: self.keeper.state, self.status, limits=HttpLimits.from_settings(serving))
         self._stop = threading.Event()
 
     def status(self) -> dict:

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from urllib.parse import urlparse
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "CONTINUUM_"
@@ -48,8 +48,19 @@ class Settings(BaseSettings):
         description="most bytes (1024-900000, below the producer's message.max.bytes of 1000000) of one dead letter, "
                     "key, value and headers; a longer one keeps a prefix of its value and a `truncated` header")
     serving_max_body_bytes: int = Field(
-        8 * 1024 * 1024, ge=1024, le=1024 ** 3,
+        1024 * 1024, ge=1024, le=1024 ** 3,
         description="bytes (1 KiB-1 GiB): the largest POST /predict body; a longer declared Content-Length gets 413 unread")
+    serving_token: SecretStr = Field(
+        SecretStr(""), description="the bearer token POST /predict requires (Authorization: Bearer ...); "
+                                   "empty: /predict answers 503 and the stream is scored as ever")
+    serving_max_events: int = Field(
+        1000, ge=1, le=100_000, description="most events (1-100000) in one POST /predict body; more get 413")
+    serving_max_concurrent: int = Field(
+        16, ge=1, le=1024, description="most HTTP requests (1-1024) the sidecar serves at once; "
+                                       "one more is answered 503 at once, never queued on a new thread")
+    serving_request_timeout_s: float = Field(
+        10.0, gt=0, le=600, description="seconds (0-600] a client may take to send a request; a slower one gets "
+                                        "408 (or is closed) and frees its place")
     expectations_dir: str | None = Field(
         None, description="the folder of the Great Expectations suites (empty: the repository's expectations/)")
     kafka_conn_id: str = Field("kafka_default", description="the Airflow connection with the Kafka client config")

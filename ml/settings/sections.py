@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from ml.settings.env import ENV_PREFIX, Settings, settings_error
 
@@ -189,6 +189,10 @@ class ServingSettings(Section):
     shadow: bool = setting("serving_shadow")
     dlq_max_bytes: int = setting("serving_dlq_max_bytes")
     max_body_bytes: int = setting("serving_max_body_bytes")
+    token: SecretStr = setting("serving_token")
+    max_events: int = setting("serving_max_events")
+    max_concurrent: int = setting("serving_max_concurrent")
+    request_timeout_s: float = setting("serving_request_timeout_s")
 
 
 @dataclass(frozen=True)

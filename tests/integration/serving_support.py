@@ -193,8 +193,9 @@ class SidecarProcess:
         return self
 
     def http(self, path: str, body: bytes | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body,
-                                     headers={"Content-Type": "application/json"} if body is not None else {})
+        headers = {"Content-Type": "application/json",
+                   "Authorization": f"Bearer {self.env.get('CONTINUUM_SERVING_TOKEN', '')}"} if body is not None else {}
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=body, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return resp.status, resp.read()
@@ -248,6 +249,7 @@ def serving_env(topic_factory, settings, partitions: int = 3, **extra) -> dict:
         "CONTINUUM_LAKE_URI": tempfile.mkdtemp(prefix="continuum-serving-lake-"),
         "CONTINUUM_SERVING_GROUP": f"test-serving-{uuid.uuid4().hex[:8]}",
         "CONTINUUM_SERVING_POLL_S": "2",
+        "CONTINUUM_SERVING_TOKEN": uuid.uuid4().hex,
         "CONTINUUM_TOPIC_TELEMETRY": topic_factory("telemetry", partitions),
         "CONTINUUM_TOPIC_PREDICTIONS": topic_factory("predictions", partitions),
         "CONTINUUM_TOPIC_ALERTS": topic_factory("alerts"),

@@ -7,6 +7,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from credentials import secret
 from processes import LOCAL, ROOT, Service, log, spawn, wait
 from services.kafka import KAFKA_PORT
 from services.mlflow import MLFLOW_PORT
@@ -33,7 +34,9 @@ def start() -> None:
            "CONTINUUM_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{MLFLOW_PORT}",
            "CONTINUUM_SERVING_PORT": str(SERVING_PORT), "CONTINUUM_SERVING_POLL_S": "5",
            "CONTINUUM_LAKE_URI": str(LOCAL / "lake"),  # the model verdicts promote_model records
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT),
+           # POST /predict's bearer token: generated at the first start, shown by `make status`
+           "CONTINUUM_SERVING_TOKEN": secret("serving-token")}
     spawn("serving", [str(Path(sys.executable).with_name("continuum-serve"))], {**env, **{
         k: v for k, v in os.environ.items() if k in env}})
     took = wait("serving", ready, 60)
