@@ -2,7 +2,8 @@
 
 Both the challenger and the champion are scored on the same holdout rows, so their metrics compare.
 Latency is the serving path (`model_frame` + `inplace_predict`) on 1,000-row batches; size is the
-model's UBJ file, the bytes the sidecar loads.
+model's UBJ file, the bytes the sidecar loads. Served predictions joined with their labels are judged
+per version that served them (`figures_by_version`), by the monitor and the loop report alike.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 from ml.contract import Contract, model_frame
 
 CALIBRATION_BINS = 10
+ALERT = "alert"  # a served prediction's decision at or above its version's threshold
 
 
 def score(booster, contract: Contract, df: pd.DataFrame) -> np.ndarray:
@@ -75,3 +77,24 @@ def evaluate(booster, contract: Contract, holdout: pd.DataFrame, threshold: floa
     metrics["latency_ms_per_1k"] = latency_ms_per_1k(booster, contract, holdout)
     metrics["model_bytes"] = float(len(booster.save_raw("ubj")))
     return metrics
+
+
+def figures_by_version(preds: pd.DataFrame, labelled: pd.DataFrame, label: str) -> dict[str, dict]:
+    """For every `model_version` among the served `preds` (one row per prediction): its predictions, how
+    many of them have a `label` in `labelled` (the same rows joined with their outcome), the coverage,
+    the accuracy of its served decision (at the threshold it served with) and its ROC AUC (None while
+    the labels hold one class only), so each version is judged on the events it served itself."""
+    out: dict[str, dict] = {}
+    if preds.empty:
+        return out
+    served = preds["model_version"].astype(str).value_counts()
+    groups = dict(tuple(labelled.groupby(labelled["model_version"].astype(str)))) if len(labelled) else {}
+    for version in sorted(served.index, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v)):
+        n, rows = int(served[version]), groups.get(version)
+        y = rows[label].astype(int).to_numpy() if rows is not None else np.array([], dtype=int)
+        both = len(np.unique(y)) == 2
+        out[version] = {
+            "predictions": n, "labels": len(y), "coverage": round(len(y) / n, 4),
+            "accuracy": round(float(((rows["decision"] == ALERT).to_numpy() == (y == 1)).mean()), 4) if len(y) else None,
+            "roc_auc": round(float(roc_auc_score(y, rows["score"].to_numpy(dtype=float))), 4) if both else None}
+    return out

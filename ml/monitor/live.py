@@ -7,7 +7,8 @@ before `as_of`, when every label that will come has come. The live window is the
 mature hours; its coverage (labelled / predicted) says whether the labels actually came. The metrics are
 computed only when enough of them did (`min_labels` and `min_coverage`), and only for the version that
 serves now: right after a promotion the new champion has no mature hours yet, so it is not judged on
-the old model's predictions.
+the old model's predictions. Every version that served in the window gets its own figures for the
+record (`live_figures`): each is judged only on the events it scored.
 
 Predictions are filed in the lake under their event's hour (the sidecar stamps each prediction with its
 event's Kafka timestamp), so a window of predictions and the window of telemetry are the same events.
@@ -23,7 +24,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from ml.contract import Contract
-from ml.evaluate import classification_metrics
+from ml.evaluate import classification_metrics, figures_by_version
 from ml.lake import Lake
 from ml.lake.layout import manifest_key
 from ml.lake.window import HOUR, Window
@@ -77,16 +78,17 @@ def read_hours(lake: Lake, contract: Contract, kind: str, window: Window) -> pd.
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def labelled_predictions(lake: Lake, contract: Contract, version: str | None, window: Window, labels_until: datetime,
-                         observed_before: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`version`'s predictions for the events of `window` (one per event id, the latest) and those of
-    them with an outcome in the lake's outcome hours up to `labels_until` (observed before
-    `observed_before`, when given), joined by event id: (predictions, labelled)."""
+def served_predictions(lake: Lake, contract: Contract, window: Window, labels_until: datetime,
+                       observed_before: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every version's predictions for the events of `window` (one per event id and version, the latest)
+    and those of them with an outcome in the lake's outcome hours up to `labels_until` (observed before
+    `observed_before`, when given), joined by event id: (predictions, labelled). Each hour is read once."""
     label, event_id = contract.label, contract.event_id
     preds = read_hours(lake, contract, "predictions", window)
     if preds.empty:
         return preds, preds
-    preds = preds[preds["model_version"].astype(str) == str(version)].drop_duplicates(event_id, keep="last")
+    preds = preds.assign(model_version=preds["model_version"].astype(str))
+    preds = preds.drop_duplicates([event_id, "model_version"], keep="last")
     outcomes = read_hours(lake, contract, "outcomes", Window(window.start, max(labels_until, window.start + HOUR)))
     if outcomes.empty:
         return preds, preds.iloc[:0].assign(**{label.field: pd.Series(dtype="int64")})
@@ -96,13 +98,37 @@ def labelled_predictions(lake: Lake, contract: Contract, version: str | None, wi
     return preds, preds.merge(outcomes, left_on=event_id, right_on=label.join_key, how="inner")
 
 
+def of_version(frame: pd.DataFrame, version: str | None) -> pd.DataFrame:
+    """The rows of `frame` (served predictions) that `version` scored."""
+    return frame if frame.empty else frame[frame["model_version"] == str(version)]
+
+
+def labelled_predictions(lake: Lake, contract: Contract, version: str | None, window: Window, labels_until: datetime,
+                         observed_before: datetime | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`served_predictions` of `version` alone: (predictions, labelled)."""
+    preds, joined = served_predictions(lake, contract, window, labels_until, observed_before)
+    return of_version(preds, version), of_version(joined, version)
+
+
 def live_metrics(lake: Lake, contract: Contract, end: datetime, hours: int, version: str | None, threshold: float,
                  min_labels: int, min_coverage: float) -> LiveMetrics:
     """The live window's figures for `version` as of `end` (outcomes observed before `end` count)."""
+    return live_figures(lake, contract, end, hours, version, threshold, min_labels, min_coverage)[0]
+
+
+def live_figures(lake: Lake, contract: Contract, end: datetime, hours: int, version: str | None, threshold: float,
+                 min_labels: int, min_coverage: float) -> tuple[LiveMetrics, dict[str, dict]]:
+    """The live window's figures as of `end`: `version`'s, judged (`judge_live`), and every serving
+    version's for the record (`figures_by_version`), from one read of the window's hours."""
     window = live_window(contract, end, hours)
-    preds, joined = (pd.DataFrame(), None) if version is None else labelled_predictions(
-        lake, contract, version, window, end.replace(minute=0, second=0, microsecond=0), observed_before=end)
-    return judge_live(window, version, threshold, preds, joined, contract.label.field, min_labels, min_coverage)
+    if version is None:
+        return judge_live(window, None, threshold, pd.DataFrame(), None, contract.label.field, min_labels,
+                          min_coverage), {}
+    preds, joined = served_predictions(lake, contract, window, end.replace(minute=0, second=0, microsecond=0),
+                                       observed_before=end)
+    live = judge_live(window, version, threshold, of_version(preds, version), of_version(joined, version),
+                      contract.label.field, min_labels, min_coverage)
+    return live, figures_by_version(preds, joined, contract.label.field)
 
 
 def judge_live(window: Window, version: str | None, threshold: float, preds: pd.DataFrame,

@@ -9,7 +9,8 @@ For the hour ending at `end` (event time, so a backfill sees what a live run wou
   JSON summary go to the run's drift report folder (`layout.drift_report_prefix`). A window holding an
   hour of the day the reference lacks is not judged for drift (a not-judged window breaks the run of
   drifted windows); once its live metrics are judged healthy, its hours become the reference of theirs;
-- live metrics: the champion's mature predictions joined with their outcomes (`ml.monitor.live`);
+- live metrics: the champion's mature predictions joined with their outcomes (`ml.monitor.live`), which
+  the decision rests on, and every serving version's on the predictions it scored (`live_by_version`);
 - history: the decisions of the 24 hours before, in the lake, give the drift shares of the previous
   windows (k consecutive drifted windows count, a missing hour breaks the run) and the recent retrains
   (cooldown, budget);
@@ -35,7 +36,7 @@ from ml.lake import Lake
 from ml.lake.layout import decision_key
 from ml.lake.window import HOUR
 from ml.monitor.champion import ChampionInfo, champion_info
-from ml.monitor.live import live_metrics
+from ml.monitor.live import live_figures
 from ml.monitor.reference import ReferenceCache, drift_reference
 from ml.monitor.judge import (WindowInputs, drift_chain, judge_window, learns_reference, pending_until,
                               recent_retrains, regime_since, whole_hour)
@@ -100,7 +101,8 @@ def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: 
         info = champion_info(registry.tracking_uri, registry.model_name, lake)
     start = end - drift.window_hours * HOUR
     context = {"window": {"start": start.isoformat(), "end": end.isoformat()}, "model": registry.model_name,
-               "champion": info.to_dict() if info else None, "drift": None, "live": None, "links": {}}
+               "champion": info.to_dict() if info else None, "drift": None, "live": None, "live_by_version": None,
+               "links": {}}
     history = previous_decisions(lake, end, known=known)
     drift_summary, html = None, None
     with tempfile.TemporaryDirectory(prefix="continuum-monitor-") as tmp:
@@ -124,9 +126,10 @@ def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: 
                     "drift_share", "drifted", "top_features", "top_drifted", "window_drifted", "current_rows",
                     "reference_rows", "report", "summary")}}
                 context["links"]["report"] = lake.url(keys["html"])
-            live = live_metrics(lake, contract, end, live_settings.window_hours, info.version, info.threshold,
-                                live_settings.min_mature_labels, live_settings.min_label_coverage)
-            context["live"] = live.to_dict()
+            live, by_version = live_figures(lake, contract, end, live_settings.window_hours, info.version,
+                                            info.threshold, live_settings.min_mature_labels,
+                                            live_settings.min_label_coverage)
+            context["live"], context["live_by_version"] = live.to_dict(), by_version
 
         def measure(when: datetime) -> float | None:
             return _share(lake, contract, drift, info, references, when)

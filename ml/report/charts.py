@@ -84,8 +84,8 @@ class Chart:
         inner = self.height - TOP - BOTTOM
         return TOP + inner * (self.lanes.index(lane) + 0.5) / len(self.lanes)
 
-    def line(self, points: list[tuple[datetime, float | None]], color: str, cls: str) -> None:
-        """A line through the points in time order; a None value leaves a gap."""
+    def line(self, points: list[tuple[datetime, float | None]], color: str, cls: str, dash: str | None = None) -> None:
+        """A line through the points in time order (dashed when `dash` is given); a None value leaves a gap."""
         runs, run = [], []
         for t, v in sorted(points, key=lambda p: p[0]):
             if v is None:
@@ -94,8 +94,9 @@ class Chart:
                 run.append(f"{_f(self.axis.x(t))},{_f(self.y(v))}")
         for run in runs + [run]:
             if len(run) > 1:
+                dashed = f' stroke-dasharray="{dash}"' if dash else ""
                 self.marks.append(f'<polyline class="{cls}" points="{" ".join(run)}" fill="none" '
-                                  f'stroke="{color}" stroke-width="1.5"/>')
+                                  f'stroke="{color}" stroke-width="1.5"{dashed}/>')
 
     def step(self, points: list[tuple[datetime, float]], color: str, cls: str, dash: str = "5 3") -> None:
         """A reference that holds its value until the next point and to the chart's right edge."""

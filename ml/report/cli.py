@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ml.contract import ContractError, load_contract
 from ml.lake import Lake, LakeError
 from ml.lake.layout import loop_report_key
 from ml.report.loop import build_loop_report
@@ -30,6 +31,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out-key", default=loop_report_key(),
                         help=f"lake key of the page (default: {loop_report_key()})")
     parser.add_argument("--model", help="registered model name (default: CONTINUUM_MODEL_NAME)")
+    parser.add_argument("--contract",
+                        help="event contract (a name under ml/contracts or a YAML path) whose labels the live AUC "
+                             "per version is realized with (default: CONTINUUM_CONTRACT)")
     parser.add_argument("--days", type=float, help="show only the last N days (default: everything in the lake)")
     parser.add_argument("--airflow-url", help="the Airflow UI, linked from the page's header")
     parser.add_argument("--mlflow-url",
@@ -67,10 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     if not lake.is_s3 and not lake.root.is_dir():
         print(f"continuum-report: --lake: no such folder {lake.root}", file=sys.stderr)
         return 2
+    try:
+        contract = load_contract(args.contract or settings.contract)
+    except (ContractError, OSError) as exc:
+        print(f"continuum-report: --contract: {exc}", file=sys.stderr)
+        return 2
     links = {"airflow": args.airflow_url, "mlflow": args.mlflow_url or settings.mlflow_tracking_uri}
     since = datetime.now(timezone.utc) - timedelta(days=args.days) if args.days else None
     try:
-        result = build_loop_report(lake, args.model or settings.model_name, links, args.out_key, since)
+        result = build_loop_report(lake, args.model or settings.model_name, links, args.out_key, since, contract)
     except (LakeError, OSError, BotoCoreError, ClientError) as exc:  # e.g. no such bucket, refused credentials
         print(f"continuum-report: {lake.uri}: {exc}", file=sys.stderr)
         return 1

@@ -8,7 +8,7 @@ from html import escape
 from ml.lake.layout import decision_key, raw_prefix
 from ml.lake.window import HOUR
 from ml.report.charts import Chart, TimeAxis
-from ml.report.inputs import LoopInputs
+from ml.report.inputs import DecisionPoint, LoopInputs
 
 KIND_COLORS = {"metric": "#d62728", "data": "#1f77b4", "schedule": "#9467bd", "none": "#9e9e9e"}
 EVENT_COLORS = {"retrain": "#ff7f0e", "promotion": "#2ca02c", "rollback": "#8c564b"}
@@ -23,26 +23,62 @@ def _key(color: str, label: str, style: str = "") -> str:
     return f'<span><i{cls} style="{prop}:{color}"></i>{escape(label)}</span>'
 
 
+def version_colors(inputs: LoopInputs) -> dict[str, str]:
+    """One color per model version, the same in every chart of the page."""
+    seen = {v for counts in inputs.serving.values() for v in counts}
+    seen |= {v for p in inputs.decisions for v in (*p.by_version, *p.realized)}
+    return {v: VERSION_COLORS[i % len(VERSION_COLORS)] for i, v in enumerate(sorted(seen, key=_version_order))}
+
+
+def _counted(p: DecisionPoint, version: str, figures: dict, at_run: bool) -> bool:
+    """Whether a version's figures had the labels to judge on: the monitor's verdict for its champion,
+    the policy's fewest mature labels for any other version and for the figures realized later."""
+    if at_run and version == p.champion_version and p.judged is not None:
+        return p.judged
+    return p.min_labels is None or (figures.get("labels") or 0) >= p.min_labels
+
+
+def _live_tip(p: DecisionPoint, version: str, figures: dict, at_run: bool) -> str:
+    hours = p.live_hours or 1
+    when = "at the monitor's run" if at_run else f"realized later on the events of the {hours} h to {p.at:%H:%M}"
+    tip = f"{p.run_id}: v{version} live AUC {figures['roc_auc']:.4f} {when}"
+    if figures.get("labels") is not None:
+        tip += f", {figures['labels']:,.0f} labels"
+        tip += f" of {figures['predictions']:,.0f} predictions" if figures.get("predictions") else ""
+    tip += f", accuracy {figures['accuracy']:.4f}" if figures.get("accuracy") is not None else ""
+    return tip + ("" if _counted(p, version, figures, at_run) else " (too few mature labels to judge)")
+
+
 def _live_auc(axis: TimeAxis | None, inputs: LoopInputs) -> tuple[Chart, str] | str:
-    points = [p for p in inputs.decisions if p.live_auc is not None]
+    """Live ROC AUC per serving version: as the monitor saw it (circles, solid) and as realized once the
+    window's labels arrived (squares, dashed)."""
+    sides = (("by_version", "live", True), ("realized", "realized", False))
+    points = [(p, v, f, cls, at_run) for p in inputs.decisions for field, cls, at_run in sides
+              for v, f in getattr(p, field).items() if f.get("roc_auc") is not None]
     if axis is None or not points:
         return NO_DECISIONS if not inputs.decisions else "No live AUC yet: no window had labels to judge it on."
     refs = [p for p in inputs.decisions if p.champion_auc is not None]
     floors = [p for p in inputs.decisions if p.auc_floor is not None]
-    values = [p.live_auc for p in points] + [p.champion_auc for p in refs] + [p.auc_floor for p in floors]
+    values = [f["roc_auc"] for _, _, f, _, _ in points] + [p.champion_auc for p in refs] + [p.auc_floor for p in floors]
     lo = max(0.0, int((min(values) - 0.03) * 20) / 20)
     hi = min(1.0, max(lo + 0.1, (int((max(values) + 0.02) * 20) + 1) / 20))
-    chart = Chart(axis, 200, lo, hi, lambda v: f"{v:.2f}", label="live ROC AUC over time")
+    chart = Chart(axis, 220, lo, hi, lambda v: f"{v:.2f}", label="live ROC AUC over time, per serving version")
     chart.step([(p.at, p.auc_floor) for p in floors], "#d62728", "floor")
     chart.step([(p.at, p.champion_auc) for p in refs], "#2ca02c", "holdout", dash="8 3")
-    chart.line([(p.at, p.live_auc) for p in inputs.decisions], "#1f77b4", "live")
-    for p in points:
-        tip = f"{p.run_id}: live AUC {p.live_auc:.4f}"
-        tip += f" on {p.mature_labels} mature labels" if p.mature_labels is not None else ""
-        tip += " (not judged)" if p.judged is False else ""
-        chart.dot(p.at, chart.y(p.live_auc), "#1f77b4", "live-point", tip, hollow=p.judged is False, r=3)
-    legend = (_key("#1f77b4", "live ROC AUC (hollow: too few mature labels to judge)")
-              + _key("#2ca02c", "champion's holdout AUC", "dash") + _key("#d62728", "policy floor", "dash"))
+    colors = version_colors(inputs)
+    drawn = sorted({v for _, v, _, _, _ in points}, key=_version_order)
+    for v in drawn:
+        for field, cls, _ in sides:
+            chart.line([(p.at, getattr(p, field).get(v, {}).get("roc_auc")) for p in inputs.decisions], colors[v],
+                       escape(f"{cls} v{v}"), dash=None if field == "by_version" else "4 3")
+    for p, v, f, cls, at_run in points:
+        chart.dot(p.at, chart.y(f["roc_auc"]), colors[v], f"{cls}-point", _live_tip(p, v, f, at_run),
+                  hollow=not _counted(p, v, f, at_run), r=3, square=not at_run)
+    legend = "".join(_key(colors[v], f"v{v}") for v in drawn)
+    legend += (_key("#555", "circle, solid: at the monitor's run", "hollow")
+               + _key("#555", "square, dashed: realized later, once the window's labels arrived", "dash")
+               + "<span>hollow: too few mature labels to judge</span>"
+               + _key("#2ca02c", "champion's holdout AUC", "dash") + _key("#d62728", "policy floor", "dash"))
     return chart, legend
 
 
@@ -100,7 +136,7 @@ def _serving(axis: TimeAxis | None, inputs: LoopInputs) -> tuple[Chart, str] | s
     if axis is None or not inputs.serving:
         return f"No predictions offloaded yet: lake_offload writes {raw_prefix('predictions')}/dt=/hour= every hour."
     versions = sorted({v for counts in inputs.serving.values() for v in counts}, key=_version_order)
-    colors = {v: VERSION_COLORS[i % len(VERSION_COLORS)] for i, v in enumerate(versions)}
+    colors = version_colors(inputs)
     top = max([sum(c.values()) for c in inputs.serving.values()] + [1]) * 1.05
     chart = Chart(axis, 180, 0.0, top, lambda v: f"{v:,.0f}", label="events per hour per model version")
     for hour, counts in inputs.serving.items():

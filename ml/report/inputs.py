@@ -1,5 +1,6 @@
-"""What the loop report shows, read from the lake: decisions, the registry audit trail, and the events
-each model version scored per hour.
+"""What the loop report shows, read from the lake: decisions, the registry audit trail, the events
+each model version scored per hour and, given the contract, each decision window's live figures per
+version as realized once its labels arrived (`ml.report.served`).
 
 A report must never fail on one bad record: a decision or audit line that cannot be read is left out
 and named in `LoopInputs.problems`, which the page shows. Every field of a decision but its run id,
@@ -8,19 +9,17 @@ kind and `evidence.now` is optional, so older and newer decision records both re
 
 from __future__ import annotations
 
-import io
 import json
 import math
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 
 from ml.audit import read_records
+from ml.contract import Contract
 from ml.lake import Lake
-from ml.lake.layout import decisions_prefix, drift_report_prefix, is_drift_report_key, is_manifest_key, \
-    partition_hour, raw_prefix
+from ml.lake.layout import decisions_prefix, drift_report_prefix, is_drift_report_key
+from ml.lake.window import HOUR
+from ml.report.served import read_served, realized
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,10 @@ class DecisionPoint:
     report_key: str | None = None
     report_link: str | None = None
     mlflow_run: str | None = None
+    min_labels: int | None = None
+    live_hours: int | None = None
+    by_version: dict[str, dict] = field(default_factory=dict)  # at the monitor's run: version -> figures
+    realized: dict[str, dict] = field(default_factory=dict)  # at report time, on [at - live_hours, at)
 
 
 @dataclass
@@ -100,12 +103,19 @@ def decision_point(record: dict) -> DecisionPoint:
         coverage = None  # nothing was served to be labelled: no coverage to show
     drifted = drift.get("drifted") if isinstance(drift.get("drifted"), list) else []
     version = champion.get("version")
+    live_auc = _num(live.get("roc_auc")) if "roc_auc" in live else _num(evidence.get("live_auc"))
+    mature = int(m) if (m := _num(live.get("mature", evidence.get("mature_labels")))) is not None else None
+    by_version = _by_version(record.get("live_by_version"))
+    served_by = live.get("version") if live.get("version") is not None else version
+    if not by_version and live_auc is not None and served_by is not None:  # a record from before per version
+        by_version = {str(served_by): {"roc_auc": live_auc, "labels": mature, "coverage": coverage}}
+    start, end = parse_time(live.get("start")), parse_time(live.get("end"))
+    min_labels = _num(policy.get("min_mature_labels"))
     return DecisionPoint(
         run_id=record["run_id"], at=at, kind=record["kind"], reason=str(record.get("reason") or ""),
         retrain=record.get("retrain") is True, suppressed_by=record.get("suppressed_by") or None,
-        live_auc=_num(live.get("roc_auc")) if "roc_auc" in live else _num(evidence.get("live_auc")),
-        judged=live.get("judged") if isinstance(live.get("judged"), bool) else None,
-        mature_labels=int(m) if (m := _num(live.get("mature", evidence.get("mature_labels")))) is not None else None,
+        live_auc=live_auc, judged=live.get("judged") if isinstance(live.get("judged"), bool) else None,
+        mature_labels=mature,
         coverage=coverage,
         drift_share=_num(drift.get("drift_share")) if "drift_share" in drift else last_share,
         drifted=tuple(str(f) for f in drifted),
@@ -116,7 +126,16 @@ def decision_point(record: dict) -> DecisionPoint:
         report_key=drift.get("report") if isinstance(drift.get("report"), str) else None,
         report_link=links.get("report") if isinstance(links.get("report"), str) else None,
         mlflow_run=links.get("mlflow_run") if isinstance(links.get("mlflow_run"), str) else None,
+        min_labels=None if min_labels is None else int(min_labels),
+        live_hours=round((end - start) / HOUR) if start and end and end > start else None, by_version=by_version,
     )
+
+
+def _by_version(value) -> dict[str, dict]:
+    """A record's `live_by_version` (version: figures), keeping only numbers."""
+    if not isinstance(value, dict):
+        return {}
+    return {str(v): {k: _num(x) for k, x in figures.items()} for v, figures in value.items() if isinstance(figures, dict)}
 
 
 def read_decisions(lake: Lake, model_name: str, since: datetime | None, problems: list[str]) -> list[DecisionPoint]:
@@ -147,45 +166,6 @@ def read_audit(lake: Lake, model_name: str, since: datetime | None,
     return out
 
 
-def read_serving(lake: Lake, model_name: str, since: datetime | None,
-                 problems: list[str]) -> dict[datetime, dict[str, int]]:
-    """Events per hour start per model version, from the hours a manifest lists (others are not
-    offloaded yet); only the version columns are read."""
-    counts: dict[datetime, dict[str, int]] = {}
-    for key in lake.list(raw_prefix("predictions")):
-        if not is_manifest_key(key):
-            continue
-        try:
-            manifest = json.loads(lake.read_text(key))
-            hour = parse_time(_dict(manifest, "window").get("start")) or partition_hour(key)
-            if since is not None and hour + timedelta(hours=1) <= since:
-                continue
-            per_version: dict[str, int] = {}
-            for entry in manifest.get("files") or []:
-                for version, n in _version_counts(lake, entry["key"], model_name).items():
-                    per_version[version] = per_version.get(version, 0) + n
-        except (ValueError, KeyError, TypeError, OSError) as exc:
-            problems.append(f"{key}: hour left out, {exc}")
-            continue
-        counts[hour] = per_version
-    return dict(sorted(counts.items()))
-
-
-def _version_counts(lake: Lake, key: str, model_name: str) -> dict[str, int]:
-    source = pq.ParquetFile(io.BytesIO(lake.read_bytes(key)))
-    names = source.schema_arrow.names
-    table = source.read(columns=[c for c in ("model_name", "model_version") if c in names])
-    if "model_version" not in names:
-        raise ValueError(f"{key} has no model_version column")
-    if "model_name" in names:
-        table = table.filter(pc.fill_null(pc.equal(table["model_name"], model_name), True))
-    out: dict[str, int] = {}
-    for item in pc.value_counts(table["model_version"]).to_pylist():
-        version = "unknown" if item["values"] is None else str(item["values"])
-        out[version] = out.get(version, 0) + item["counts"]
-    return out
-
-
 def latest_drift_report(lake: Lake, decisions: list[DecisionPoint]) -> str | None:
     """The key of the newest drift report: the latest decision's, else the newest in the lake."""
     for point in reversed(decisions):
@@ -195,11 +175,18 @@ def latest_drift_report(lake: Lake, decisions: list[DecisionPoint]) -> str | Non
     return reports[-1] if reports else None
 
 
-def read_loop(lake: Lake, model_name: str, since: datetime | None = None) -> LoopInputs:
-    """Read what the loop left in the lake (at or after `since` when given)."""
+def read_loop(lake: Lake, model_name: str, since: datetime | None = None, contract: Contract | None = None) -> LoopInputs:
+    """Read what the loop left in the lake (at or after `since` when given); with the event `contract`,
+    also every decision window's figures per version realized by now. Each lake hour is read once."""
     inputs = LoopInputs()
     inputs.decisions = read_decisions(lake, model_name, since, inputs.problems)
     inputs.audit = read_audit(lake, model_name, since, inputs.problems)
-    inputs.serving = read_serving(lake, model_name, since, inputs.problems)
+    windows = [(p.at - (p.live_hours or 1) * HOUR, p.at) for p in inputs.decisions]
+    keep_from = min((start for start, _ in windows), default=since)
+    served = read_served(lake, model_name, contract, since, keep_from, inputs.problems)
+    inputs.serving = served.counts
+    if contract is not None:
+        inputs.decisions = [replace(p, realized=realized(served, contract, start, end) or {})
+                            for p, (start, end) in zip(inputs.decisions, windows)]
     inputs.drift_report = latest_drift_report(lake, inputs.decisions)
     return inputs

@@ -1,8 +1,9 @@
 """The loop report: one self-contained HTML page in the lake that shows what the continuous-training
 loop did over time, for a person who would rather look than read logs.
 
-Over one shared time axis (window end, UTC): the live ROC AUC against the champion's holdout AUC and
-the policy floor, label coverage, drift share against its threshold, every decision by kind, the model
+Over one shared time axis (window end, UTC): the live ROC AUC of every serving version, as the monitor
+saw it and as realized once the window's labels arrived, against the champion's holdout AUC and the
+policy floor, label coverage, drift share against its threshold, every decision by kind, the model
 version that served each hour, and the retrains, promotions and rollbacks; below, the latest Evidently
 drift report, the recent decisions and the registry audit trail. Charts are inline SVG: the page needs
 no network, no script and no plotting library to open.
@@ -15,6 +16,7 @@ from datetime import datetime, timezone
 from html import escape
 from urllib.parse import urlparse
 
+from ml.contract import Contract
 from ml.lake import Lake
 from ml.lake.layout import audit_prefix, loop_report_key
 from ml.lake.window import HOUR
@@ -35,12 +37,13 @@ padding:4px 6px;vertical-align:top}th{background:#f6f6f6}.problems{color:#a33}""
 
 
 def build_loop_report(lake: Lake, model_name: str, links: dict | None = None, key: str | None = None,
-                      since: datetime | None = None) -> dict:
+                      since: datetime | None = None, contract: Contract | None = None) -> dict:
     """Read the loop's decisions, audit trail and predictions from the lake, write the page to `key`
     (the loop report's own key when not given) atomically, and return its key, its URL and the figures
-    it plotted."""
+    it plotted. With the event `contract`, the live AUC chart also shows every window's figures per
+    version as realized once its labels arrived."""
     key = key or loop_report_key()
-    inputs = read_loop(lake, model_name, since)
+    inputs = read_loop(lake, model_name, since, contract)
     page, figures = render_loop(inputs, model_name, links or {}, key, lake.uri)
     lake.write_text(key, page)
     return {"key": key, "url": lake.url(key), "figures": figures, "decisions": len(inputs.decisions),

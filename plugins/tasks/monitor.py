@@ -112,6 +112,7 @@ def update_loop_report() -> dict:
 
     settings = load_settings()
     report = build_loop_report(Lake.from_settings(settings.lake), settings.model_name,
-                               {"mlflow": settings.mlflow_tracking_uri}, key=loop_report_key())
+                               {"mlflow": settings.mlflow_tracking_uri}, key=loop_report_key(),
+                               contract=load_contract(settings.contract))
     log.info("loop report: %s", report["url"])
     return {k: report[k] for k in ("key", "url", "decisions", "audit_records")}

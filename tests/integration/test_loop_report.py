@@ -1,5 +1,5 @@
 """The loop report on a real lake (a local folder and the S3 endpoint): decisions made by the policy,
-a drift report per run, offloaded prediction hours and the audit trail of a drift-retrain-promote loop
+a drift report per run, offloaded prediction and outcome hours and the audit trail of a drift-retrain-promote loop
 become one page with every series, written atomically; the console script writes it too."""
 
 from __future__ import annotations
@@ -48,6 +48,23 @@ def _predictions(lake: Lake, hour: int, versions: dict[str, int]) -> None:
                     "status": "offloaded", "validation": None})
 
 
+def _outcomes(lake: Lake, hour: int, labels: dict[str, int]) -> None:
+    """The outcomes observed in an hour (none: an hour offloaded that held no label)."""
+    window = Window.hour(START + timedelta(hours=hour))
+    schema = codec_for(CONTRACT, "outcomes").output_schema
+    df = pd.DataFrame({"event_id": pd.Series(list(labels), dtype=str), "device_id": "d-0",
+                       "failure": pd.Series(list(labels.values()), dtype="int64"),
+                       "observed_at": pd.Series(pd.date_range(window.start, periods=len(labels), freq="s", tz="UTC"))
+                       .astype("datetime64[ms, UTC]"), "kafka_partition": np.int32(0),
+                       "kafka_offset": np.arange(len(labels), dtype="int64")})
+    writer = HourWriter(lake, "outcomes", window, schema)
+    writer.add(pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False), pa.table({}),
+               df["observed_at"].astype("int64").to_numpy())
+    writer.publish({"topic": "outcomes", "contract": CONTRACT.name, "schema_hash": CONTRACT.schema_hash(),
+                    "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+                    "status": "offloaded", "validation": None})
+
+
 def write_loop(lake: Lake) -> None:
     """Eight hourly windows: calm, drift from the window ending 04:00, a data retrain asked at 06:00, the
     next one held back by the cooldown, v2 promoted at 06:12, calm again by 08:00."""
@@ -81,6 +98,9 @@ def write_loop(lake: Lake) -> None:
     lake.write_text("registry/audit.jsonl", "".join(json.dumps(r) + "\n" for r in trail))
     for hour, versions in enumerate(SERVING):
         _predictions(lake, hour, versions)
+        _outcomes(lake, hour + 1, {f"e-{hour}-{i}": int(i % 4 == 0) for i in range(sum(versions.values()))})
+    for hour in range(len(SERVING) + 1, len(DRIFT) + 7):  # to the last window's end plus the 6 h label delay
+        _outcomes(lake, hour, {})
 
 
 def count(page: str, cls: str) -> int:
@@ -90,8 +110,8 @@ def count(page: str, cls: str) -> int:
 def test_the_loop_becomes_one_page_with_every_series(lake):
     write_loop(lake)
     links = {"airflow": "http://127.0.0.1:8080", "mlflow": "http://127.0.0.1:5000"}
-    result = build_loop_report(lake, MODEL, links)
-    build_loop_report(lake, MODEL, links)  # a rerun replaces the page whole
+    result = build_loop_report(lake, MODEL, links, contract=CONTRACT)
+    build_loop_report(lake, MODEL, links, contract=CONTRACT)  # a rerun replaces the page whole
     assert lake.list("reports/loop") == ["reports/loop/index.html"]
     assert result["url"] == lake.url("reports/loop/index.html")
     assert result["url"].startswith("s3://") == lake.is_s3
@@ -101,6 +121,10 @@ def test_the_loop_becomes_one_page_with_every_series(lake):
     assert count(page, "decision retrain") == 1 and count(page, "decision suppressed") == 1
     assert count(page, "decision quiet") == 6
     assert count(page, "live-point") == 8 and count(page, "drift-point") == 8
+    # every window realized once its labels came: v1 served the hours to 07:00, v2 those from 06:12 on
+    realized = re.findall(r'class="realized-point"[^>]*><title>[^:]+: (v\d) live AUC', page)
+    assert realized.count("v1") == 7 and realized.count("v2") == 2
+    assert count(page, "realized v2") == 1  # v2's realized series is drawn as a line
     assert count(page, "event promotion") == 2 and count(page, "event retrain") == 1
     assert count(page, "serving") == 9 and "v1 (1,280 events)" in page and "v2 (320 events)" in page
     rows = re.findall(r'<tr class="audit"><td>[^<]+</td><td>promotion</td><td>[^<]+</td><td>([^<]+)</td>', page)

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{loop.timeline.onset:%Y-%m-%d %H:%M}Z", flush=True)
         outcome = loop.run()
         report = loop.step("write the loop report", build_loop_report, loop.lake, settings.model_name,
-                           {"airflow": api.url, "mlflow": settings.mlflow_tracking_uri})
+                           {"airflow": api.url, "mlflow": settings.mlflow_tracking_uri}, None, None, loop.contract)
         summary = summarize(loop, outcome, report)
     except (LoopError, AirflowError) as exc:
         print(f"[loop] FAILED: {exc}\n[loop] logs: .local/logs/ (airflow.log, serving.log, mlflow.log, kafka.log)",
