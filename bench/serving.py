@@ -48,8 +48,9 @@ from ml.serving.metrics import ServingMetrics  # noqa: E402
 from ml.serving.stream import Records, StreamLoop  # noqa: E402
 from ml.settings import load_settings  # noqa: E402
 from results_file import RESULTS as RESULTS_DIR, save_figures  # noqa: E402
-from tests.integration.serving_support import CONTRACT, SidecarProcess, events, new_model, produce, promote, \
-    read_topic, register, train_booster  # noqa: E402
+from tests.integration.serving_models import CONTRACT, new_model, register, train_booster  # noqa: E402
+from tests.integration.serving_process import SidecarProcess, promote  # noqa: E402
+from tests.integration.serving_topics import events, produce, read_topic  # noqa: E402
 
 RESULTS = RESULTS_DIR / "serving.json"
 APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}

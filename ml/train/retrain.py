@@ -1,8 +1,11 @@
 """One retraining: the window's training set, the search, both models on the shared holdout, the MLflow run.
 
     request = plan_request("schedule", window_days=7, now=datetime.now(timezone.utc))
-    summary = train_candidate(lake, contract, settings.retrain, settings.registry, request)  # run, metrics, tags
-    version = register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary, summary["tags"])
+    summary = train_candidate(lake, contract, settings.retrain, settings.registry, request)  # a RetrainSummary
+    version = register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary.run, summary.tags)
+
+`RetrainRequest` (plan -> wait for data -> train) and `RetrainSummary` (train -> register) cross tasks
+as dicts through `to_dict`/`from_dict`; `from_dict` names a key the dict lacks.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from mlflow import MlflowClient
 
 from ml.contract import Contract, model_frame
 from ml.evaluate import score
+from ml.handover import require
 from ml.lake import Lake
 from ml.registry import RegistryError, champion
 from ml.registry.versions import DEFAULT_THRESHOLD
@@ -53,11 +57,61 @@ class RetrainRequest:
 
     @classmethod
     def from_dict(cls, data: dict) -> "RetrainRequest":
+        require(data, ("trigger", "start", "end", "as_of"), "the retrain request", "retrain_model's plan_retrain")
         since = data.get("regime_since")
         return cls(data["trigger"], datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]),
                    datetime.fromisoformat(data["as_of"]), dict(data.get("hyperparameters") or {}),
                    data.get("search_seconds"), datetime.fromisoformat(since) if since else None,
                    tuple(data.get("judged") or ()))
+
+
+@dataclass(frozen=True)
+class RetrainSummary:
+    """One training run, as the register step needs it and people read it: the MLflow run and its model
+    (`run_id`, `model_uri`, `model_id`, `experiment_id`, `model_sha256`), the request it answered, the
+    rows of each split, the data's hash and hours, the chosen parameters, the holdout metrics of the
+    candidate and of the champion (None without one), the search's time and trials, and the tags its
+    registered version carries."""
+
+    run_id: str
+    model_uri: str
+    model_id: str
+    experiment_id: str
+    request: RetrainRequest
+    metrics: dict
+    tags: dict
+    model_sha256: str | None = None
+    rows: dict = field(default_factory=dict)
+    data_hash: str = ""
+    telemetry_hours: int = 0
+    params: dict = field(default_factory=dict)
+    champion: dict | None = None
+    search_seconds: float = 0.0
+    trials: int = 0
+
+    @property
+    def run(self) -> dict:
+        """The logged run as `log_candidate` returns it (what `register_challenger` registers)."""
+        return {"run_id": self.run_id, "model_uri": self.model_uri, "model_id": self.model_id,
+                "experiment_id": self.experiment_id, "model_sha256": self.model_sha256}
+
+    def to_dict(self) -> dict:
+        return {**self.run, "request": self.request.to_dict(), "rows": dict(self.rows), "data_hash": self.data_hash,
+                "telemetry_hours": self.telemetry_hours, "params": dict(self.params), "metrics": dict(self.metrics),
+                "champion": self.champion, "search_seconds": self.search_seconds, "trials": self.trials,
+                "tags": dict(self.tags)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RetrainSummary":
+        require(data, SUMMARY_REQUIRED, "the retrain summary", "retrain_model's train_candidate")
+        return cls(str(data["run_id"]), data["model_uri"], data["model_id"], str(data["experiment_id"]),
+                   RetrainRequest.from_dict(data["request"]), dict(data["metrics"]), dict(data["tags"]),
+                   data.get("model_sha256"), dict(data.get("rows") or {}), str(data.get("data_hash") or ""),
+                   int(data.get("telemetry_hours") or 0), dict(data.get("params") or {}), data.get("champion"),
+                   float(data.get("search_seconds") or 0.0), int(data.get("trials") or 0))
+
+
+SUMMARY_REQUIRED = ("run_id", "model_uri", "model_id", "experiment_id", "request", "metrics", "tags")
 
 
 def plan_request(trigger: str, window_days: float, now: datetime, hyperparameters: dict | None = None,
@@ -102,9 +156,9 @@ def regime_ready(request: RetrainRequest, hours: list[datetime], min_hours: int,
 
 
 def train_candidate(lake: Lake, contract: Contract, retrain: RetrainSettings, registry: RegistrySettings,
-                    request: RetrainRequest) -> dict:
+                    request: RetrainRequest) -> RetrainSummary:
     """Build the training set, fit, evaluate the candidate and the champion on the same holdout, log the
-    run to `registry`'s server; returns a JSON-able summary with the tags its registered version should
+    run to `registry`'s server; returns the run's summary with the tags its registered version should
     carry. `retrain` gives the split, the search budget and the threshold."""
     data = build_training_set(lake, contract, request.start, request.end, request.as_of)
     label = contract.label.field
@@ -130,10 +184,9 @@ def train_candidate(lake: Lake, contract: Contract, retrain: RetrainSettings, re
     tags = version_tags(metrics, incumbent, lineage, contract, threshold, request.trigger)
     log.info("candidate run %s: %s; champion: %s", run["run_id"], _fmt(metrics),
              f"v{incumbent['version']} {_fmt(incumbent['metrics'])}" if incumbent else "none")
-    return {**run, "request": request.to_dict(), "rows": rows, "data_hash": data.data_hash,
-            "telemetry_hours": len(telemetry_hours), "params": result.params, "metrics": metrics,
-            "champion": incumbent, "search_seconds": round(result.seconds, 2), "trials": len(result.trials),
-            "tags": tags}
+    return RetrainSummary(run["run_id"], run["model_uri"], run["model_id"], run["experiment_id"], request, metrics,
+                          tags, run["model_sha256"], rows, data.data_hash, len(telemetry_hours), result.params,
+                          incumbent, round(result.seconds, 2), len(result.trials))
 
 
 def _evaluate_champion(registry: RegistrySettings, lake: Lake, contract: Contract, holdout: pd.DataFrame) -> dict | None:

@@ -1,5 +1,6 @@
 """Airflow glue for the lake: each function reads the settings once, builds its clients through the
-Airflow connections, calls one `ml` function and returns a small JSON-able summary for XCom."""
+Airflow connections, calls one `ml` function and returns a small JSON-able summary for XCom. A validated
+hour is handed to monitor_model as an `ml.validation.handover.ValidatedHour`, as a dict."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ml.lake.layout import manifest_key
 from ml.lake.window import Window
 from ml.offload import offload_hour
 from ml.runtime import offload_tuning
+from ml.validation.handover import ValidatedHour
 from ml.settings import AlertSettings, load_settings
 from plugins.hooks.kafka_window import KafkaWindowReaderHook
 
@@ -56,7 +58,8 @@ def offload(kind: str, window: Window) -> dict:
 
 
 def validate(kind: str, window: Window) -> dict:
-    """Validate one offloaded hour; an invalid hour fails the task (red in the UI) with the reasons, and
+    """Validate one offloaded hour and return it as a `ValidatedHour` dict (the validated_telemetry
+    Asset's extra); an invalid hour fails the task (red in the UI) with the reasons, and
     on-call hears of it once (`hour_invalid`, not also `task_failed`). An empty hour is green; a run of
     them, and the stream's return, are alerted once each (`silence_at`)."""
     from ml.validation import INVALID, silence_at, validate_hour
@@ -77,9 +80,8 @@ def validate(kind: str, window: Window) -> dict:
         alert_invalid_hour(lake, kind, window, outcome, settings.alerts)
         raise AlertedFailure(f"{kind} {window.partition_path} is invalid and excluded from drift and "
                                    f"training.\n{outcome.describe()}\nData Docs: {lake.url(outcome.docs_key)}")
-    return {"topic": kind, "hour": window.start.isoformat(), "rows": outcome.rows, "status": outcome.status,
-            "warnings": len(outcome.warnings), "docs": lake.url(outcome.docs_key) if outcome.docs_key else None,
-            "silence": silence.change if silence else None}
+    return ValidatedHour.of(kind, window, outcome, lake.url(outcome.docs_key) if outcome.docs_key else None,
+                            silence.change if silence else None).to_dict()
 
 
 def alert_invalid_hour(lake: Lake, kind: str, window: Window, outcome, alerts: AlertSettings) -> None:

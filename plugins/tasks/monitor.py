@@ -14,6 +14,7 @@ from ml.lake.layout import loop_report_key
 from ml.lake.window import HOUR
 from ml.monitor.handover import RetrainAsk, WindowOutcome
 from ml.settings import load_settings
+from ml.validation.handover import ValidatedHour
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,8 @@ def window_ends(params: dict, asset_events: list[dict], now: datetime | None = N
 
     - `params.end` (and `params.hours`, default 1): the windows ending at `end` and the hours before it:
       a manual check or a backfill of a range;
-    - otherwise the hours the triggering `validated_telemetry` events announce (each window ends when
-      its hour ends), so a backlog of validated hours is evaluated hour by hour, in order;
+    - otherwise the hours the triggering `validated_telemetry` events announce (`ValidatedHour`s; each
+      window ends when its hour ends), so a backlog of validated hours is evaluated hour by hour, in order;
     - otherwise the last closed hour.
     At most `monitor_max_hours` windows, the newest ones; the rest is logged as skipped."""
     settings = load_settings()
@@ -42,7 +43,8 @@ def window_ends(params: dict, asset_events: list[dict], now: datetime | None = N
         count = int(params.get("hours") or 1)
         ends = [end - i * HOUR for i in range(count)]
     elif asset_events:
-        ends = [_hour(e["hour"], "hour") + HOUR for e in asset_events if e.get("hour")]
+        # an event a person created by hand carries no extra: it names no hour
+        ends = [ValidatedHour.from_dict(e).end for e in asset_events if e]
     else:
         ends = [(now or clock.now(Lake.from_settings(settings.lake))).replace(minute=0, second=0, microsecond=0)]
     ends, most = sorted(set(ends)), settings.monitor.max_hours

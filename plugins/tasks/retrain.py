@@ -1,6 +1,7 @@
 """Airflow glue for retrain_model: each function reads the settings once, builds its clients, calls one
 `ml` function and returns a small JSON-able summary for XCom. The retrain_request Asset's events are
-read as `RetrainAsk`s and the request passed between tasks is a `RetrainRequest`, as a dict."""
+read as `RetrainAsk`s, the request passed between tasks is a `RetrainRequest` and the trained
+candidate a `RetrainSummary`, each as a dict."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from ml.lake import Lake
 from ml.monitor.handover import RetrainAsk
 from ml.registry import run_url, version_url
 from ml.settings import RegistrySettings, load_settings
-from ml.train import RetrainRequest, plan_request, regime_request, register_challenger, train_candidate
+from ml.train import RetrainRequest, RetrainSummary, plan_request, regime_request, register_challenger, train_candidate
 
 log = logging.getLogger(__name__)
 HYPERPARAMETERS = ("max_depth", "learning_rate", "min_child_weight")
@@ -108,15 +109,17 @@ def train(request: dict) -> dict:
                                   settings.retrain, settings.registry, RetrainRequest.from_dict(request))
     except DatasetError as exc:
         raise AirflowFailException(f"not retraining: {exc}") from None
-    log.info("run %s", run_url(settings.mlflow_tracking_uri, summary["experiment_id"], summary["run_id"]))
-    return summary
+    log.info("run %s", run_url(settings.mlflow_tracking_uri, summary.experiment_id, summary.run_id))
+    return summary.to_dict()
 
 
 def register(summary: dict) -> dict:
-    """Register the candidate as a version with its tags and point `challenger` at it."""
+    """Register the candidate of a `RetrainSummary` (as a dict) as a version with its tags and point
+    `challenger` at it."""
     settings = load_settings()
-    version = register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary, summary["tags"])
+    trained = RetrainSummary.from_dict(summary)
+    version = register_challenger(settings.mlflow_tracking_uri, settings.model_name, trained.run, trained.tags)
     url = version_url(settings.mlflow_tracking_uri, settings.model_name, version)
     log.info("registered %s v%s as challenger: %s", settings.model_name, version, url)
-    return {"model": settings.model_name, "version": version, "run_id": summary["run_id"], "url": url,
-            "trigger": summary["request"]["trigger"], "metrics": summary["metrics"]}
+    return {"model": settings.model_name, "version": version, "run_id": trained.run_id, "url": url,
+            "trigger": trained.request.trigger, "metrics": trained.metrics}

@@ -24,7 +24,7 @@ from ml.lake import Lake
 from ml.lake.layout import batch_predictions_key
 from ml.lake.window import Window
 from tests.integration.conftest import S3_ENDPOINT
-from tests.integration.serving_support import new_model, register, train_booster
+from tests.integration.serving_models import new_model, register, train_booster
 from tests.integration.training_data import CONTRACT, _publish, write_hours
 
 pytestmark = pytest.mark.integration

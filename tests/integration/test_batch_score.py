@@ -22,8 +22,9 @@ from ml.lake.window import Window
 from ml.registry import set_champion
 from ml.serving.model import ModelRefused
 from ml.simulate import SimConfig, Simulator
-from tests.integration.serving_support import SidecarProcess, new_model, produce, promote, read_topic, \
-    register, serving_env, train_booster, values
+from tests.integration.serving_models import new_model, register, train_booster
+from tests.integration.serving_process import SidecarProcess, promote, serving_env
+from tests.integration.serving_topics import produce, read_topic, values
 from tests.integration.training_data import CONTRACT, airflow_db, run_dag, write_hours  # noqa: F401
 
 pytestmark = pytest.mark.integration

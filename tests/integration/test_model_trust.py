@@ -19,8 +19,9 @@ from ml.registry.trust import Untrusted, judge_version, read_verdict
 from ml.serving.metrics import ServingMetrics
 from ml.serving.swap import ModelKeeper
 from ml.settings import GateSettings
-from tests.integration.serving_support import CONTRACT, SidecarProcess, events, new_model, produce, promote, \
-    read_topic, register, send_control, serving_env, train_booster, values
+from tests.integration.serving_models import CONTRACT, new_model, register, train_booster
+from tests.integration.serving_process import SidecarProcess, promote, send_control, serving_env
+from tests.integration.serving_topics import events, produce, read_topic, values
 
 pytestmark = pytest.mark.integration
 EVIL = "import pathlib\npathlib.Path({marker!r}).write_text('imported')\n\nclass X:\n    pass\n"

@@ -60,7 +60,7 @@ def history(tmp_path_factory, mlflow_uri, model_name):
     request = RetrainRequest("manual:test", TRAIN_HOURS[0].start, TRAIN_HOURS[-1].end,
                              TRAIN_HOURS[-1].end + timedelta(hours=6), hyperparameters=dict(DEFAULTS))
     summary = train_candidate(lake_a, CONTRACT, settings.retrain, settings.registry, request)
-    version = register_challenger(mlflow_uri, model_name, summary, summary["tags"])
+    version = register_challenger(mlflow_uri, model_name, summary.run, summary.tags)
     judge_version(mlflow_uri, lake_a, model_name, version, settings.gates, champion_version=None)  # as promote_model does
     record_approval(lake_a, model_name, version, APPROVED, "test", MANUAL, "first model")
     set_champion(MlflowClient(mlflow_uri), model_name, version, actor="test", reason="first model", lake=lake_a)
@@ -72,7 +72,7 @@ def history(tmp_path_factory, mlflow_uri, model_name):
     for prefix in ("raw/telemetry", "validation/telemetry", "raw/predictions", "registry/verdicts"):
         copy_prefix(lake_a, lake_b, prefix)
     write_outcomes(lake_b, concept)
-    return {"a": lake_a, "b": lake_b, "version": version, "holdout_auc": summary["metrics"]["holdout_roc_auc"]}
+    return {"a": lake_a, "b": lake_b, "version": version, "holdout_auc": summary.metrics["holdout_roc_auc"]}
 
 
 def settings_for(lake: Lake, model_name: str, **overrides):

@@ -56,7 +56,7 @@ def history(tmp_path_factory, mlflow_uri):
     request = RetrainRequest("data:regime", TRAIN_HOURS[0].start, TRAIN_HOURS[-1].end,
                              TRAIN_HOURS[-1].end + timedelta(hours=6), hyperparameters=dict(DEFAULTS))
     summary = train_candidate(lake_a, CONTRACT, settings.retrain, settings.registry, request)
-    version = register_challenger(mlflow_uri, model_name, summary, summary["tags"])
+    version = register_challenger(mlflow_uri, model_name, summary.run, summary.tags)
     judge_version(mlflow_uri, lake_a, model_name, version, settings.gates, champion_version=None)
     record_approval(lake_a, model_name, version, APPROVED, "test", MANUAL, "first model")
     set_champion(MlflowClient(mlflow_uri), model_name, version, actor="test", reason="first model", lake=lake_a)

@@ -40,7 +40,7 @@ def candidate(lake, hyperparameters: dict | None = None) -> str:
     settings = load_settings()
     request = plan_request("manual:test", 1.0, datetime.now(timezone.utc), hyperparameters)
     summary = train_candidate(lake, CONTRACT, settings.retrain, settings.registry, request)
-    return register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary, summary["tags"])
+    return register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary.run, summary.tags)
 
 
 def control_messages(settings) -> list[dict]:

@@ -5,6 +5,7 @@ converges on a retry to one move, `previous` on the real previous champion, and 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import mlflow
@@ -16,6 +17,7 @@ from ml.contract import load_contract, model_frame
 from ml.lake import Lake
 from ml.registry import APPROVAL, APPROVED, audit_log, by_alias, champion, set_champion
 from ml.simulate.stream import SimConfig, Simulator
+from ml.train import RetrainSummary, plan_request
 from tests.integration.conftest import S3_BUCKET, S3_ENDPOINT
 
 CONTRACT = load_contract("machine_telemetry")
@@ -45,9 +47,9 @@ def model(mlflow_uri, monkeypatch):
     def run() -> dict:
         active = client.create_run(experiment.experiment_id)
         client.set_terminated(active.info.run_id)
-        return {"run_id": active.info.run_id, "model_uri": info.model_uri, "model_id": info.model_id,
-                "tags": {"threshold": "0.5", "contract": CONTRACT.name}, "request": {"trigger": "manual:test"},
-                "metrics": {}}
+        return RetrainSummary(active.info.run_id, info.model_uri, info.model_id, experiment.experiment_id,
+                              plan_request("manual:test", 1.0, datetime.now(timezone.utc)), {},
+                              {"threshold": "0.5", "contract": CONTRACT.name}).to_dict()
 
     return client, name, run
 

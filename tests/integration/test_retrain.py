@@ -43,18 +43,18 @@ def test_a_candidate_is_logged_with_its_lineage_and_registered_as_challenger(env
     settings = env
     summary = train_candidate(training_lake, CONTRACT, settings.retrain, settings.registry,
                               plan_request("manual:test", 1.0, NOW))
-    assert summary["champion"] is None and summary["telemetry_hours"] == 3
-    assert sum(summary["rows"].values()) > 10_000 and summary["metrics"]["holdout_roc_auc"] > 0.85
+    assert summary.champion is None and summary.telemetry_hours == 3
+    assert sum(summary.rows.values()) > 10_000 and summary.metrics["holdout_roc_auc"] > 0.85
 
     client = MlflowClient(settings.mlflow_tracking_uri)
-    run = client.get_run(summary["run_id"])
+    run = client.get_run(summary.run_id)
     assert client.get_experiment(run.info.experiment_id).name == settings.model_name
     assert run.data.params["trigger"] == "manual:test" and "max_depth" in run.data.params
-    assert run.data.metrics["holdout_pr_auc"] == pytest.approx(summary["metrics"]["holdout_pr_auc"])
+    assert run.data.metrics["holdout_pr_auc"] == pytest.approx(summary.metrics["holdout_pr_auc"])
     for key in ("holdout_precision", "holdout_recall", "holdout_calibration_error", "latency_ms_per_1k", "model_bytes"):
         assert key in run.data.metrics
     dataset = run.inputs.dataset_inputs[0].dataset
-    assert dataset.source and summary["data_hash"].startswith(dataset.digest)
+    assert dataset.source and summary.data_hash.startswith(dataset.digest)
     lineage = json.loads(Path(mlflow.artifacts.download_artifacts(
         run_id=run.info.run_id, artifact_path="lineage.json", tracking_uri=settings.mlflow_tracking_uri)).read_text())
     for hour in lineage["hours"]:
@@ -65,11 +65,11 @@ def test_a_candidate_is_logged_with_its_lineage_and_registered_as_challenger(env
         a.path for a in client.list_artifacts(run.info.run_id, "reference")}
     assert {"feature_importance.png", "reference/reference.parquet", "lineage.json"} <= arts
 
-    version = register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary, summary["tags"])
+    version = register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary.run, summary.tags)
     assert by_alias(client, settings.model_name, CHALLENGER).version == version
     tags = client.get_model_version(settings.model_name, version).tags
     assert tags["approval"] == "pending" and tags["validation"] == "valid" and tags["threshold"] == "0.5"
-    assert tags["trigger"] == "manual:test" and tags["data_hash"] == summary["data_hash"]
+    assert tags["trigger"] == "manual:test" and tags["data_hash"] == summary.data_hash
     assert tags["schema_hash"] == CONTRACT.schema_hash() and float(tags["holdout_roc_auc"]) > 0.85
 
     files = Path(mlflow.artifacts.download_artifacts(f"models:/{settings.model_name}/{version}", dst_path=str(tmp_path),
@@ -81,8 +81,8 @@ def test_a_candidate_is_logged_with_its_lineage_and_registered_as_challenger(env
     logged = json.loads(Path(mlflow.artifacts.download_artifacts(
         run_id=run.info.run_id, artifact_path="checks/holdout_scores.json",
         tracking_uri=settings.mlflow_tracking_uri)).read_text())
-    rows = build_training_set(training_lake, CONTRACT, datetime.fromisoformat(summary["request"]["start"]),
-                              datetime.fromisoformat(summary["request"]["end"]), NOW).frame.set_index("event_id")
+    rows = build_training_set(training_lake, CONTRACT, summary.request.start, summary.request.end,
+                              NOW).frame.set_index("event_id")
     again = score(booster, CONTRACT, rows.loc[logged["event_id"]].reset_index())
     np.testing.assert_allclose(again, logged["score"], rtol=0, atol=1e-7)
 
@@ -145,8 +145,8 @@ def test_a_drift_retrain_waits_for_the_new_regime_and_learns_from_it(env, tmp_pa
     assert "2 of 2 hours" in status
     assert (ready.start, ready.end, ready.as_of) == (since, hours[1].end, NOW)
     summary = train_candidate(lake, CONTRACT, settings.retrain, settings.registry, ready)
-    assert summary["telemetry_hours"] == 2 and summary["request"]["regime_since"] == since.isoformat()
-    assert summary["tags"]["window_start"] == since.isoformat()
+    assert summary.telemetry_hours == 2 and summary.request.to_dict()["regime_since"] == since.isoformat()
+    assert summary.tags["window_start"] == since.isoformat()
 
     # a calendar request, or a policy of no waiting, passes as it is
     assert regime_request(lake, CONTRACT, replace(request, regime_since=None), 2, NOW)[0].start == request.start

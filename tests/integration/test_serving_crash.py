@@ -8,8 +8,9 @@ import time
 import orjson
 import pytest
 
-from tests.integration.serving_support import Feeder, SidecarProcess, events, produce, promote, read_topic, \
-    register, serving_env, values
+from tests.integration.serving_models import register
+from tests.integration.serving_process import SidecarProcess, promote, serving_env
+from tests.integration.serving_topics import Feeder, events, produce, read_topic, values
 
 pytestmark = pytest.mark.integration
 

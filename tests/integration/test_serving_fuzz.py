@@ -13,8 +13,9 @@ import orjson
 import pytest
 
 from tests.integration.http_fuzz import bad_requests, send
-from tests.integration.serving_support import CONTRACT, Feeder, SidecarProcess, events, promote, read_topic, register, \
-    serving_env, values
+from tests.integration.serving_models import CONTRACT, register
+from tests.integration.serving_process import SidecarProcess, promote, serving_env
+from tests.integration.serving_topics import Feeder, events, read_topic, values
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,9 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from ml.contract.codec import prediction_schema
-from tests.integration.serving_support import CONTRACT, SidecarProcess, events, produce, promote, read_topic, \
-    register, serving_env, values
+from tests.integration.serving_models import CONTRACT, register
+from tests.integration.serving_process import SidecarProcess, promote, serving_env
+from tests.integration.serving_topics import events, produce, read_topic, values
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from ml.kafka import scoring_consumer, scoring_producer
 from ml.serving.metrics import ServingMetrics
 from ml.serving.offsets import BatchAck, DeliveryFailed
 from ml.serving.stream import Output, Records, StreamLoop
-from tests.integration.serving_support import produce, read_topic
+from tests.integration.serving_topics import produce, read_topic
 
 N, KEYS = 6_000, 40
 
@@ -183,7 +183,7 @@ def test_at_low_traffic_the_garbage_of_each_predict_call_is_collected_between_ba
     import numpy as np
 
     from ml.runtime import GC_IDLE_YOUNG, serving_tuning
-    from tests.integration.serving_support import train_booster
+    from tests.integration.serving_models import train_booster
 
     booster = train_booster(rounds=4)
     features = np.zeros((3, booster.num_features()), dtype=np.float32)

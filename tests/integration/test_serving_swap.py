@@ -9,8 +9,9 @@ import orjson
 import pytest
 
 from ml.serving.routing import device_bucket
-from tests.integration.serving_support import Feeder, SidecarProcess, events, produce, promote, read_topic, \
-    register, send_control, serving_env, train_booster, values
+from tests.integration.serving_models import register, train_booster
+from tests.integration.serving_process import SidecarProcess, promote, send_control, serving_env
+from tests.integration.serving_topics import Feeder, events, produce, read_topic, values
 from tests.integration.test_serving_sidecar import committed
 
 pytestmark = pytest.mark.integration

@@ -1,13 +1,17 @@
-"""How much of the loop to play (profiles) and the event-time hours it plays (the timeline)."""
+"""How much of the loop to play (profiles), the event-time hours it plays (the timeline), and the
+clock that stands every process of the stack at the event time the loop has reached."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 
+from ml import clock
 from ml.lake.window import HOUR
 
 RETENTION = timedelta(days=6)  # inside the topics' 7 days, by record timestamp
+CLOCK_REFRESH_S = 60.0  # the loop rewrites its clock this often while it waits (it expires after ml.clock.STALE_AFTER)
 
 
 class LoopError(RuntimeError):
@@ -85,3 +89,25 @@ class Timeline:
     def describe(self) -> str:
         """`2026-12-01 01:00Z .. 2026-12-02 17:00Z`: both ends with their dates."""
         return f"{self.start:%Y-%m-%d %H:%M}Z .. {self.end:%Y-%m-%d %H:%M}Z"
+
+
+class LoopClock:
+    """The loop's clock in the lake (`ml.clock`), which every process of the stack reads as its now."""
+
+    def __init__(self, lake) -> None:
+        self.lake = lake
+        self._at: datetime | None = None
+        self._written = 0.0
+
+    def set(self, at: datetime) -> None:
+        clock.set_clock(self.lake, at)
+        self._at, self._written = at, time.monotonic()
+
+    def keep(self) -> None:
+        """Rewrite the clock now and then while waiting, so it does not expire under a long run."""
+        if self._at is not None and time.monotonic() - self._written > CLOCK_REFRESH_S:
+            self.set(self._at)
+
+    def clear(self) -> None:
+        """Back to the wall clock."""
+        clock.clear_clock(self.lake)
