@@ -1,6 +1,6 @@
 """Airflow glue for promote_model and rollback_model: the verdict recorded in the lake (gates, approval)
-and mirrored on the version's tags, the alias move with its audit record, and the control message, each
-returning a small JSON-able dict."""
+and mirrored on the version's tags, the check that the model file is still the one registered, the alias
+move with its audit record, and the control message, each returning a small JSON-able dict."""
 
 from __future__ import annotations
 
