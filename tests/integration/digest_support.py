@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.serving_support import ROOT, _experiment, holdout_metrics, judge, train_booster
+from tests.integration.serving_models import _experiment, holdout_metrics, judge, train_booster
+from tests.integration.serving_process import ROOT
 
 # the local stack's `mlflow server --artifacts-destination` (docker/local/services/mlflow.py)
 ARTIFACT_STORE = Path(os.environ.get("CONTINUUM_TEST_MLFLOW_ARTIFACTS", ROOT / ".local" / "mlflow" / "artifacts"))

@@ -19,8 +19,9 @@ from ml.serving.metrics import ServingMetrics
 from ml.serving.swap import ModelKeeper
 from tests.integration.alert_support import use_webhook, webhook  # noqa: F401
 from tests.integration.digest_support import other_model, overwrite_model, register_tagged, stored_model_file
-from tests.integration.serving_support import CONTRACT, SidecarProcess, events, new_model, produce, promote, \
-    read_topic, serving_env, train_booster, values
+from tests.integration.serving_models import CONTRACT, new_model, train_booster
+from tests.integration.serving_process import SidecarProcess, promote, serving_env
+from tests.integration.serving_topics import events, produce, read_topic, values
 
 pytestmark = pytest.mark.integration
 
