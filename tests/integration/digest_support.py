@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from tests.integration.serving_models import _experiment, holdout_metrics, judge, train_booster
-from tests.integration.serving_process import ROOT
+from tooling.local_dir import LOCAL
 
 # the local stack's `mlflow server --artifacts-destination` (docker/local/services/mlflow.py)
-ARTIFACT_STORE = Path(os.environ.get("CONTINUUM_TEST_MLFLOW_ARTIFACTS", ROOT / ".local" / "mlflow" / "artifacts"))
+ARTIFACT_STORE = Path(os.environ.get("CONTINUUM_TEST_MLFLOW_ARTIFACTS", LOCAL / "mlflow" / "artifacts"))
 STORE_PREFIX = "mlflow-artifacts:/"
 
 
