@@ -33,6 +33,7 @@ MARKS_JS = """sel => [...document.querySelectorAll(sel)].map(e => {
           shown: s.display !== 'none' && s.visibility !== 'hidden' && r.width + r.height > 0,
           inside: r.left >= f.left - 1 && r.right <= f.right + 1 && r.top >= f.top - 1 && r.bottom <= f.bottom + 1};
 })"""
+CELLS_JS = "sel => [...document.querySelectorAll(sel)].map(r => [...r.cells].map(c => c.innerText.trim()))"
 # the canvases under a selector that hold at least one painted pixel
 PAINTED_JS = """sel => [...document.querySelectorAll(sel)].filter(c => {
   const ctx = c.width && c.height && c.getContext('2d');
@@ -94,6 +95,10 @@ class ShownPage:
         """The text of every element the selector matches, whitespace trimmed."""
         return [t.strip() for t in self._run(self._page.locator(selector).all_text_contents)]
 
+    def cells(self, selector: str = "tr") -> list[list[str]]:
+        """The text of the cells of every table row the selector matches, as shown on screen."""
+        return self._run(self._page.evaluate, CELLS_JS, selector)
+
     def marks(self, selector: str) -> list[dict]:
         """Every SVG mark the selector matches, as the browser laid it out (see MARKS_JS)."""
         return self._run(self._page.evaluate, MARKS_JS, selector)
@@ -132,8 +137,9 @@ class PageInBrowser:
             self._page = self._browser.new_page(viewport={"width": 1280, "height": 900})
             shown = ShownPage(self._run, self._page)
             self._page.goto(Path(path).resolve().as_uri())
-            if ready:
+            if ready:  # drawn by script: the element, then two frames for the drawing it schedules
                 self._page.wait_for_selector(ready)
+                self._page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
             return shown
         return self._run(load)
 
