@@ -1,8 +1,10 @@
 """The browser the page checks run in: which Chromium is used, Debian's installed when missing, a clear
-error otherwise, and a page's errors, failed drawing and network requests all reported."""
+error otherwise, a page's errors, failed drawing and network requests all reported, and the tests'
+own asyncio untouched by the browser."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 
@@ -72,3 +74,15 @@ def test_a_page_that_errs_or_reaches_out_is_reported(tmp_path, page_in_browser):
     assert "console: drawn wrong" in shown.errors and "request: http://127.0.0.1:9/chart.png" in shown.errors
     assert any("missing_function is not defined" in e for e in shown.errors)
     assert any('attribute x1: Expected length, "NaN"' in e for e in shown.errors)
+
+
+def test_the_browser_leaves_the_tests_thread_free_for_asyncio(tmp_path, page_in_browser):
+    page = tmp_path / "calm.html"
+    page.write_text("<!doctype html><title>calm</title><h1>Calm</h1>")
+    shown = page_in_browser.open(page)
+    assert shown.texts("h1") == ["Calm"] and shown.errors == []
+
+    async def answer() -> int:
+        return 42
+
+    assert asyncio.run(answer()) == 42  # Playwright's sync API, driven from this thread, would refuse this
