@@ -56,6 +56,7 @@ def model(mlflow_uri, verdicts):
 
 
 def test_batch_scoring_refuses_a_version_that_was_not_judged_or_not_approved(mlflow_uri, verdicts):
+    mlflow.set_tracking_uri(mlflow_uri)  # the runs that register the versions go to the stack's server
     client = MlflowClient(mlflow_uri)
     name = new_model(client)
     unjudged = register(client, name, train_booster(seed=3))
