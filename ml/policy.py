@@ -2,7 +2,9 @@
 
 Three triggers, strongest evidence first when several fire:
 - `metric`: the live AUC, on enough mature labels, is under a floor or has dropped from the champion's
-  holdout AUC by more than a margin. The model is measurably worse: nothing says more.
+  holdout AUC by more than a margin. The model is measurably worse: nothing says more. Optionally
+  (`estimate_auc_floor` above 0) the AUC estimated on the latest hours before their labels arrive,
+  when the estimator has not been found unreliable, fires it early under its own, lower floor.
 - `data`: the share of drifted features was at or above its threshold for k consecutive windows. Inputs moved,
   which often precedes a worse model; one window alone is a spike, not a trend.
 - `schedule`: the champion is older than its maximum age, a retrain for hygiene with no symptom.
@@ -31,7 +33,9 @@ COOLDOWN, BUDGET, PENDING = "cooldown", "budget", "pending"
 class Evidence:
     """What monitoring measured at `now`: drift shares of the last windows (newest last), the live AUC
     and how many labels it rests on (all joined, and mature: past the label's maximum delay), the
-    champion's holdout AUC, the champion's age, and when the recent retrains were asked for."""
+    champion's holdout AUC, the champion's age, when the recent retrains were asked for, and the AUC
+    estimated on the latest hours' predictions before their labels (`ml.monitor.estimate`; None when
+    not estimated or when the estimator was found unreliable) with how many predictions it rests on."""
 
     now: datetime
     drift_shares: tuple[float, ...] = ()
@@ -42,6 +46,8 @@ class Evidence:
     model_age_hours: float | None = None
     recent_retrains: tuple[datetime, ...] = ()
     pending_until: datetime | None = None  # a retrain asked for this champion waits for its data until then
+    estimated_auc: float | None = None  # the latest hours' AUC estimated before their labels, if trusted
+    estimated_rows: int = 0
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -65,6 +71,7 @@ class Policy:
     max_model_age_hours: float = 14 * 24.0
     cooldown_hours: float = 6.0
     daily_budget: int = 3
+    estimate_auc_floor: float = 0.0  # 0: the estimate never asks for a retrain
 
     @classmethod
     def from_settings(cls, drift: DriftSettings, live: LiveSettings, retrain: RetrainSettings) -> "Policy":
@@ -73,6 +80,7 @@ class Policy:
             live_auc_floor=live.auc_floor, live_auc_drop_margin=live.auc_drop_margin,
             min_mature_labels=live.min_mature_labels, max_model_age_hours=retrain.max_model_age_hours,
             cooldown_hours=retrain.cooldown_hours, daily_budget=retrain.daily_budget,
+            estimate_auc_floor=live.estimate_auc_floor,
         )
 
 
@@ -114,6 +122,18 @@ def decide(evidence: Evidence, policy: Policy) -> Decision:
 
 
 def _metric(ev: Evidence, p: Policy) -> tuple[bool, str]:
+    fired, note = _live(ev, p)
+    if fired or not p.estimate_auc_floor or ev.estimated_auc is None:
+        return fired, note
+    if ev.estimated_rows < p.min_mature_labels:
+        return False, f"{note}; estimated AUC not judged ({ev.estimated_rows} predictions, need {p.min_mature_labels})"
+    if ev.estimated_auc < p.estimate_auc_floor:
+        return True, (f"estimated AUC {ev.estimated_auc:.4f} < estimate floor {p.estimate_auc_floor:.4f} on "
+                      f"{ev.estimated_rows} predictions not labelled yet ({note})")
+    return False, f"{note}; estimated AUC {ev.estimated_auc:.4f} >= estimate floor {p.estimate_auc_floor:.4f}"
+
+
+def _live(ev: Evidence, p: Policy) -> tuple[bool, str]:
     if ev.live_auc is None or ev.mature_labels < p.min_mature_labels:
         return False, f"live AUC not judged ({ev.mature_labels} mature labels, need {p.min_mature_labels})"
     if ev.live_auc < p.live_auc_floor:

@@ -1,8 +1,10 @@
 """What monitoring needs to know about the champion: its version, threshold, holdout AUC, the end of its
-training window (its age, in event time), the reference sample it was trained on and what it leans on."""
+training window (its age, in event time), the reference sample it was trained on, what it leans on, and
+its scores' calibration (to estimate its figures before labels arrive)."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,12 +13,13 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from ml.lake import Lake
 from ml.registry import RegistryError, champion
 from ml.registry.trust import load_trusted
 from ml.registry.versions import DEFAULT_THRESHOLD
-from ml.train.track import REFERENCE_ARTIFACT
+from ml.train.track import CALIBRATION_ARTIFACT, REFERENCE_ARTIFACT
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class ChampionInfo:
     holdout_roc_auc: float | None
     trained_until: datetime | None
     importances: dict[str, float] = field(default_factory=dict)
+    calibration: dict | None = None  # None: trained before calibrations were recorded
 
     def age_hours(self, now: datetime) -> float | None:
         """Hours from the end of the training window to `now` (event time: backfills age the model too)."""
@@ -64,7 +68,19 @@ def champion_info(tracking_uri: str, model_name: str, lake: Lake) -> ChampionInf
                         threshold=float(model.tags.get("threshold", DEFAULT_THRESHOLD)),
                         holdout_roc_auc=float(auc) if auc is not None else None,
                         trained_until=datetime.fromisoformat(until) if until else None,
-                        importances={k: v / total for k, v in gains.items()})
+                        importances={k: v / total for k, v in gains.items()},
+                        calibration=calibration(tracking_uri, mv.run_id) if mv.run_id else None)
+
+
+def calibration(tracking_uri: str, run_id: str) -> dict | None:
+    """The calibration logged with a training run (`calibration/isotonic.json`), or None when it has none."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=CALIBRATION_ARTIFACT, dst_path=tmp,
+                                                       tracking_uri=tracking_uri)
+        except (MlflowException, OSError):
+            return None
+        return json.loads(Path(path).read_text())
 
 
 def reference_sample(tracking_uri: str, run_id: str) -> pd.DataFrame:

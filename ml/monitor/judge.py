@@ -8,7 +8,8 @@
 the backtest is the one the monitor applies:
 - the drift shares the policy sees: the window's own (when it was judged for drift) after those of the
   `windows_k - 1` windows before it (`drift_chain`: recorded ones, or measured now by `measure`);
-- the live AUC and its labels (only when the live metrics were judged), the champion's holdout AUC and
+- the live AUC and its labels (only when the live metrics were judged), the AUC estimated on the
+  latest hours before their labels (when trusted: `trusted_estimate`), the champion's holdout AUC and
   age, the retrains asked for in the history (cooldown, budget) and a retrain still waiting for the new
   regime's data (`pending_until`);
 - where a retrain should start learning (`regime_since`), and whether the window's hours may join the
@@ -33,7 +34,8 @@ class WindowInputs:
     """What was gathered for the window ending at `end`: the champion (None before the first), the drift
     verdict (`{"judged": bool, "drift_share": ...}`, None when not measured), the live metrics
     (`LiveMetrics.to_dict()`, None without a champion), the decisions of the hours before (newest
-    first, as recorded) and how to measure an earlier window's drift share (None for a gap)."""
+    first, as recorded), how to measure an earlier window's drift share (None for a gap), and the
+    figures estimated before labels (`ml.monitor.estimate.window_estimate`, None when not estimated)."""
 
     end: datetime
     info: ChampionInfo | None
@@ -41,6 +43,7 @@ class WindowInputs:
     live: dict | None
     history: list[dict]
     measure: Callable[[datetime], float | None]
+    estimate: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -68,13 +71,21 @@ def judge_window(inputs: WindowInputs, monitor: MonitorSettings, label_delay: ti
         champion_auc=info.holdout_roc_auc if info else None, model_age_hours=info.age_hours(end) if info else None,
         recent_retrains=recent_retrains(inputs.history),
         pending_until=pending_until(inputs.history, info.version if info else None, monitor.retrain.regime_hours,
-                                    label_delay))
+                                    label_delay), **trusted_estimate(inputs.estimate))
     decision = decide(evidence, Policy.from_settings(monitor.drift, monitor.live, monitor.retrain))
     if info is None:
         decision = replace(decision, kind=NONE, reason="no champion to monitor yet: train and promote one first",
                            fired=(), suppressed_by=None)
     since = regime_since(decision.kind, end, shares, inputs.live) if decision.retrain else None
     return Judgement(evidence, decision, tuple(shares), since)
+
+
+def trusted_estimate(estimate: dict | None) -> dict:
+    """The evidence's estimated AUC and its predictions: none when not estimated or when this window's
+    matured check found the estimate far from the realized AUC (the estimator cannot see concept drift)."""
+    if not estimate or estimate.get("unreliable") or (estimate.get("recent") or {}).get("roc_auc") is None:
+        return {}
+    return {"estimated_auc": float(estimate["recent"]["roc_auc"]), "estimated_rows": int(estimate["recent"]["rows"])}
 
 
 def learns_reference(monitor: MonitorSettings, rows: int, live: dict | None, decision: Decision) -> bool:

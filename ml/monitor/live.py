@@ -21,6 +21,7 @@ import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from ml.contract import Contract
@@ -96,6 +97,15 @@ def served_predictions(lake: Lake, contract: Contract, window: Window, labels_un
         outcomes = outcomes.loc[pd.to_datetime(outcomes[label.observed_at], utc=True) < pd.Timestamp(observed_before)]
     outcomes = outcomes[[label.join_key, label.field]].drop_duplicates(label.join_key, keep="last")
     return preds, preds.merge(outcomes, left_on=event_id, right_on=label.join_key, how="inner")
+
+
+def window_scores(lake: Lake, contract: Contract, window: Window, version: str | None) -> np.ndarray:
+    """The scores `version` served for the events of `window` (the latest per event), labelled or not."""
+    preds = read_hours(lake, contract, "predictions", window)
+    if preds.empty:
+        return np.array([], dtype=float)
+    preds = of_version(preds.assign(model_version=preds["model_version"].astype(str)), version)
+    return preds.drop_duplicates(contract.event_id, keep="last")["score"].to_numpy(dtype=float)
 
 
 def of_version(frame: pd.DataFrame, version: str | None) -> pd.DataFrame:

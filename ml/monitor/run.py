@@ -11,6 +11,9 @@ For the hour ending at `end` (event time, so a backfill sees what a live run wou
   drifted windows); once its live metrics are judged healthy, its hours become the reference of theirs;
 - live metrics: the champion's mature predictions joined with their outcomes (`ml.monitor.live`), which
   the decision rests on, and every serving version's on the predictions it scored (`live_by_version`);
+- estimated: the champion's figures expected from its calibrated scores on the latest hours, before their
+  labels (`ml.monitor.estimate`), and the same estimate on the matured live window against its realized
+  AUC: a gap over the tolerance flags the estimator `unreliable` (concept drift);
 - history: the decisions of the 24 hours before, in the lake, give the drift shares of the previous
   windows (k consecutive drifted windows count, a missing hour breaks the run) and the recent retrains
   (cooldown, budget);
@@ -34,15 +37,16 @@ from ml.contract import Contract, model_frame
 from ml.drift import detect_drift, write_drift_report
 from ml.lake import Lake
 from ml.lake.layout import decision_key
-from ml.lake.window import HOUR
+from ml.lake.window import HOUR, Window
 from ml.monitor.champion import ChampionInfo, champion_info
-from ml.monitor.live import live_figures
+from ml.monitor.estimate import window_estimate
+from ml.monitor.live import live_figures, live_window, window_scores
 from ml.monitor.reference import ReferenceCache, drift_reference
 from ml.monitor.judge import (WindowInputs, drift_chain, judge_window, learns_reference, pending_until,
                               recent_retrains, regime_since, whole_hour)
 from ml.policy import record_decision
 from ml.registry import run_url
-from ml.settings import DriftSettings, MonitorSettings, RegistrySettings
+from ml.settings import DriftSettings, LiveSettings, MonitorSettings, RegistrySettings
 from ml.validation import read_hour, valid_hours
 
 log = logging.getLogger(__name__)
@@ -102,7 +106,7 @@ def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: 
     start = end - drift.window_hours * HOUR
     context = {"window": {"start": start.isoformat(), "end": end.isoformat()}, "model": registry.model_name,
                "champion": info.to_dict() if info else None, "drift": None, "live": None, "live_by_version": None,
-               "links": {}}
+               "estimated": None, "links": {}}
     history = previous_decisions(lake, end, known=known)
     drift_summary, html = None, None
     with tempfile.TemporaryDirectory(prefix="continuum-monitor-") as tmp:
@@ -130,11 +134,13 @@ def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: 
                                             info.threshold, live_settings.min_mature_labels,
                                             live_settings.min_label_coverage)
             context["live"], context["live_by_version"] = live.to_dict(), by_version
+            context["estimated"] = _estimate(lake, contract, end, info, live_settings, live)
 
         def measure(when: datetime) -> float | None:
             return _share(lake, contract, drift, info, references, when)
 
-        judged = judge_window(WindowInputs(end, info, context["drift"], context["live"], history, measure), monitor,
+        judged = judge_window(WindowInputs(end, info, context["drift"], context["live"], history, measure,
+                                           context["estimated"]), monitor,
                               timedelta(minutes=contract.label.max_delay_minutes))
         decision = judged.decision
         if learns_reference(monitor, len(current), context["live"], decision):
@@ -166,16 +172,31 @@ def _share(lake: Lake, contract: Contract, drift: DriftSettings, info: ChampionI
     return result.drift_share
 
 
+def _estimate(lake: Lake, contract: Contract, end: datetime, info: ChampionInfo, live_settings: LiveSettings,
+              live) -> dict | None:
+    """The champion's figures estimated on the live window's span of latest hours (labels not in yet), and
+    the estimate on the matured live window checked against its realized AUC; None without a calibration."""
+    if info.calibration is None:
+        return None
+    hours = live_settings.window_hours
+    recent = window_scores(lake, contract, Window(end - hours * HOUR, end), info.version)
+    matured = window_scores(lake, contract, live_window(contract, end, hours), info.version)
+    return window_estimate(recent, matured, live.roc_auc if live.judged else None, info.calibration, info.threshold,
+                           live_settings.estimate_tolerance)
+
+
 def _log_run(registry: RegistrySettings, run_id: str, context: dict, decision, html: Path | None,
              drift_summary: dict | None) -> dict:
     """The monitoring run in MLflow: figures as metrics, the report and decision as artifacts."""
     mlflow.set_tracking_uri(registry.tracking_uri)
     experiment = mlflow.set_experiment(f"{registry.model_name}-monitoring")
-    live = context["live"] or {}
+    live, estimated = context["live"] or {}, context["estimated"] or {}
     metrics = {"drift_share": (context["drift"] or {}).get("drift_share"), "live_roc_auc": live.get("roc_auc"),
                "live_pr_auc": live.get("pr_auc"), "live_precision": live.get("precision"),
                "live_recall": live.get("recall"), "label_coverage": live.get("coverage"),
-               "mature_labels": live.get("labels"), "retrain": float(decision.retrain)}
+               "mature_labels": live.get("labels"), "retrain": float(decision.retrain),
+               "estimated_roc_auc": (estimated.get("recent") or {}).get("roc_auc"),
+               "estimate_gap": (estimated.get("matured") or {}).get("gap")}
     with mlflow.start_run(run_name=run_id, experiment_id=experiment.experiment_id) as run:
         mlflow.set_tags({"decision": decision.kind, "retrain": str(decision.retrain).lower(),
                          "window_end": context["window"]["end"],

@@ -50,8 +50,8 @@ def _live_tip(p: DecisionPoint, version: str, figures: dict, at_run: bool) -> st
 
 
 def _live_auc(axis: TimeAxis | None, inputs: LoopInputs) -> tuple[Chart, str] | str:
-    """Live ROC AUC per serving version: as the monitor saw it (circles, solid) and as realized once the
-    window's labels arrived (squares, dashed)."""
+    """Live ROC AUC per serving version: as the monitor saw it (circles, solid), as realized once the
+    window's labels arrived (squares, dashed), and the champion's estimated before them (dotted)."""
     sides = (("by_version", "live", True), ("realized", "realized", False))
     points = [(p, v, f, cls, at_run) for p in inputs.decisions for field, cls, at_run in sides
               for v, f in getattr(p, field).items() if f.get("roc_auc") is not None]
@@ -59,7 +59,9 @@ def _live_auc(axis: TimeAxis | None, inputs: LoopInputs) -> tuple[Chart, str] | 
         return NO_DECISIONS if not inputs.decisions else "No live AUC yet: no window had labels to judge it on."
     refs = [p for p in inputs.decisions if p.champion_auc is not None]
     floors = [p for p in inputs.decisions if p.auc_floor is not None]
+    estimates = [(p, v, f) for p in inputs.decisions for v, f in p.estimated.items()]
     values = [f["roc_auc"] for _, _, f, _, _ in points] + [p.champion_auc for p in refs] + [p.auc_floor for p in floors]
+    values += [f["roc_auc"] for _, _, f in estimates]
     lo = max(0.0, int((min(values) - 0.03) * 20) / 20)
     hi = min(1.0, max(lo + 0.1, (int((max(values) + 0.02) * 20) + 1) / 20))
     chart = Chart(axis, 220, lo, hi, lambda v: f"{v:.2f}", label="live ROC AUC over time, per serving version")
@@ -71,12 +73,21 @@ def _live_auc(axis: TimeAxis | None, inputs: LoopInputs) -> tuple[Chart, str] | 
         for field, cls, _ in sides:
             chart.line([(p.at, getattr(p, field).get(v, {}).get("roc_auc")) for p in inputs.decisions], colors[v],
                        escape(f"{cls} v{v}"), dash=None if field == "by_version" else "4 3")
+    for v in sorted({v for _, v, _ in estimates}, key=_version_order):
+        chart.line([(p.at, p.estimated.get(v, {}).get("roc_auc")) for p in inputs.decisions], colors[v],
+                   escape(f"estimated v{v}"), dash="1 3")
+    for p, v, f in estimates:
+        tip = (f"{p.run_id}: v{v} AUC estimated {f['roc_auc']:.4f} at the monitor's run, before the labels of the "
+               f"{p.live_hours or 1} h to {p.at:%H:%M}" + (" (estimator unreliable: concept drift?)"
+                                                           if f.get("unreliable") else ""))
+        chart.dot(p.at, chart.y(f["roc_auc"]), colors[v], "estimated-point", tip, hollow=True, r=2)
     for p, v, f, cls, at_run in points:
         chart.dot(p.at, chart.y(f["roc_auc"]), colors[v], f"{cls}-point", _live_tip(p, v, f, at_run),
                   hollow=not _counted(p, v, f, at_run), r=3, square=not at_run)
     legend = "".join(_key(colors[v], f"v{v}") for v in drawn)
     legend += (_key("#555", "circle, solid: at the monitor's run", "hollow")
                + _key("#555", "square, dashed: realized later, once the window's labels arrived", "dash")
+               + (_key("#555", "dotted: estimated at the monitor's run, before the labels", "dash") if estimates else "")
                + "<span>hollow: too few mature labels to judge</span>"
                + _key("#2ca02c", "champion's holdout AUC", "dash") + _key("#d62728", "policy floor", "dash"))
     return chart, legend

@@ -49,6 +49,7 @@ class DecisionPoint:
     live_hours: int | None = None
     by_version: dict[str, dict] = field(default_factory=dict)  # at the monitor's run: version -> figures
     realized: dict[str, dict] = field(default_factory=dict)  # at report time, on [at - live_hours, at)
+    estimated: dict[str, dict] = field(default_factory=dict)  # at the monitor's run, on [at - live_hours, at)
 
 
 @dataclass
@@ -128,7 +129,19 @@ def decision_point(record: dict) -> DecisionPoint:
         mlflow_run=links.get("mlflow_run") if isinstance(links.get("mlflow_run"), str) else None,
         min_labels=None if min_labels is None else int(min_labels),
         live_hours=round((end - start) / HOUR) if start and end and end > start else None, by_version=by_version,
+        estimated=_estimated(record, version),
     )
+
+
+def _estimated(record: dict, version) -> dict[str, dict]:
+    """The champion's AUC estimated before labels on the latest hours (`estimated.recent`), with whether
+    the estimator was found unreliable on the matured window."""
+    estimated = _dict(record, "estimated")
+    auc = _num(_dict(estimated, "recent").get("roc_auc"))
+    if auc is None or version is None:
+        return {}
+    return {str(version): {"roc_auc": auc, "rows": _num(_dict(estimated, "recent").get("rows")),
+                           "unreliable": estimated.get("unreliable") is True}}
 
 
 def _by_version(value) -> dict[str, dict]:

@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         6, ge=1, le=24 * 14, description="an integer (1-336): hours of mature predictions the live metrics are computed on")
     live_min_label_coverage: float = Field(
         0.5, ge=0, le=1, description="a fraction in [0, 1]: share of mature predictions with a label for the live metrics to count")
+    estimate_tolerance: float = Field(
+        0.03, gt=0, le=1, description="a number in (0, 1]: a matured window whose ROC AUC estimated from calibrated "
+        "scores is further than this from the realized one flags the estimator unreliable (concept drift)")
+    estimate_auc_floor: float = Field(
+        0.0, ge=0, le=1, description="a number in [0, 1]: an estimated ROC AUC of the latest hours (labels not in "
+        "yet) below it asks for a metric retrain early; keep it under live_auc_floor; 0 turns it off")
     monitor_max_hours: int = Field(
         48, ge=1, le=24 * 31, description="an integer (1-744): most hours one monitor_model run evaluates (a range or a backlog)")
 

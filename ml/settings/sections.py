@@ -131,13 +131,16 @@ class DriftSettings(Section):
 
 @dataclass(frozen=True)
 class LiveSettings(Section):
-    """The live metrics: their window, the labels they need, and when they ask for a retrain."""
+    """The live metrics: their window, the labels they need, and when they ask for a retrain; and the
+    figures estimated before labels arrive: when they are unreliable, and when they ask for one early."""
 
     auc_floor: float = setting("live_auc_floor")
     auc_drop_margin: float = setting("live_auc_drop_margin")
     min_mature_labels: int = setting("min_mature_labels")
     window_hours: int = setting("live_window_hours")
     min_label_coverage: float = setting("live_min_label_coverage")
+    estimate_tolerance: float = setting("estimate_tolerance")
+    estimate_auc_floor: float = setting("estimate_auc_floor")
 
 
 @dataclass(frozen=True)

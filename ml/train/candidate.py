@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ml.contract import Contract, model_frame
-from ml.evaluate import evaluate
+from ml.evaluate import evaluate, score
 from ml.gates import GateInputs
+from ml.monitor.estimate import fit_calibration
 from ml.settings import RetrainSettings
 from ml.train.dataset import Split, check_split, time_split
 from ml.train.fit import FitResult, fit
@@ -26,13 +27,15 @@ from ml.train.fit import FitResult, fit
 
 @dataclass
 class Candidate:
-    """The fitted booster, its split, the search's result, its holdout figures (`ml.evaluate.evaluate`)
-    and the serving threshold it is tagged with."""
+    """The fitted booster, its split, the search's result, its holdout figures (`ml.evaluate.evaluate`),
+    the serving threshold it is tagged with, and its scores' calibration on the holdout
+    (`ml.monitor.estimate.fit_calibration`), which lets monitoring estimate its figures before labels come."""
 
     split: Split
     result: FitResult
     metrics: dict
     threshold: float
+    calibration: dict | None = None
 
     @property
     def booster(self):
@@ -58,16 +61,17 @@ class Candidate:
 def fit_candidate(contract: Contract, frame: pd.DataFrame, retrain: RetrainSettings, hyperparameters: dict | None = None,
                   search_seconds: float | None = None) -> Candidate:
     """Split `frame` (labelled rows sorted by event time) by time, refuse a split too small to learn or
-    judge (`DatasetError`), search and fit within the budget, and evaluate on the holdout at the
-    serving threshold of `retrain`."""
+    judge (`DatasetError`), search and fit within the budget, evaluate on the holdout at the serving
+    threshold of `retrain`, and calibrate its scores on the holdout's labels."""
     label = contract.label.field
     split = time_split(frame, retrain.holdout_fraction, retrain.validation_fraction)
     check_split(split, label, retrain.min_rows, retrain.min_per_class)
     result = fit(model_frame(contract, split.train), split.train[label], model_frame(contract, split.valid),
                  split.valid[label], search_seconds or retrain.search_seconds, retrain.max_rounds, hyperparameters,
                  retrain.search_rows)
-    return Candidate(split, result, evaluate(result.booster, contract, split.holdout, retrain.threshold),
-                     retrain.threshold)
+    holdout = split.holdout
+    return Candidate(split, result, evaluate(result.booster, contract, holdout, retrain.threshold), retrain.threshold,
+                     fit_calibration(holdout[label], score(result.booster, contract, holdout)))
 
 
 def on_holdout(booster, contract: Contract, holdout: pd.DataFrame, threshold: float, version: str) -> dict:

@@ -180,7 +180,8 @@ def train_candidate(lake: Lake, contract: Contract, retrain: RetrainSettings, re
     logged = candidate.logged(incumbent)
     run = log_candidate(registry.tracking_uri, registry.model_name, contract,
                         f"{request.trigger}-{request.as_of:%Y%m%dT%H%M}", result.booster, params, logged, lineage,
-                        data.frame, scores, result.trials, incumbent["version"] if incumbent else None)
+                        data.frame, scores, result.trials, incumbent["version"] if incumbent else None,
+                        calibration=candidate.calibration)
     tags = version_tags(metrics, incumbent, lineage, contract, threshold, request.trigger)
     log.info("candidate run %s: %s; champion: %s", run["run_id"], _fmt(metrics),
              f"v{incumbent['version']} {_fmt(incumbent['metrics'])}" if incumbent else "none")

@@ -28,11 +28,13 @@ MODEL_ARTIFACT = "model"
 REFERENCE_ARTIFACT = "reference/reference.parquet"
 REFERENCE_ROWS = 10_000
 SCORES_ARTIFACT = "checks/holdout_scores.json"
+CALIBRATION_ARTIFACT = "calibration/isotonic.json"
 
 
 def log_candidate(tracking_uri: str, model_name: str, contract: Contract, run_name: str, booster, params: dict,
                   metrics: dict, lineage: dict, window: pd.DataFrame, holdout_scores: pd.DataFrame,
-                  trials: list[dict], champion_version: str | None = None, validation: str = "valid") -> dict:
+                  trials: list[dict], champion_version: str | None = None, validation: str = "valid",
+                  calibration: dict | None = None) -> dict:
     """Log one training run with its model; returns {run_id, model_uri, experiment_id, model_sha256}.
 
     The promotion gates read this run, never the version's tags: `metrics` holds the holdout figures,
@@ -41,7 +43,9 @@ def log_candidate(tracking_uri: str, model_name: str, contract: Contract, run_na
     (`ml.registry.trust.log_gate_inputs`).
 
     The drift reference is a sample of the whole training window (train, validation and holdout rows):
-    every hour of the day it covered is in it, so monitoring can compare a window with the same hours."""
+    every hour of the day it covered is in it, so monitoring can compare a window with the same hours.
+    The scores' calibration on the holdout (`CALIBRATION_ARTIFACT`) lets monitoring estimate the model's
+    figures on a window before its labels arrive."""
     mlflow.set_tracking_uri(tracking_uri)
     experiment = mlflow.set_experiment(model_name)
     with mlflow.start_run(run_name=run_name, experiment_id=experiment.experiment_id) as run:
@@ -57,6 +61,8 @@ def log_candidate(tracking_uri: str, model_name: str, contract: Contract, run_na
         mlflow.log_dict({"trials": trials}, "search/trials.json")
         mlflow.log_dict({"event_id": holdout_scores.iloc[:, 0].tolist(), "score": holdout_scores.iloc[:, 1].tolist()},
                         SCORES_ARTIFACT)
+        if calibration is not None:
+            mlflow.log_dict(calibration, CALIBRATION_ARTIFACT)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "reference.parquet"
             reference_frame(contract, window).to_parquet(path, index=False)

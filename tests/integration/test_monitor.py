@@ -90,6 +90,11 @@ def test_quiet_hours_trigger_nothing_and_a_covariate_shift_asks_for_a_retrain_wi
           f"threshold, live AUC judged in {len(judged)} (min {min(judged):.3f})")
     assert not alarms, [o["decision"]["reason"] for o in alarms]
     assert len(judged) >= 30 and min(judged) > history["holdout_auc"] - settings.live_auc_drop_margin
+    # estimated before the labels, in every window; checked against the realized AUC once they matured
+    assert all(o["estimated"]["recent"]["rows"] > 0 for o in quiet)
+    checked = [o["estimated"]["matured"]["gap"] for o in quiet if o["live"]["judged"]]
+    print(f"estimated vs realized AUC on {len(checked)} matured quiet windows: largest gap {max(checked):.4f}")
+    assert len(checked) == len(judged) and not any(o["estimated"]["unreliable"] for o in quiet)
 
     runs = monitor_hours(lake, CONTRACT, settings.monitor, [w.end for w in DRIFT_HOURS])
     kinds = [o["decision"]["kind"] for o in runs]
@@ -136,6 +141,14 @@ def test_a_concept_drift_asks_for_a_retrain_on_the_metric_once_labels_mature(his
     assert first["live"]["judged"] and first["live"]["roc_auc"] < history["holdout_auc"] - settings.live_auc_drop_margin
     before = [o for o in runs if o["live"]["judged"] and datetime.fromisoformat(o["live"]["end"]) <= CONCEPT_ONSET]
     assert before and all(o["live"]["roc_auc"] > first["live"]["roc_auc"] for o in before)
+    # the estimate cannot see a concept drift: it parts from the realized AUC, within the labels' delay
+    # and one live window of the onset, and no later than the metric decision
+    flagged = next(o for o in runs if o["estimated"]["unreliable"])
+    flagged_at = datetime.fromisoformat(flagged["window"]["end"])
+    assert flagged_at <= datetime.fromisoformat(end), (flagged["estimated"], first["estimated"])
+    assert flagged_at - CONCEPT_ONSET <= timedelta(minutes=CONTRACT.label.max_delay_minutes) + timedelta(
+        hours=settings.live_window_hours)
+    assert not any(o["estimated"]["unreliable"] for o in before)
 
 
 def test_an_old_champion_asks_for_a_scheduled_retrain(history, model_name):

@@ -16,6 +16,8 @@ import xgboost as xgb
 from mlflow import MlflowClient
 
 from ml.evaluate import score
+from ml.monitor.champion import calibration as run_calibration
+from ml.monitor.estimate import calibrate
 from ml.lake import Lake
 from ml.lake.layout import manifest_key
 from ml.lake.window import Window
@@ -85,6 +87,26 @@ def test_a_candidate_is_logged_with_its_lineage_and_registered_as_challenger(env
                               NOW).frame.set_index("event_id")
     again = score(booster, CONTRACT, rows.loc[logged["event_id"]].reset_index())
     np.testing.assert_allclose(again, logged["score"], rtol=0, atol=1e-7)
+
+
+def test_a_candidate_s_calibration_is_logged_with_its_run_for_the_monitor(env, training_lake):
+    settings = env
+    summary = train_candidate(training_lake, CONTRACT, settings.retrain, settings.registry,
+                              plan_request("manual:test", 1.0, NOW))
+    calibration = run_calibration(settings.mlflow_tracking_uri, summary.run_id)
+    assert calibration["method"] == "isotonic" and calibration["rows"] == summary.rows["holdout"]
+    assert 0 < calibration["positives"] < calibration["rows"] and np.all(np.diff(calibration["y"]) >= 0)
+    rows = build_training_set(training_lake, CONTRACT, summary.request.start, summary.request.end, NOW).frame
+    holdout = rows.iloc[-summary.rows["holdout"]:]
+    booster, _, _ = load_version(settings.mlflow_tracking_uri, settings.model_name,
+                                 register_challenger(settings.mlflow_tracking_uri, settings.model_name, summary.run,
+                                                     summary.tags))
+    p = calibrate(calibration, score(booster, CONTRACT, holdout))
+    assert p.mean() == pytest.approx(holdout[CONTRACT.label.field].mean(), abs=1e-6)  # isotonic keeps the rate
+    with mlflow.start_run(experiment_id=MlflowClient(settings.mlflow_tracking_uri).get_run(
+            summary.run_id).info.experiment_id) as bare:  # a run from before calibrations were recorded
+        pass
+    assert run_calibration(settings.mlflow_tracking_uri, bare.info.run_id) is None
 
 
 def test_too_few_rows_are_refused_naming_what_is_missing(env, training_lake):

@@ -9,7 +9,7 @@ import pytest
 
 from ml.lake import Lake
 from ml.lake.window import Window
-from ml.monitor.live import live_figures, live_window, of_version, served_predictions
+from ml.monitor.live import live_figures, live_window, of_version, served_predictions, window_scores
 from tests.unit.lake_hours import CONTRACT, THRESHOLD, observed, served
 
 START = datetime(2026, 11, 22, tzinfo=timezone.utc)
@@ -64,3 +64,11 @@ def test_a_champion_whose_labels_hold_one_class_is_not_judged_and_none_is_asked_
     assert by_version["3"]["roc_auc"] is None
     live, by_version = figures(lake, champion=None)
     assert not live.judged and live.note == "no champion" and by_version == {}
+
+
+def test_a_window_s_scores_are_the_version_s_latest_per_event_labelled_or_not(lake):
+    window = Window(START + 2 * H, START + 4 * H)
+    assert sorted(window_scores(lake, CONTRACT, window, "2")) == [0.1, 0.3, 0.4, 0.55, 0.6]  # b0 once, b4 unlabelled
+    assert sorted(window_scores(lake, CONTRACT, Window(START + 2 * H, START + 3 * H), "1")) == [
+        0.1, 0.2, 0.3, 0.7, 0.8, 0.9]
+    assert len(window_scores(lake, CONTRACT, Window(START + 5 * H, START + 6 * H), "2")) == 0
