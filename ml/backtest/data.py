@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -41,6 +42,13 @@ class Stream:
     problems: dict[datetime, list[str]] = field(default_factory=dict)
     rejected: int = 0
     suite: str = ""
+
+    @cached_property
+    def outcomes(self) -> pd.DataFrame:
+        """Each event's outcome (`label`) and when it is observed (`observed_at`), indexed by join key."""
+        label = self.contract.label
+        return self.labels.set_index(label.join_key)[[label.field, label.observed_at]].rename(
+            columns={label.field: "label", label.observed_at: "observed_at"})
 
     def frame(self, hours: list[datetime]) -> pd.DataFrame:
         """The telemetry of these hours, in order, as one frame."""
