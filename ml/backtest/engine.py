@@ -1,6 +1,7 @@
 """One policy played over the stream, hour by hour in event-time order, as the paced loop plays it.
 
-After the first champion (trained on the first `history_hours`, serving from then on), for each hour h
+After the first champion (trained on the first `history_hours`; like any promotion it serves from
+the history's end plus the offload's lateness, as the loop's sidecar does), for each hour h
 ending at E = h + 1 h:
 1. the champion serves h's events (the model whose promotion took effect before each event's time);
 2. the monitor judges the window ending at E (`ml.monitor.judge.judge_window`): drift of the valid
@@ -68,7 +69,7 @@ def run_policy(stream: Stream, spec: PolicySpec, models: Models, first: Model, s
     """Play `spec` from `serving_from` (the first champion's promotion) to the stream's last hour."""
     contract, label = stream.contract, stream.contract.label
     delay = timedelta(minutes=label.max_delay_minutes)
-    state = _State(first, "1", first.reference, [(serving_from, first, "1")])
+    state = _State(first, "1", first.reference, [(serving_from + lateness, first, "1")])
     run, served, pending = PolicyRun(spec), {}, None
     for i, hour in enumerate(h for h in stream.hours if h >= serving_from):
         end = hour + HOUR
