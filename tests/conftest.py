@@ -18,5 +18,11 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 
 def pytest_collection_modifyitems(config, items):
-    """The end-to-end loop resets the stack's topics, lake and registered model: it runs last."""
-    items.sort(key=lambda item: "/tests/e2e/" in str(item.path).replace("\\", "/"))
+    """The end-to-end tests reset the stack's topics, lake and registered model: they run last, and the
+    replay, which switches the stack to another contract (and may leave it to the test command to
+    stop), after every other."""
+    def order(item) -> tuple[bool, bool]:
+        path = str(item.path).replace("\\", "/")
+        return "/tests/e2e/" in path, path.endswith("/tests/e2e/test_replay.py")
+
+    items.sort(key=order)

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
 from ml.contract import Contract
-from ml.lake.window import HOUR
+from ml.lake import Lake
+from ml.lake.window import HOUR, Window
+from ml.monitor.live import read_hours
 from ml.replay import FileSource, ReplayOptions
-from ml.validation import build_suite, load_suite
+from ml.validation import build_suite, load_suite, valid_hours
 from ml.validation.engine import failures, run_suite
 from ml.validation.suite import WINDOW_END, WINDOW_START, SuiteError
 
@@ -41,6 +44,13 @@ class Stream:
     problems: dict[datetime, list[str]] = field(default_factory=dict)
     rejected: int = 0
     suite: str = ""
+
+    @cached_property
+    def outcomes(self) -> pd.DataFrame:
+        """Each event's outcome (`label`) and when it is observed (`observed_at`), indexed by join key."""
+        label = self.contract.label
+        return self.labels.set_index(label.join_key)[[label.field, label.observed_at]].rename(
+            columns={label.field: "label", label.observed_at: "observed_at"})
 
     def frame(self, hours: list[datetime]) -> pd.DataFrame:
         """The telemetry of these hours, in order, as one frame."""
@@ -67,10 +77,11 @@ class Stream:
 
 
 def load_stream(path: str, contract: Contract, options: ReplayOptions, lateness: timedelta, validate: bool = True,
-                expectations_dir: str | None = None) -> Stream:
+                expectations_dir: str | None = None, shift: timedelta = timedelta(0)) -> Stream:
     """Read and decode the file hour by hour, then validate each hour that holds events (`validate`
-    False marks every such hour valid, for quick looks)."""
-    source = FileSource(path, contract, options)
+    False marks every such hour valid, for quick looks). `shift` moves the file's times as a replay
+    through the loop moves them (whole days), so the two judge the same windows."""
+    source = FileSource(path, contract, options, shift)
     label = contract.label
     hours, events, outcomes, rejected = [], {}, [], 0
     for hour in source.hours():
@@ -88,6 +99,28 @@ def load_stream(path: str, contract: Contract, options: ReplayOptions, lateness:
     if validate:
         validate_hours(stream, lateness, expectations_dir)
     return stream
+
+
+def stream_from_lake(lake: Lake, contract: Contract, start: datetime, end: datetime) -> Stream:
+    """The hours [start, end) a run through the loop offloaded, read back from the lake: each hour's
+    telemetry, its validation as the offload recorded it, and every outcome offloaded up to the label's
+    longest delay after `end`. What the DAGs saw, for a backtest of the same events (`ml.backtest.agree`)."""
+    label = contract.label
+    valid = {datetime.fromisoformat(m["window"]["start"]) for m in valid_hours(lake, "telemetry", start, end)}
+    hours, events = [], {}
+    for i in range(int((end - start) / HOUR)):
+        hour = start + i * HOUR
+        frame = read_hours(lake, contract, "telemetry", Window(hour, hour + HOUR))
+        if len(frame):
+            hours.append(hour)
+            events[hour] = frame.reset_index(drop=True)
+    delay = timedelta(minutes=label.max_delay_minutes)
+    labels = read_hours(lake, contract, "outcomes", Window(start, end + delay + HOUR))
+    labels = labels[[label.join_key, label.field, label.observed_at]] if len(labels) else pd.DataFrame(
+        columns=[label.join_key, label.field, label.observed_at])
+    labels[label.observed_at] = pd.to_datetime(labels[label.observed_at], utc=True)
+    labels = labels.drop_duplicates(label.join_key, keep="last").reset_index(drop=True)
+    return Stream(contract, hours, events, labels, {h: h in valid for h in hours}, suite="as the offload validated")
 
 
 def validate_hours(stream: Stream, lateness: timedelta, expectations_dir: str | None = None) -> None:

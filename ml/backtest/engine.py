@@ -1,6 +1,7 @@
 """One policy played over the stream, hour by hour in event-time order, as the paced loop plays it.
 
-After the first champion (trained on the first `history_hours`, serving from then on), for each hour h
+After the first champion (trained on the first `history_hours`; like any promotion it serves from
+the history's end plus the offload's lateness, as the loop's sidecar does), for each hour h
 ending at E = h + 1 h:
 1. the champion serves h's events (the model whose promotion took effect before each event's time);
 2. the monitor judges the window ending at E (`ml.monitor.judge.judge_window`): drift of the valid
@@ -68,11 +69,11 @@ def run_policy(stream: Stream, spec: PolicySpec, models: Models, first: Model, s
     """Play `spec` from `serving_from` (the first champion's promotion) to the stream's last hour."""
     contract, label = stream.contract, stream.contract.label
     delay = timedelta(minutes=label.max_delay_minutes)
-    state = _State(first, "1", first.reference, [(serving_from, first, "1")])
+    state = _State(first, "1", first.reference, [(serving_from + lateness, first, "1")])
     run, served, pending = PolicyRun(spec), {}, None
     for i, hour in enumerate(h for h in stream.hours if h >= serving_from):
         end = hour + HOUR
-        served[hour] = _serve(stream, stream.events[hour], state.timeline)
+        served[hour] = _serve(stream, models, hour, state.timeline)
         row = {"hour": hour, "rows": len(served[hour]), "champion": state.version}
         if spec.kind == EVERY and (i + 1) % spec.every == 0:
             pending = (plan_request("schedule", spec.retrain.window_days, end), Retrain(end, "schedule"))
@@ -120,9 +121,9 @@ class _State:
     history: list[dict] = field(default_factory=list)  # newest first, as monitor_hour reads it
 
 
-def _serve(stream: Stream, events: pd.DataFrame, timeline: list) -> pd.DataFrame:
+def _serve(stream: Stream, models: Models, hour: datetime, timeline: list) -> pd.DataFrame:
     """The hour's events scored by the champion of each event's time, with their eventual labels."""
-    contract, label = stream.contract, stream.contract.label
+    contract, events = stream.contract, stream.events[hour]
     times = events[contract.event_time]
     scores, versions, flagged = np.zeros(len(events)), np.empty(len(events), dtype=object), np.zeros(len(events), bool)
     for i, (since, model, version) in enumerate(timeline):
@@ -131,15 +132,13 @@ def _serve(stream: Stream, events: pd.DataFrame, timeline: list) -> pd.DataFrame
         if until is not None:
             mask &= (times < pd.Timestamp(until)).to_numpy()
         if mask.any():
-            scores[mask] = model.scores(stream, events[mask])
+            scores[mask] = models.scores(model, hour)[mask]
             versions[mask], flagged[mask] = version, scores[mask] >= model.threshold
     out = pd.DataFrame({contract.event_id: events[contract.event_id].to_numpy(), "ts": times.to_numpy(),
                         "version": versions, "score": scores, "flagged": flagged})
-    out = out[pd.notna(out["version"])]
-    outcomes = stream.labels[[label.join_key, label.field, label.observed_at]].rename(
-        columns={label.field: "label", label.observed_at: "observed_at"})
-    return out.merge(outcomes, left_on=contract.event_id, right_on=label.join_key, how="left").drop(
-        columns=[label.join_key] if label.join_key != contract.event_id else [])
+    out = out[pd.notna(out["version"])].reset_index(drop=True)
+    outcomes = stream.outcomes.reindex(out[contract.event_id].to_numpy())
+    return out.assign(label=outcomes["label"].array, observed_at=outcomes["observed_at"].array)
 
 
 def _mature(stream: Stream, since: datetime, end: datetime, delay: timedelta) -> list[datetime]:

@@ -1,10 +1,11 @@
 """Models kept in memory: training on a window of the recorded stream with the retrain DAG's own
 functions, judging a candidate against the champion with the promotion gates, and the drift of a
-window against a champion's reference.
+window against a champion's reference (measured without drawing the monitor's report).
 
-Trained models and drift results are cached, because the policies compared share them: two policies
-that retrain on the same window with the same labels get the same model (the search is seeded), and
-two that serve the same champion with the same reference see the same drift.
+Trained models, drift results and each model's scores of each hour are cached, because the policies
+compared share them: two policies that retrain on the same window with the same labels and settings get
+the same model (the search is seeded), two that serve the same champion with the same reference see
+the same drift, and every policy serves the first champion until its first promotion.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 from ml.backtest.data import Stream
 from ml.contract import model_frame
 from ml.lake.window import HOUR
-from ml.drift import detect_drift
+from ml.drift import measure_drift
 from ml.evaluate import score
 from ml.gates import Gate, check_gates
 from ml.monitor.champion import ChampionInfo
@@ -72,7 +73,9 @@ class Models:
     stream: Stream
     retrain: RetrainSettings
     trained: dict[tuple, Candidate | DatasetError] = field(default_factory=dict)
+    models: dict[tuple, Model] = field(default_factory=dict)
     drifts: dict[tuple, float | None] = field(default_factory=dict)
+    scored: dict[tuple[int, datetime], np.ndarray] = field(default_factory=dict)
 
     def fit(self, start: datetime, end: datetime, as_of: datetime, retrain: RetrainSettings | None = None) -> Model:
         """The model trained on [start, end) with labels observed before `as_of` (DatasetError when the
@@ -90,7 +93,16 @@ class Models:
         found = self.trained[key]
         if isinstance(found, DatasetError):
             raise found
-        return self._model(found, key, end)
+        if key not in self.models:  # one object per training: the caches below know a model by its identity
+            self.models[key] = self._model(found, key, end)
+        return self.models[key]
+
+    def scores(self, model: Model, hour: datetime) -> np.ndarray:
+        """`model`'s scores of every event of `hour`, in the hour's order."""
+        key = (id(model), hour)
+        if key not in self.scored:
+            self.scored[key] = model.scores(self.stream, self.stream.events[hour])
+        return self.scored[key]
 
     def _model(self, candidate: Candidate, key: tuple, end: datetime) -> Model:
         contract = self.stream.contract
@@ -122,11 +134,11 @@ class Models:
         rows, note = drift_reference(drift, reference, labels)
         if rows is None:
             return {"judged": False, "reason": note, "last_hour": labels[-1]}
-        key = (end, drift, model.key, tuple(sorted(reference.sources.items())))
+        key = (end, drift, id(model), tuple(sorted(reference.sources.items())))
         if key not in self.drifts:
             contract = self.stream.contract
-            result, _ = detect_drift(contract, model_frame(contract, rows), model_frame(contract, self.stream.frame(hours)),
-                                     drift, model.importances)
+            result = measure_drift(contract, model_frame(contract, rows), model_frame(contract, self.stream.frame(hours)),
+                                   drift, model.importances)
             self.drifts[key] = result.drift_share
         return {"judged": True, "drift_share": self.drifts[key], "last_hour": labels[-1]}
 

@@ -5,7 +5,7 @@
     write_drift_report(lake, result, path, run_id)
 """
 
-from ml.drift.detect import DriftResult, FeatureDrift, detect_drift, sample
+from ml.drift.detect import DriftResult, FeatureDrift, detect_drift, measure_drift, sample
 from ml.drift.report import write_drift_report
 
-__all__ = ["DriftResult", "FeatureDrift", "detect_drift", "sample", "write_drift_report"]
+__all__ = ["DriftResult", "FeatureDrift", "detect_drift", "measure_drift", "sample", "write_drift_report"]

@@ -2,6 +2,9 @@
 Airflow's scheduler running the DAGs, MLflow's registry, the lake), time compressed by replaying hours in
 real time's order (paced hour by hour).
 
+Then the backtest plays the configured policy in process on the events the loop streamed (read back
+from the lake) and must decide every window as the loop's monitor did.
+
 It resets the stack's topics, lake and registered model, so it runs last (tests/conftest.py)."""
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ from pathlib import Path
 import pytest
 import requests
 from mlflow import MlflowClient
+
+from ml.backtest.data import stream_from_lake
+from ml.contract import load_contract
+from ml.lake import Lake
+from tests.e2e.agreement import backtest_disagreements, settings_of
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(ROOT / "docker" / "local" / "stack.py")]
@@ -71,3 +79,8 @@ def test_the_loop_closes(sidecar, tmp_path, kafka_bootstrap, mlflow_uri):
     assert s["events_scored"] == served["events"] and s["dlq"] == 0
     assert [m["version"] for m in s["champion_moves"]][:2] == [s["versions"]["before"], s["versions"]["after"]]
     assert Path(s["urls"]["loop_report"]).read_text().count("<svg") >= 3
+    # the backtest, on the same events and settings, decides every window as the loop's monitor recorded it
+    t = {k: datetime.fromisoformat(v) for k, v in s["timeline"].items()}
+    with settings_of(ENV) as settings:
+        stream = stream_from_lake(Lake.from_settings(settings.lake), load_contract(settings.contract), t["start"], t["end"])
+        assert backtest_disagreements(stream, settings, int((t["onset"] - t["start"]) / timedelta(hours=1))) == ""

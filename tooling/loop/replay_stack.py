@@ -6,8 +6,10 @@ for the benchmark and the end-to-end test, which run the replay as a user would.
 
 On entry: the contract's suite is written (`tooling.loop.prepare`), Airflow and the sidecar stop, Airflow's
 runs, the topics, the lake and the model are emptied, and both start under the file's settings. On exit
-both stop and Airflow starts again under the stack's defaults. `make replay` runs `main`, which switches
-and plays but does not switch back.
+both stop and Airflow starts again under the stack's defaults, unless the caller says the stack is
+stopped anyway (`restore=False`): `make test` stops the Airflow it started when the tests end, and a
+stopped service starts under the defaults, so restarting it once more only costs time
+(`stopped_after_tests`). `make replay` runs `main`, which switches and plays but does not switch back.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(ROOT / "docker" / "local" / "stack.py")]
+TEST_STARTED = ROOT / ".local" / "run" / "test-started"  # what `make test` started, and stops when it ends
 LOOP = [str(Path(sys.executable).with_name("continuum-loop"))]
 
 
@@ -56,12 +59,20 @@ def restore() -> None:
     subprocess.run(STACK + ["up", "airflow"], cwd=ROOT, env=base, timeout=300)
 
 
+def stopped_after_tests(started: Path = TEST_STARTED) -> bool:
+    """Whether the running test command stops Airflow when it ends: it started Airflow itself."""
+    return started.exists() and "airflow" in started.read_text().split()
+
+
 @contextlib.contextmanager
-def replay_stack(contract: str, model: str = "", extra: dict | None = None):
+def replay_stack(contract: str, model: str = "", extra: dict | None = None, restore_after: bool = True):
+    """The stack switched to the file's contract for the block; with `restore_after` (the default) back to
+    the defaults after it, even when the block fails."""
     try:
         yield switch(contract, model, extra)
     finally:
-        restore()
+        if restore_after:
+            restore()
 
 
 def main(argv: list[str] | None = None) -> int:

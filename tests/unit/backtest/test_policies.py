@@ -98,3 +98,9 @@ def test_a_variant_names_a_bad_setting_and_its_fix():
     with pytest.raises(ValueError, match="section.field"):
         variant("bad", "nonsense=1", MONITOR)
     assert variant("ok", "margin=0.01", MONITOR, GateSettings()).gates.margin == 0.01
+
+
+def test_the_first_champion_serves_from_the_historys_end_plus_the_lateness(summary):
+    # as the loop's sidecar: row i lies at i * 18 s, so the first 10 minutes of hour 24 hold 34 unserved rows
+    assert [p["decisions"][0]["rows"] for p in summary.values()] == [ROWS - 34] * len(summary)
+    assert all(d["rows"] == ROWS for p in summary.values() for d in p["decisions"][1:])

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from ml.contract import ContractError, load_contract, model_frame
-from ml.drift import detect_drift, sample
+from ml.drift import detect_drift, measure_drift, sample
 from ml.settings import DriftSettings
 from ml.simulate.scenarios import parse_scenario
 from ml.simulate.stream import SimConfig, Simulator
@@ -95,3 +95,24 @@ def test_a_frame_without_the_model_columns_is_refused(reference):
         detect_drift(CONTRACT, reference, window().drop(columns=["torque_nm"]), SETTINGS)
     with pytest.raises(ValueError, match="need rows on both sides"):
         detect_drift(CONTRACT, reference, reference.iloc[:0], SETTINGS)
+
+
+@pytest.mark.parametrize("scenario", [None, "covariate@+4h", "covariate@+4h:share=0.5,heat_k=0,speed_rpm=0",
+                                      "covariate@+4h:share=0.2"])
+def test_measuring_without_the_report_gives_the_reports_verdicts(reference, scenario):
+    current = window(scenario) if scenario else window()
+    importances = {"torque_nm": 5.0, "tool_wear_min": 9.0, "site": 1.0}
+    settings = DriftSettings(sample_rows=5_000, share_threshold=0.2)
+    reported, _ = detect_drift(CONTRACT, reference, current, settings, importances)
+    assert measure_drift(CONTRACT, reference, current, settings, importances) == reported
+    # also for the other methods a user may configure, and a share at its edge
+    other = DriftSettings(sample_rows=5_000, num_method="ks", cat_method="chisquare", num_threshold=0.05,
+                          cat_threshold=0.05)
+    assert measure_drift(CONTRACT, reference, current, other) == detect_drift(CONTRACT, reference, current, other)[0]
+
+
+def test_measuring_refuses_what_detecting_refuses(reference):
+    with pytest.raises(ContractError, match="lacks model columns torque_nm"):
+        measure_drift(CONTRACT, reference, window().drop(columns=["torque_nm"]), SETTINGS)
+    with pytest.raises(ValueError, match="need rows on both sides"):
+        measure_drift(CONTRACT, reference, reference.iloc[:0], SETTINGS)
