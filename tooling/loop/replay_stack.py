@@ -20,9 +20,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tooling.local_dir import LOCAL
+
 ROOT = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(ROOT / "docker" / "local" / "stack.py")]
-TEST_STARTED = ROOT / ".local" / "run" / "test-started"  # what `make test` started, and stops when it ends
+TEST_STARTED = LOCAL / "run" / "test-started"  # what `make test` started, and stops when it ends
 LOOP = [str(Path(sys.executable).with_name("continuum-loop"))]
 
 
