@@ -2,7 +2,8 @@
 admin: the local stack runs this after MLflow starts, docker-compose's `mlflow-init` runs it as a one-shot.
 
     pipeline   trains, registers versions, tags them, sets `challenger`: EDIT on the configured model's
-               name and on every experiment; MLflow gives it MANAGE on a registered model it creates
+               name and on every experiment, READ on every registered model (so a model that is not
+               registered yet is "not found", not "denied"); MLflow gives it MANAGE on one it creates
     approver   READ on every experiment and registered model, EDIT on the configured model's name: it
                sets a version's `approval` tag in the MLflow UI under the manual policy
     reader     READ on every experiment and registered model: the serving sidecar, dashboards
@@ -39,7 +40,8 @@ def grants(model_name: str) -> dict[str, list[tuple[str, str, str]]]:
     """Each role's (resource type, resource id or `*`, permission)."""
     everything_read = [("experiment", "*", "READ"), ("registered_model", "*", "READ")]
     return {
-        "pipeline": [("experiment", "*", "EDIT"), ("registered_model", model_name, "EDIT")],
+        "pipeline": [("experiment", "*", "EDIT"), ("registered_model", "*", "READ"),
+                     ("registered_model", model_name, "EDIT")],
         "approver": [*everything_read, ("registered_model", model_name, "EDIT")],
         "reader": everything_read,
     }
