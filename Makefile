@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STACK := $(PY) docker/local/stack.py
 TEST_SERVICES := kafka mlflow s3 postgres airflow
+TEST_LOCAL := $(CURDIR)/.local/test
+TEST_ENV := CONTINUUM_LOCAL_DIR=$(TEST_LOCAL) CONTINUUM_LAKE_URI=$(TEST_LOCAL)/lake \
+	CONTINUUM_ALERT_STATE_PATH=$(TEST_LOCAL)/alerts/state.json CONTINUUM_TEST_AIRFLOW_HOME=$(TEST_LOCAL)/airflow
 PYTEST_ARGS ?=
 # The lock: uv.lock (every platform and Python version) and constraints.txt, its export for pip and the
 # Docker images. `make lock` regenerates both; `make lock UPGRADE=mlflow` moves one package to its newest.
@@ -75,10 +78,16 @@ live: $(STAMP)
 	@$(STACK) down live >/dev/null
 	@CONTINUUM_LIVE_RATE="$(RATE)" CONTINUUM_LIVE_SCENARIO="$(SCENARIO)" $(STACK) up live
 
+# The suite runs on a stack of its own in .local/test (its broker, registry, lake, database and Airflow),
+# never on the demo's data: a stack running from .local is paused (stopped, its data kept) and
+# restarted when the tests end.
 test: $(STAMP) lock-check
-	@mkdir -p .local/run; \
-	trap '$(STACK) down --started-file .local/run/test-started' EXIT; \
-	$(STACK) up $(TEST_SERVICES) --started-file .local/run/test-started && \
+	@mkdir -p .local/run $(TEST_LOCAL)/run; \
+	$(STACK) pause --started-file .local/run/paused-by-test || exit 1; \
+	trap '$(TEST_ENV) $(STACK) down --started-file $(TEST_LOCAL)/run/test-started; \
+	      $(STACK) resume --started-file .local/run/paused-by-test' EXIT; \
+	export $(TEST_ENV); \
+	$(STACK) up $(TEST_SERVICES) --own --started-file $(TEST_LOCAL)/run/test-started && \
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

@@ -3,6 +3,7 @@
 import os
 
 from ml.settings.login import use_stack_login
+from tests.browser import page_in_browser  # noqa: F401  (one browser for the session's page checks)
 
 # The S3 endpoint the tests use is moto's standalone server started by `make test`; any credentials do.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import yaml
 from mlflow import MlflowClient
@@ -93,10 +94,10 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def fetch_model(tracking_uri: str, name: str, version: str | int,
-                check: Callable[[str, "object"], None] | None = None) -> FetchedModel:
-    """Download a registered version, check its MLmodel, hash its data file, run `check(digest, model
-    version)` (which raises to refuse) before any byte is parsed, then load the booster."""
+@contextmanager
+def downloaded(tracking_uri: str, name: str, version: str | int) -> Iterator[tuple[object, Path, str]]:
+    """A registered version downloaded to a temporary folder, its MLmodel checked: (model version, path of
+    its data file, the artifact URI it came from); the folder is removed on exit."""
     import mlflow.artifacts
 
     client = MlflowClient(tracking_uri)
@@ -109,10 +110,17 @@ def fetch_model(tracking_uri: str, name: str, version: str | int,
         source = client.get_model_version_download_uri(name, mv.version)
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp,
                                                          tracking_uri=tracking_uri))
-        path = model_file(local)
+        yield mv, model_file(local), source
+
+
+def fetch_model(tracking_uri: str, name: str, version: str | int,
+                check: Callable[[str, object, str], None] | None = None) -> FetchedModel:
+    """Download a registered version, check its MLmodel, hash its data file, run `check(digest, model
+    version, artifact uri)` (which raises to refuse) before any byte is parsed, then load the booster."""
+    with downloaded(tracking_uri, name, version) as (mv, path, source):
         digest = sha256(path)
         if check is not None:
-            check(digest, mv)
+            check(digest, mv, source)
         booster = load_booster(path)
         size = path.stat().st_size
     return FetchedModel(name, str(mv.version), mv.run_id or "", booster, digest, size, dict(mv.tags))

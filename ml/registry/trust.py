@@ -5,14 +5,15 @@
     record_approval(lake, name, "7", APPROVED, BY_POLICY, AUTO, "every gate passed")  # via approval.decide
     model, record = load_trusted(tracking_uri, lake, name, "7")           # sidecar, batch, retrain, monitor
 
-Version tags can be edited by anyone who can reach the registry, so nothing here reads them for a
-decision. The gates judge what the training run logged (params are immutable; of a metric only the
-values logged before the run ended count) and the registered artifact itself (its size and SHA-256).
+Version tags can be edited by anyone who can reach the registry, so no tag lets a version through
+(the digest tag is only compared with the run's and the verdict's: `ml.registry.digest`). The gates
+judge what the training run logged (params are immutable; of a metric only the values logged before
+the run ended count) and the registered artifact itself (its size and SHA-256).
 The verdict goes to the lake (`ml.lake.layout.verdict_key`), written once: a later
 judgement of the same bytes returns it, one of other bytes is refused. The approval (who, when, how)
 is added to it when the version is approved or rejected (`ml.registry.approval`, which owns the states
 and their transitions); a version may serve only if its verdict
-passed, it is approved, and the file just downloaded has the digest that was judged.
+passed, it is approved, and the file just downloaded has the digest recorded at registration and judged.
 """
 
 from __future__ import annotations
@@ -27,17 +28,13 @@ from ml.gates import GateInputs, check_gates
 from ml.lake import Lake
 from ml.lake.layout import verdict_key
 from ml.registry.artifact import FetchedModel, fetch_model
+from ml.registry.digest import DIGEST_TAG, Untrusted, check_digest, read_verdict
 from ml.registry.states import APPROVED, initial_state
-from ml.registry.versions import RegistryError
 from ml.settings import GateSettings
 
-CHAMPION_PARAM, VALIDATION_PARAM, DIGEST_PARAM = "champion_version", "validation", "model_sha256"
+CHAMPION_PARAM, VALIDATION_PARAM, DIGEST_PARAM = "champion_version", "validation", DIGEST_TAG
 NO_CHAMPION = "none"
 ALWAYS_READ = ("holdout_roc_auc", "latency_ms_per_1k")  # beside the promotion metric and the champion's
-
-
-class Untrusted(RegistryError):
-    """A version may not serve or be judged; the message says why and what to do."""
 
 
 def log_gate_inputs(champion_version: str | None, validation: str, booster) -> str:
@@ -81,11 +78,6 @@ def gate_inputs(client: MlflowClient, model: FetchedModel, metric: str) -> GateI
     return GateInputs(metrics=metrics, champion_version=None if champion == NO_CHAMPION else champion,
                       validation=params.get(VALIDATION_PARAM, ""), trained_digest=params.get(DIGEST_PARAM),
                       model_bytes=model.size, digest=model.digest)
-
-
-def read_verdict(lake: Lake, name: str, version: str | int) -> dict | None:
-    key = verdict_key(name, version)
-    return json.loads(lake.read_text(key)) if lake.exists(key) else None
 
 
 def judge_version(tracking_uri: str, lake: Lake, name: str, version: str | int, gates: GateSettings,
@@ -133,10 +125,12 @@ def record_approval(lake: Lake, name: str, version: str | int, decision: str, ac
     return record
 
 
-def verify(lake: Lake, name: str, version: str | int, digest: str, approved: bool = True) -> dict:
+def verify(client: MlflowClient, lake: Lake, name: str, version: str | int, digest: str, approved: bool = True,
+           artifact_uri: str = "") -> dict:
     """The version's verdict if it may serve: recorded, passed, approved (unless `approved` is false: a
     shadow's scores act on nothing, so a challenger waiting for a person may be shadowed), and for exactly
-    these bytes; Untrusted saying which of those fails otherwise."""
+    the bytes recorded at registration (`ml.registry.digest`); Untrusted saying which of those fails
+    otherwise (DigestMismatch, with the evidence, for other bytes)."""
     record = read_verdict(lake, name, version)
     if record is None:
         raise Untrusted(f"v{version} has no recorded verdict ({lake.url(verdict_key(name, version))}): only a "
@@ -148,9 +142,7 @@ def verify(lake: Lake, name: str, version: str | int, digest: str, approved: boo
     if approved and given.get("decision") != APPROVED:
         state = f"{given['decision']} by {given['by']}" if given else "waiting for approval"
         raise Untrusted(f"v{version} passed its gates but is not approved ({state})")
-    if record["digest"] != digest:
-        raise Untrusted(f"v{version}'s model file has sha256 {digest}, not the {record['digest']} that was "
-                        "judged and approved: the artifact changed; register it as a new version")
+    check_digest(client, lake, name, version, digest, artifact_uri)
     return record
 
 
@@ -159,9 +151,10 @@ def load_trusted(tracking_uri: str, lake: Lake, name: str, version: str | int,
     """Fetch a version through the one loader and verify it before its bytes are parsed; returns the
     model and its verdict, Untrusted or ArtifactRefused (both RegistryError) with the reason otherwise."""
     found: dict = {}
+    client = MlflowClient(tracking_uri)
 
-    def check(digest: str, mv) -> None:
-        found["record"] = verify(lake, name, mv.version, digest, approved)
+    def check(digest: str, mv, artifact_uri: str) -> None:
+        found["record"] = verify(client, lake, name, mv.version, digest, approved, artifact_uri)
 
     model = fetch_model(tracking_uri, name, version, check=check)
     return model, found["record"]

@@ -98,7 +98,8 @@ def alert_sender(bootstrap: str, topic: str, tracking_uri: str) -> Callable[[dic
             severity=PAGE if event["role"] == CHAMPION else WARN,
             title=f"serving refused {name} v{version} as {event['role']}",
             reason=f"{event['reason']}. Still serving {f'v{serving}' if serving else 'nothing'}.",
-            evidence={"model_version": version_url(tracking_uri, name, version),
+            evidence={**{k: str(v) for k, v in (event.get("evidence") or {}).items()},
+                      "model_version": version_url(tracking_uri, name, version),
                       "version": str(version), "serving_version": str(serving or "")})
         try:
             produce_alert(producer, topic, alert)

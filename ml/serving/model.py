@@ -19,7 +19,12 @@ from ml.registry.versions import DEFAULT_THRESHOLD
 
 
 class ModelRefused(RuntimeError):
-    """A version could not be loaded or failed its check; the message says why."""
+    """A version could not be loaded or failed its check; the message says why. `evidence` holds the
+    digests and artifact URI when its model file is not the one registered (else it is empty)."""
+
+    def __init__(self, message: str, evidence: dict | None = None) -> None:
+        super().__init__(message)
+        self.evidence = evidence or {}
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,8 @@ def load_version(tracking_uri: str, name: str, version: str, lake, approved: boo
     try:
         model, _ = load_trusted(tracking_uri, lake, name, version, approved)
     except Exception as exc:  # any failure to fetch, verify or parse means this version cannot serve
-        raise ModelRefused(f"{name} v{version} failed to load: {type(exc).__name__}: {str(exc)[:400]}") from None
+        raise ModelRefused(f"{name} v{version} failed to load: {type(exc).__name__}: {str(exc)[:400]}",
+                           getattr(exc, "evidence", None)) from None
     threshold = float(model.tags.get("threshold", DEFAULT_THRESHOLD))
     if not 0.0 < threshold < 1.0:
         raise ModelRefused(f"{name} v{version}: tag threshold={threshold} is not in (0, 1)")

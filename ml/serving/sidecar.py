@@ -56,13 +56,15 @@ class Sidecar:
         self._stop = threading.Event()
 
     def status(self) -> dict:
-        """What /healthz shows: ready once a champion serves and the stream is consumed."""
+        """What /healthz shows: ready once a champion serves and the stream is consumed; the versions
+        refused, and for each refused because its model file changed, the digests and artifact URI."""
         state = self.keeper.state
         body = {"ready": state is not None and self.loop.subscribed, "model": self.registry.model_name,
                 "versions": [m.version for m in state.models] if state else [],
                 "champion": state.champion.version if state else None,
                 "shadow": state.shadow.version if state and state.shadow else None,
-                "refused": sorted(self.keeper.refused), "partitions": sorted(self.loop.assigned)}
+                "refused": sorted(self.keeper.refused), "digest_mismatch": dict(self.keeper.mismatched),
+                "partitions": sorted(self.loop.assigned)}
         if state is None:
             body["reason"] = f"no champion for {self.registry.model_name} yet"
         return body

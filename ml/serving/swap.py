@@ -6,6 +6,9 @@ whatever changed (only a version whose verdict in the lake passed and is approve
 downloaded), and then replaces `state` in one assignment; the scoring loop reads `state` once per
 batch, so it never waits for a load and never scores a batch with two champions. A version that fails
 to load or to check is refused: the old state keeps serving, and on-call gets a `model_refused` alert.
+A model file whose SHA-256 is not the one recorded at registration is refused the same way, before it is
+parsed; its evidence (expected and found digests, artifact URI) is kept for /healthz, and on-call hears
+of it once per version and file found, however often the keeper looks again.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class ModelKeeper:
         self.metrics, self.notify, self.poll_s, self.shadow = metrics, notify, poll_s, shadow
         self.state: ServingState | None = None
         self.refused: dict[str, tuple[str, float]] = {}  # version -> (reason, when), retried after RETRY_REFUSED_S
+        self.mismatched: dict[str, dict] = {}  # version -> evidence of its model file not being the one registered
         self._shadow_only: set[str] = set()  # loaded as a shadow, without approval: verified again for any other role
         self._weights: dict[str, float] = {}
         self._inbox: queue.Queue = queue.Queue()
@@ -126,8 +130,9 @@ class ModelKeeper:
             model = check_model(load_version(self.tracking_uri, self.name, version, self.lake,
                                              approved=role != "shadow"), self.contract)
         except ModelRefused as exc:
-            self._refuse(version, role, str(exc), current)
+            self._refuse(version, role, str(exc), current, exc.evidence)
             return fallback
+        self.mismatched.pop(version, None)
         if role == "shadow":
             self._shadow_only.add(version)
         else:
@@ -135,14 +140,20 @@ class ModelKeeper:
         log.info("loaded and checked %s v%s for %s in %.1f s", self.name, version, role, time.monotonic() - started)
         return model
 
-    def _refuse(self, version: str, role: str, reason: str, current: ServingState | None) -> None:
+    def _refuse(self, version: str, role: str, reason: str, current: ServingState | None,
+                evidence: dict | None = None) -> None:
         self.refused[version] = (reason, time.monotonic())
         self.metrics.refused.inc()
         serving = current.champion.version if current else None
-        log.error("REFUSED %s v%s as %s: %s; still serving %s", self.name, version, role, reason,
-                  f"v{serving}" if serving else "nothing")
+        log.error("REFUSED %s v%s as %s: %s; still serving %s%s", self.name, version, role, reason,
+                  f"v{serving}" if serving else "nothing", f"; evidence {evidence}" if evidence else "")
+        if evidence:
+            told = self.mismatched.get(version, {}).get("found") == evidence.get("found")
+            self.mismatched[version] = evidence
+            if told:  # on-call knows this file of this version already
+                return
         self.notify({"type": "model_refused", "model": self.name, "version": version, "role": role,
-                     "reason": reason, "serving_version": serving})
+                     "reason": reason, "serving_version": serving, "evidence": evidence or {}})
 
 
 def _key(state: ServingState) -> tuple:

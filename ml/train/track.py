@@ -19,6 +19,7 @@ from mlflow.models import infer_signature
 from ml.contract import Contract, model_frame
 from ml.registry import CHALLENGER, CHAMPION, by_alias
 from ml.registry.approval import APPROVAL, PENDING
+from ml.registry.digest import DIGEST_TAG, record_digest
 from ml.registry.trust import log_gate_inputs
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ def _importance_figure(booster):
 
 
 def register_challenger(tracking_uri: str, model_name: str, run: dict, tags: dict[str, str]) -> str:
-    """Register the run's model as a new version with `tags`, approval pending, alias `challenger`.
+    """Register the run's model as a new version with `tags`, approval pending, alias `challenger`, and
+    tag it with the SHA-256 of the model file it registered (`ml.registry.digest.record_digest`).
 
     Once per training run: a retried call finds the version this run already registered and returns
     it, leaving its tags (a decision taken since stays) and pointing `challenger` at it only when the
@@ -113,6 +115,11 @@ def register_challenger(tracking_uri: str, model_name: str, run: dict, tags: dic
                                          description=f"trained by run {run['run_id']}")
     else:
         log.info("run %s is already registered as %s v%s", run["run_id"], model_name, mv.version)
+    if created or DIGEST_TAG not in mv.tags:
+        registered = record_digest(tracking_uri, model_name, mv.version)
+        if registered != run.get("model_sha256", registered):
+            log.warning("%s v%s: the registered model file has sha256 %s, the run trained %s; its gates will "
+                        "refuse it", model_name, mv.version, registered, run["model_sha256"])
     challenger = by_alias(client, model_name, CHALLENGER)
     if challenger is not None and challenger.version == mv.version:
         return mv.version

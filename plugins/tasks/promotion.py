@@ -1,6 +1,6 @@
 """Airflow glue for promote_model and rollback_model: the verdict recorded in the lake (gates, approval)
-and mirrored on the version's tags, the alias move with its audit record, and the control message, each
-returning a small JSON-able dict."""
+and mirrored on the version's tags, the check that the model file is still the one registered, the alias
+move with its audit record, and the control message, each returning a small JSON-able dict."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 
 from mlflow import MlflowClient
 
-from ml.alerts import APPROVAL_PENDING, INFO, MODEL_REFUSED, PROMOTED, ROLLED_BACK, WARN, Alert
+from ml.alerts import APPROVAL_PENDING, INFO, MODEL_REFUSED, PAGE, PROMOTED, ROLLED_BACK, WARN, Alert
 from ml.gates import Gate, failed
 from ml.lake import Lake
 from ml.lake.layout import audit_prefix, verdict_key
@@ -19,6 +19,7 @@ from ml.registry import (
 from ml.registry.approval import (
     APPROVAL, APPROVAL_REASON, APPROVED, AUTO, BY_GATES, BY_POLICY, REJECTED, decide, decided_by, request, tag_gates,
 )
+from ml.registry.digest import Untrusted, verify_artifact
 from ml.registry.trust import judge_version
 from ml.settings import AlertSettings, load_settings
 
@@ -122,7 +123,8 @@ def move_alert(record: dict, links: dict[str, str]) -> Alert:
 
 
 def promote(version: str) -> dict:
-    """Make an approved version the champion (one audit record); a rejected one is skipped, saying who.
+    """Make an approved version the champion (one audit record); a rejected one is skipped, saying who,
+    and one whose model file changed since registration is refused (`_check_artifact`).
 
     Safe to retry after a failure at any step: a retry finishes the same move and returns its record."""
     from airflow.sdk.exceptions import AirflowSkipException
@@ -137,10 +139,34 @@ def promote(version: str) -> dict:
     metric = settings.gates.metric
     why = (f"{tags.get('trigger', '?')}; {metric} {tags.get(metric)} vs champion "
            f"{tags.get(f'champion_{metric}', 'none')}; approved by {who}")
-    record = set_champion(client, name, str(version), who, why, Lake.from_settings(settings.lake),
-                          on_move=_log_move(name))
+    lake = Lake.from_settings(settings.lake)
+    _check_artifact(settings, name, str(version), lake)
+    record = set_champion(client, name, str(version), who, why, lake, on_move=_log_move(name))
     log.info("champion of %s: v%s -> v%s (%s)", name, record["from"], record["to"], why)
     return record
+
+
+def _check_artifact(settings, name: str, version: str, lake: Lake) -> None:
+    """Refuse to make a version champion unless its model file, downloaded now, has the digest recorded
+    when it was registered: on-call is paged with the evidence, the task fails, the champion stays."""
+    try:
+        verify_artifact(settings.mlflow_tracking_uri, lake, name, version)
+    except Untrusted as exc:
+        from plugins.notifiers.on_call import notify_on_call
+
+        log.error("%s v%s refused as champion: %s", name, version, exc)
+        notify_on_call(artifact_alert(name, version, exc, version_url(settings.mlflow_tracking_uri, name, version)),
+                       alerts=settings.alerts)
+        raise
+
+
+def artifact_alert(name: str, version: str, exc: Untrusted, url: str) -> Alert:
+    """The page for a version whose model file cannot be verified: expected and found digests and the
+    artifact's URI when the file changed; sent once per version and file found."""
+    evidence = {**getattr(exc, "evidence", {"version": version}), "version_url": url}
+    return Alert(MODEL_REFUSED, f"{name} v{version} not made champion: its model file is not the one registered",
+                 f"{exc}. The champion did not move.", evidence, severity=PAGE, subject=name,
+                 dedupe_key=f"{MODEL_REFUSED}:{name}:{version}:{evidence.get('found', 'unverified')}")
 
 
 def _log_move(name: str):
@@ -148,12 +174,14 @@ def _log_move(name: str):
 
 
 def rollback(version: str | None, actor: str, reason: str) -> dict:
-    """Move `champion` back to a version (default: `previous`), with an audit record."""
+    """Move `champion` back to a version (default: `previous`) whose model file is still the one
+    registered, with an audit record."""
     settings = load_settings()
     client, name = MlflowClient(settings.mlflow_tracking_uri), settings.model_name
-    target = rollback_target(client, name, version)
-    record = set_champion(client, name, target, actor, reason or "rollback", Lake.from_settings(settings.lake),
-                          kind="rollback", on_move=_log_move(name))
+    target, lake = rollback_target(client, name, version), Lake.from_settings(settings.lake)
+    _check_artifact(settings, name, target, lake)
+    record = set_champion(client, name, target, actor, reason or "rollback", lake, kind="rollback",
+                          on_move=_log_move(name))
     log.warning("ROLLBACK of %s: champion v%s -> v%s by %s: %s", name, record["from"], record["to"], actor, reason)
     return record
 

@@ -15,14 +15,14 @@ import requests
 from ml.lake import Lake
 from ml.settings import load_settings
 from tests.integration.training_data import training_lake  # noqa: F401  (a shared session fixture)
+from tooling.local_dir import LOCAL
 
 START_HINT = "start it with `make up` or `python docker/local/stack.py up {name}`"
 S3_ENDPOINT = os.environ.get("CONTINUUM_TEST_S3_ENDPOINT", "http://127.0.0.1:9000")
 S3_BUCKET = os.environ.get("CONTINUUM_TEST_S3_BUCKET", "continuum-lake")
 # the running Airflow (the local stack's by default): its API, and its home for the CLI and the login
 AIRFLOW_URL = os.environ.get("CONTINUUM_TEST_AIRFLOW_URL", "http://127.0.0.1:8080")
-AIRFLOW_HOME = Path(os.environ.get("CONTINUUM_TEST_AIRFLOW_HOME",
-                                   Path(__file__).resolve().parents[2] / ".local" / "airflow"))
+AIRFLOW_HOME = Path(os.environ.get("CONTINUUM_TEST_AIRFLOW_HOME", LOCAL / "airflow"))
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,7 @@ def test_a_cli_backfill_offloads_and_validates_every_hour(airflow_token, kafka_b
     import pyarrow.parquet as pq
 
     from ml.contract import load_contract
+    from ml.settings import load_settings
     from ml.lake.window import Window
     from ml.simulate.produce import KafkaSink
     from ml.simulate.stream import SimConfig, Simulator
@@ -97,7 +98,7 @@ def test_a_cli_backfill_offloads_and_validates_every_hour(airflow_token, kafka_b
     assert api.task_state("lake_offload", "no-such-run", "wait_for_lateness") is None
     assert all(run != run_id for _, run in api.active(["lake_offload"]))
 
-    lake = ROOT / ".local" / "lake"
+    lake = Path(load_settings().lake_uri)  # the stack's lake (make test: its own, under .local/test)
     for hour in hours:
         folder = lake / "raw" / "telemetry" / hour.partition_path
         manifest = json.loads((folder / "_manifest.json").read_text())

@@ -22,6 +22,7 @@ from ml.lake.window import Window
 from ml.registry import set_champion
 from ml.serving.model import ModelRefused
 from ml.simulate import SimConfig, Simulator
+from tests.browser import lake_file
 from tests.integration.serving_models import new_model, register, train_booster
 from tests.integration.serving_process import SidecarProcess, promote, serving_env
 from tests.integration.serving_topics import produce, read_topic, values
@@ -55,6 +56,7 @@ def model(mlflow_uri, verdicts):
 
 
 def test_batch_scoring_refuses_a_version_that_was_not_judged_or_not_approved(mlflow_uri, verdicts):
+    mlflow.set_tracking_uri(mlflow_uri)  # the runs that register the versions go to the stack's server
     client = MlflowClient(mlflow_uri)
     name = new_model(client)
     unjudged = register(client, name, train_booster(seed=3))
@@ -105,7 +107,7 @@ def test_batch_scores_equal_the_sidecars_for_the_same_events(topic_factory, sett
     assert {r["model_version"] for r in batch.values()} == {p["model_version"] for p in served} == {version}
 
 
-def test_a_rerun_rewrites_identical_files_and_the_summary_adds_up(model, tmp_path):
+def test_a_rerun_rewrites_identical_files_and_the_summary_adds_up(model, tmp_path, page_in_browser):
     lake = Lake(str(tmp_path / "lake"))  # on S3 too in test_analysts
     events = write_hours(lake, HOURS, seed=SEED + 1, rate=RATE)
     unchecked = Window.hour(DAY + timedelta(hours=20))  # offloaded, never validated: not scored
@@ -138,10 +140,25 @@ def test_a_rerun_rewrites_identical_files_and_the_summary_adds_up(model, tmp_pat
     assert written["events"] == summary["events"] and written["labels"]["metrics"] == labels["metrics"]
     page = lake.read_text(f"{prefix}.html")
     assert f"v{model.version} on {DAY:%Y-%m-%d}" in page and "<svg" in page and "http" not in page.split("<body>")[0]
+    drawn_in_a_browser(page_in_browser.open(lake_file(lake, f"{prefix}.html", tmp_path)), summary)
 
     empty = DAY - timedelta(days=1)
     with pytest.raises(BatchError, match=rf"no valid telemetry hours for {empty:%Y-%m-%d}.*run lake_offload"):
         batch_day(lake, CONTRACT, model, empty.date())
+
+
+def drawn_in_a_browser(shown, summary: dict) -> None:
+    """The daily page as Chromium lays it out: no error, a histogram bar per bin as tall as its count
+    (to the SVG's tenth of a pixel) and the threshold line, all inside the chart."""
+    assert shown.errors == []
+    title = f"{summary['model']['name']} v{summary['model']['version']} on {summary['day']}"
+    assert shown.title() == shown.texts("h1")[0] == title
+    counts = summary["score"]["histogram"]["counts"]
+    bars, lines = shown.marks("svg rect"), shown.marks("svg line")
+    assert [int(b["tip"].rsplit(": ", 1)[1]) for b in bars] == counts and len(lines) == 1
+    assert all(m["inside"] for m in bars + lines) and lines[0]["height"] > 0
+    tallest = max(b["height"] for b in bars)
+    assert tallest > 100 and all(abs(b["height"] - c / max(counts) * tallest) <= 0.1 for b, c in zip(bars, counts))
 
 
 def test_the_dag_scores_the_days_it_is_given(airflow_db, model, verdicts, tmp_path, monkeypatch):

@@ -20,6 +20,8 @@ from ml.offload.writer import HourWriter
 from ml.policy import Evidence, Policy, decide
 from ml.report import build_loop_report
 from ml.report.cli import main
+from ml.report.figures import FIGURES
+from tests.browser import lake_file
 
 CONTRACT = load_contract("machine_telemetry")
 START = datetime(2026, 11, 22, 0, 0, tzinfo=timezone.utc)
@@ -107,7 +109,7 @@ def count(page: str, cls: str) -> int:
     return len(re.findall(f'class="{cls}"', page))
 
 
-def test_the_loop_becomes_one_page_with_every_series(lake):
+def test_the_loop_becomes_one_page_with_every_series(lake, page_in_browser, tmp_path):
     write_loop(lake)
     links = {"airflow": "http://127.0.0.1:8080", "mlflow": "http://127.0.0.1:5000"}
     result = build_loop_report(lake, MODEL, links, contract=CONTRACT)
@@ -133,6 +135,28 @@ def test_the_loop_becomes_one_page_with_every_series(lake):
     latest = "reports/drift/monitor-20261122T0800/report.html"
     assert f'class="drift-report" href="../drift/monitor-20261122T0800/report.html">{latest}' in page
     assert lake.exists(latest)
+    drawn_in_a_browser(page_in_browser.open(lake_file(lake, result["key"], tmp_path)))
+
+
+def drawn_in_a_browser(shown) -> None:
+    """The page as Chromium lays it out: no error, every figure's marks on screen inside their chart,
+    and the live ROC AUC drawn as one series per serving version, at the monitor's run and realized."""
+    assert shown.errors == []
+    assert shown.title() == shown.texts("h1")[0] == f"Continuum loop report: {MODEL}"
+    assert shown.texts("h2")[:len(FIGURES)] == [title for _, title, _ in FIGURES]
+    for name, _, _ in FIGURES:
+        marks = shown.marks(f"#{name} svg > g > *")
+        assert marks and all(m["shown"] and m["inside"] for m in marks), name
+    series = {m["cls"]: m for m in shown.marks("#live_auc polyline") if m["cls"] not in ("floor", "holdout")}
+    assert {name: m["points"] for name, m in series.items()} == {
+        "live v1": 6, "live v2": 2, "realized v1": 7, "realized v2": 2}
+    assert series["live v1"]["stroke"] == series["realized v1"]["stroke"] != series["live v2"]["stroke"]
+    assert series["live v2"]["stroke"] == series["realized v2"]["stroke"]
+    assert all(m["width"] > 100 for m in series.values())
+    dots = shown.marks("#live_auc g > circle, #live_auc g > rect")
+    assert sorted((m["cls"], m["tip"].split(": ")[1].split()[0]) for m in dots) == sorted(
+        [("live-point", "v1")] * 6 + [("live-point", "v2")] * 2 + [("realized-point", "v1")] * 7
+        + [("realized-point", "v2")] * 2)
 
 
 def test_an_empty_lake_gets_a_page_of_notes(lake):

@@ -4,6 +4,7 @@ converges on a retry to one move, `previous` on the real previous champion, and 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,12 +41,14 @@ def model(mlflow_uri, monkeypatch):
     experiment = mlflow.set_experiment(name)
     with mlflow.start_run(experiment_id=experiment.experiment_id):
         info = mlflow.xgboost.log_model(booster, name="model", model_format="ubj")
+    digest = hashlib.sha256(bytes(booster.save_raw("ubj"))).hexdigest()
     monkeypatch.setenv("CONTINUUM_MODEL_NAME", name)
     monkeypatch.setenv("CONTINUUM_MLFLOW_TRACKING_URI", mlflow_uri)
     client = MlflowClient(mlflow_uri)
 
     def run() -> dict:
         active = client.create_run(experiment.experiment_id)
+        client.log_param(active.info.run_id, "model_sha256", digest)  # as training logs it (log_gate_inputs)
         client.set_terminated(active.info.run_id)
         return RetrainSummary(active.info.run_id, info.model_uri, info.model_id, experiment.experiment_id,
                               plan_request("manual:test", 1.0, datetime.now(timezone.utc)), {},

@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import stat
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.integration.stack_folder import STACK, stack_dir  # noqa: F401,F811  (a fixture)
+from tooling.local_dir import LOCAL
+
 ROOT = Path(__file__).resolve().parents[2]
-STACK = [sys.executable, str(ROOT / "docker" / "local" / "stack.py")]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _argv_of_every_process() -> str:
@@ -37,17 +30,6 @@ def _argv_of_every_process() -> str:
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-@pytest.fixture
-def stack_dir():
-    """A stack folder of its own (under the repository's .local, which PostgreSQL's account can reach)."""
-    folder = ROOT / ".local" / f"secrets-check-{uuid.uuid4().hex[:8]}"
-    folder.mkdir(parents=True)
-    env = {**os.environ, "CONTINUUM_LOCAL_DIR": str(folder), "CONTINUUM_LOCAL_POSTGRES_PORT": str(_free_port())}
-    yield folder, env
-    subprocess.run(STACK + ["down", "postgres"], env=env, capture_output=True, timeout=60)
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.timeout(180)
@@ -111,7 +93,7 @@ def test_a_login_from_an_earlier_start_is_kept_and_made_private(tmp_path):
 
 
 def test_the_running_stack_keeps_its_secrets_out_of_argv_and_the_repository():
-    secrets = ROOT / ".local" / "secrets"
+    secrets = LOCAL / "secrets"
     values = [p.read_text().strip() for p in secrets.iterdir() if p.is_file()] if secrets.is_dir() else []
     if not values:
         pytest.fail("the running stack has no generated secrets: `make test` starts PostgreSQL, which makes one")

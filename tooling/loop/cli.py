@@ -22,9 +22,9 @@ from pathlib import Path
 from ml.settings import SettingsError, load_settings
 from ml.settings.login import use_stack_login
 from tooling.loop.replay_args import add_replay_arguments, replay_play
+from tooling.local_dir import LOCAL
 
-ROOT = Path(__file__).resolve().parents[2]
-PASSWORDS = ROOT / ".local" / "airflow" / "simple_auth_manager_passwords.json.generated"
+PASSWORDS = LOCAL / "airflow" / "simple_auth_manager_passwords.json.generated"
 
 
 def _password(args) -> tuple[str, str]:
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--airflow-user", default=os.environ.get("CONTINUUM_AIRFLOW_USER", "admin"))
     parser.add_argument("--airflow-password", default=os.environ.get("CONTINUUM_AIRFLOW_PASSWORD"))
     parser.add_argument("--serving-url", default=f"http://127.0.0.1:{os.environ.get('CONTINUUM_SERVING_PORT', '8000')}")
-    parser.add_argument("--summary", type=Path, default=ROOT / ".local" / "loop" / "summary.json",
+    parser.add_argument("--summary", type=Path, default=LOCAL / "loop" / "summary.json",
                         help="where to write the summary as JSON")
     add_replay_arguments(parser)
     args = parser.parse_args(argv)
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                            {"airflow": api.url, "mlflow": settings.mlflow_tracking_uri}, None, None, loop.contract)
         summary = summarize(loop, outcome, report)
     except (LoopError, AirflowError) as exc:
-        print(f"[loop] FAILED: {exc}\n[loop] logs: .local/logs/ (airflow.log, serving.log, mlflow.log, kafka.log)",
+        print(f"[loop] FAILED: {exc}\n[loop] logs: {LOCAL / 'logs'}/ (airflow.log, serving.log, mlflow.log, kafka.log)",
               file=sys.stderr)
         return 1
     write_json(args.summary, summary)

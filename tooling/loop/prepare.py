@@ -16,9 +16,9 @@ from pathlib import Path
 
 from ml.contract import ContractError, load_contract
 from ml.validation.suite import build_suite, suite_path
+from tooling.local_dir import LOCAL
 
-ROOT = Path(__file__).resolve().parents[2]
-SUITES = ROOT / ".local" / "replay" / "expectations"
+SUITES = LOCAL / "replay" / "expectations"
 
 
 def main(argv: list[str] | None = None) -> int:

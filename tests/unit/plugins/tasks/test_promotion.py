@@ -1,10 +1,12 @@
 """Each promotion alert's level and words: on-call reads them from the data, never 'vNone', and a candidate
-that is only not better than the champion is for the record, not a warning."""
+that is only not better than the champion is for the record, not a warning; a model file that changed
+after registration pages with its evidence."""
 
 from __future__ import annotations
 
-from ml.alerts import APPROVAL_PENDING, INFO, MODEL_REFUSED, PROMOTED, ROLLED_BACK, WARN
-from plugins.tasks.promotion import decision_alert, move_alert
+from ml.alerts import APPROVAL_PENDING, INFO, MODEL_REFUSED, PAGE, PROMOTED, ROLLED_BACK, WARN
+from ml.registry.digest import DigestMismatch, Untrusted
+from plugins.tasks.promotion import artifact_alert, decision_alert, move_alert
 
 LINKS = {"registry": "http://mlflow/#/models/machine-failure", "audit": "file:///lake/registry/audit/"}
 
@@ -59,3 +61,17 @@ def test_moves_read_from_the_audit_record():
                        "reason": "alerts"}, LINKS)
     assert (back.kind, back.severity, back.title) == (ROLLED_BACK, WARN, "machine-failure: champion v2 -> v1 (rollback)")
     assert back.reason == "by bob: alerts" and back.evidence == LINKS
+
+
+
+def test_a_changed_model_file_pages_with_the_evidence_once_per_version_and_file():
+    uri, expected, found = "mlflow-artifacts:/1/models/m-1/artifacts", "a" * 64, "b" * 64
+    alert = artifact_alert("mf", "3", DigestMismatch("mf", "3", expected, found, uri), "http://mlflow/mf/3")
+    assert (alert.kind, alert.severity) == (MODEL_REFUSED, PAGE)
+    assert {k: alert.evidence[k] for k in ("version", "expected", "found", "artifact_uri")} == {
+        "version": "3", "expected": expected, "found": found, "artifact_uri": uri}
+    assert "The champion did not move" in alert.reason
+    other = artifact_alert("mf", "3", DigestMismatch("mf", "3", expected, "c" * 64, uri), "")
+    assert alert.dedupe_key != other.dedupe_key, "another file is another alert"
+    unverified = artifact_alert("mf", "4", Untrusted("mf v4 has no model digest"), "u")
+    assert unverified.evidence == {"version": "4", "version_url": "u"} and unverified.dedupe_key.endswith("4:unverified")
