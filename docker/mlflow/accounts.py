@@ -4,14 +4,15 @@ admin: the local stack runs this after MLflow starts, docker-compose's `mlflow-i
     pipeline   trains, registers versions, tags them, sets `challenger`: EDIT on the configured model's
                name and on every experiment, READ on every registered model (so a model that is not
                registered yet is "not found", not "denied"); MLflow gives it MANAGE on one it creates
-    approver   READ on every experiment and registered model, EDIT on the configured model's name: it
-               sets a version's `approval` tag in the MLflow UI under the manual policy
+    approver   READ on every experiment, EDIT on every registered model: it sets a version's `approval`
+               tag in the MLflow UI under the manual policy, whatever the model's name (a replay's too)
     reader     READ on every experiment and registered model: the serving sidecar, dashboards
 
 The server runs with `default_permission = NO_PERMISSIONS`, so an account reaches only what is granted
-here. An account that exists gets its password set again (the stored secret is the truth) and keeps
-every grant it has: a grant that exists, at any level, is left as it is, so the creator's MANAGE is
-never lowered to EDIT. Standard library only, so the MLflow image runs it as it is:
+here. An account that exists gets its password set again (the stored secret is the truth). A grant on
+`*` is set to the level above; a grant on a model's name that exists is left as it is, so the MANAGE
+MLflow gives a model's creator is never lowered (such a grant goes when the model is deleted, and the
+creator of the next one gets MANAGE on it). Standard library only, so the MLflow image runs it as it is:
 
     MLFLOW_TRACKING_URI=http://mlflow:5000 MLFLOW_AUTH_ADMIN_PASSWORD=... MLFLOW_PIPELINE_PASSWORD=... \\
     MLFLOW_APPROVER_PASSWORD=... MLFLOW_READER_PASSWORD=... CONTINUUM_MODEL_NAME=machine-failure \\
@@ -42,7 +43,7 @@ def grants(model_name: str) -> dict[str, list[tuple[str, str, str]]]:
     return {
         "pipeline": [("experiment", "*", "EDIT"), ("registered_model", "*", "READ"),
                      ("registered_model", model_name, "EDIT")],
-        "approver": [*everything_read, ("registered_model", model_name, "EDIT")],
+        "approver": [("experiment", "*", "READ"), ("registered_model", "*", "EDIT")],
         "reader": everything_read,
     }
 
@@ -82,15 +83,23 @@ def ensure_accounts(url: str, admin_password: str, passwords: dict[str, str], mo
                                    {"username": user, "password": password})
         if status != 200:
             raise AccountError(f"MLflow at {url} did not make account {user}: {answer.get('message', answer)}")
+        held = {(g["resource_type"], g["resource_pattern"]): g["permission"]
+                for g in _call(url, admin_password, "GET", "3.0/mlflow/users/permissions/list",
+                               query={"username": user})[1].get("permissions", [])}
         for resource_type, resource_id, permission in grants(model_name).get(user, []):
+            now = held.get((resource_type, resource_id))
+            if now == permission or (now is not None and resource_id != "*"):
+                continue
+            target = {"username": user, "resource_type": resource_type, "resource_id": resource_id}
+            if now is not None:
+                _call(url, admin_password, "POST", "3.0/mlflow/users/permissions/revoke", target)
             status, answer = _call(url, admin_password, "POST", "3.0/mlflow/users/permissions/grant",
-                                   {"username": user, "resource_type": resource_type,
-                                    "resource_id": resource_id, "permission": permission})
-            if status == 200:
-                changes.append(f"{user}: {permission} on {resource_type} {resource_id}")
-            elif answer.get("error_code") != "RESOURCE_ALREADY_EXISTS":
+                                   {**target, "permission": permission})
+            if status != 200:
                 raise AccountError(f"MLflow at {url} did not grant {user} {permission} on {resource_type} "
                                    f"{resource_id}: {answer.get('message', answer)}")
+            changes.append(f"{user}: {permission} on {resource_type} {resource_id}"
+                           + (f" (was {now})" if now else ""))
     return changes
 
 

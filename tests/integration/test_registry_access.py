@@ -12,6 +12,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from ml.registry import champion
 from ml.settings.login import PASSWORD, USERNAME, stack_secrets
 from tests.integration.serving_models import register, train_booster
 
@@ -88,6 +89,8 @@ def test_reader_reads_what_it_cannot_write(model, monkeypatch):
     client, name, version = model
     login(monkeypatch, "reader", stored("mlflow-reader"))
     assert client.get_model_version(name, version).version == version
+    # MLflow denies an alias lookup on a model it cannot find: still "no champion" to a reader
+    assert champion(client, f"{name}-never-registered") is None and champion(client, name) is None
 
 
 def test_pipeline_registers_a_version_and_sets_challenger(model, monkeypatch):
@@ -113,6 +116,8 @@ def test_accounts_are_made_once_and_an_account_gets_only_its_grants(mlflow_uri, 
         with pytest.raises(MlflowException) as refused:
             client.get_model_version(name, version)
         assert refused.value.error_code == "PERMISSION_DENIED"
+        with pytest.raises(MlflowException, match="403"):  # a denial is not taken for "no champion yet"
+            champion(client, f"{name}-never-registered")
     finally:
         accounts._call(mlflow_uri, admin, "DELETE", "2.0/mlflow/users/delete", {"username": stranger})
 
