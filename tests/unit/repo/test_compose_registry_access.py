@@ -39,8 +39,8 @@ def test_mlflow_runs_basic_auth_with_no_anonymous_access_and_no_default_password
 def test_every_role_account_is_made_before_airflow_and_the_sidecar_start(services):
     init = services["mlflow-init"]
     assert init["command"][-1].endswith("accounts.py")
-    for role in _accounts().ROLES:
-        assert REQUIRED.match(env(init)[f"MLFLOW_{role.upper()}_PASSWORD"]).group(1) == f"MLFLOW_{role.upper()}_PASSWORD"
+    for variable in (f"MLFLOW_{role.upper()}_PASSWORD" for role in _accounts().ROLES):
+        assert REQUIRED.match(env(init)[variable]).group(1) == variable
     for name in [*AIRFLOW[1:], "serving"]:
         assert services[name]["depends_on"]["mlflow-init"]["condition"] == "service_completed_successfully", name
 
