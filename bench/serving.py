@@ -47,6 +47,7 @@ from ml.runtime import SWITCH_INTERVAL_S, serving_tuning  # noqa: E402
 from ml.serving.metrics import ServingMetrics  # noqa: E402
 from ml.serving.stream import Records, StreamLoop  # noqa: E402
 from ml.settings import load_settings  # noqa: E402
+from ml.settings.login import use_stack_login  # noqa: E402
 from results_file import RESULTS as RESULTS_DIR, save_figures  # noqa: E402
 from tests.integration.serving_models import CONTRACT, new_model, register, train_booster  # noqa: E402
 from tests.integration.serving_process import SidecarProcess, promote  # noqa: E402
@@ -255,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{name} must be at least 1 (got {value})")
     runs, n = args.runs or runs, args.events or n
     settings = load_settings()
+    use_stack_login()  # MLflow's login: the variables if set, else the local stack's pipeline account
     bootstrap = settings.kafka_bootstrap
     import mlflow
 

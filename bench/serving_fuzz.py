@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ml.lake import Lake  # noqa: E402
 from ml.registry import set_champion  # noqa: E402
 from ml.settings import load_settings  # noqa: E402
+from ml.settings.login import use_stack_login  # noqa: E402
 from results_file import save_figures  # noqa: E402
 from serving import APPEND_TIME, MODEL_ROUNDS, scored, span_eps  # noqa: E402
 from tests.integration.http_fuzz import bad_requests, send  # noqa: E402
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n, pairs = (50_000, 1) if args.quick else (400_000, 3)
     settings = load_settings()
+    use_stack_login()  # MLflow's login: the variables if set, else the local stack's pipeline account
     import mlflow
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)

@@ -2,12 +2,17 @@
 
 import os
 
+from ml.settings.login import use_stack_login
 from tests.browser import page_in_browser  # noqa: F401  (one browser for the session's page checks)
 
 # The S3 endpoint the tests use is moto's standalone server started by `make test`; any credentials do.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+# MLflow requires a login: the environment's, else the local stack's pipeline account (which owns the
+# uniquely named models the tests register); subprocesses the tests start inherit it.
+use_stack_login()
 
 # DAG tests parse dags/ under the real Airflow, with a home of their own so the live one is untouched.
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -20,13 +20,29 @@ class RegistryError(RuntimeError):
 
 
 def by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
-    """The version an alias points at, or None when the model or the alias does not exist."""
+    """The version an alias points at, or None when the model or the alias does not exist. MLflow's
+    auth app denies an alias lookup on a model it cannot find (whatever the account may read), so a
+    denial is asked again as "is the model registered?": a denial that stands is raised, never taken
+    for "no champion"."""
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
+        if exc.error_code == "PERMISSION_DENIED" and not registered(client, name):
+            return None
         raise
+
+
+def registered(client: MlflowClient, name: str) -> bool:
+    """Whether a registered model of that name exists (a denial to read it is raised)."""
+    try:
+        client.get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
+        raise
+    return True
 
 
 def champion(client: MlflowClient, name: str) -> ModelVersion | None:

@@ -102,3 +102,23 @@ def test_the_running_stack_keeps_its_secrets_out_of_argv_and_the_repository():
                              cwd=ROOT, capture_output=True, text=True)
     assert all(v not in argv for v in values), "a secret in some process's command line"
     assert tracked.stdout == "", f"a secret in the repository: {tracked.stdout}"
+
+
+def test_airflow_and_the_sidecar_log_in_to_mlflow_as_their_roles_with_generated_passwords(tmp_path):
+    """Airflow's tasks as pipeline, the sidecar as reader, each with the password the stack generated
+    (whatever login the caller's environment holds), through the environment; MLflow's auth settings
+    refuse anything not granted and hold no password."""
+    proc = _in_stack(tmp_path, "import json, os; os.environ['MLFLOW_TRACKING_USERNAME'] = 'someone-else'; "
+                               "os.environ['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN'] = 'postgresql://db'; "
+                               "from services import airflow, mlflow; env = airflow.airflow_env(); "
+                               "print(json.dumps([env['MLFLOW_TRACKING_USERNAME'], env['MLFLOW_TRACKING_PASSWORD'], "
+                               "mlflow.credentials('reader'), str(mlflow.auth_config(mlflow.LOCAL / 'mlflow'))]))")
+    assert proc.returncode == 0, proc.stderr
+    user, password, reader, ini = json.loads(proc.stdout)
+    assert user == "pipeline" and password == (tmp_path / "secrets" / "mlflow-pipeline").read_text().strip()
+    assert reader == {"MLFLOW_TRACKING_USERNAME": "reader",
+                      "MLFLOW_TRACKING_PASSWORD": (tmp_path / "secrets" / "mlflow-reader").read_text().strip()}
+    assert len(password) >= 32 and password != reader["MLFLOW_TRACKING_PASSWORD"]
+    assert _mode(tmp_path / "secrets" / "mlflow-pipeline") == 0o600
+    settings = Path(ini).read_text()
+    assert "default_permission = NO_PERMISSIONS" in settings and "password" not in settings

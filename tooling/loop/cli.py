@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from ml.settings import SettingsError, load_settings
+from ml.settings.login import use_stack_login
 from tooling.loop.replay_args import add_replay_arguments, replay_play
 from tooling.local_dir import LOCAL
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"continuum-loop: {exc}", file=sys.stderr)
         return 2
+    use_stack_login()  # MLflow's login: the variables if set, else the local stack's pipeline account
     from tooling.loop.reset import wipe_local_stack
     from tooling.loop.run import Loop, write_json
     from tooling.loop.timeline import LoopError

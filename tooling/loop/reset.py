@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 
 from ml.lake import Lake
 from ml.lake.layout import roots
+from ml.registry.versions import registered
 from tooling.loop.timeline import LoopError
 
 LOOP_TOPICS = ("telemetry", "outcomes", "predictions", "alerts", "dlq", "control", "predictions_shadow")
@@ -51,10 +52,8 @@ def wipe_local_stack(settings) -> None:
     for prefix in roots():
         lake.delete_prefix(prefix)
     client = MlflowClient(settings.mlflow_tracking_uri)
-    try:
+    if registered(client, settings.model_name):  # a refused delete is raised, never taken for done
         client.delete_registered_model(settings.model_name)
-    except Exception:  # not registered yet
-        pass
     state = Path(settings.alert_state_path)
     if state.exists():
         state.unlink()

@@ -14,13 +14,15 @@ from credentials import secret, write_private
 from processes import LOCAL, LOGS, ROOT, Service, StackError, log, spawn, stop, wait
 from services import postgres
 from services.kafka import KAFKA_PORT
+from services.mlflow import credentials
 
 AIRFLOW_PORT = int(os.environ.get("CONTINUUM_LOCAL_AIRFLOW_PORT", "8080"))
 USERS = "admin:admin"  # user:role; the password is generated (prepare_login)
 
 
 def airflow_env() -> dict[str, str]:
-    """Environment of the local Airflow: home, repo folders, PostgreSQL, connections from env vars."""
+    """Environment of the local Airflow: home, repo folders, PostgreSQL, connections from env vars, the
+    MLflow login of its tasks."""
     home = LOCAL / "airflow"
     env = {
         "AIRFLOW_HOME": str(home),
@@ -48,6 +50,9 @@ def airflow_env() -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
     }
     env = {k: os.environ.get(k, v) for k, v in env.items()}
+    # the tasks register versions and move aliases as the stack's pipeline account (its own, whatever the
+    # caller's environment holds: this Airflow talks to this stack's MLflow)
+    env.update(credentials("pipeline"))
     # standalone runs its components as `airflow ...` subprocesses: the venv's bin must come first
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return env

@@ -10,7 +10,7 @@ from pathlib import Path
 from credentials import secret
 from processes import LOCAL, ROOT, Service, log, spawn, wait
 from services.kafka import KAFKA_PORT
-from services.mlflow import MLFLOW_PORT
+from services.mlflow import MLFLOW_PORT, credentials
 
 SERVING_PORT = int(os.environ.get("CONTINUUM_SERVING_PORT", "8000"))
 
@@ -37,8 +37,9 @@ def start() -> None:
            "PYTHONPATH": str(ROOT),
            # POST /predict's bearer token: generated at the first start, shown by `make status`
            "CONTINUUM_SERVING_TOKEN": secret("serving-token")}
+    # it only reads the registry: the reader account, whatever the caller's environment holds
     spawn("serving", [str(Path(sys.executable).with_name("continuum-serve"))], {**env, **{
-        k: v for k, v in os.environ.items() if k in env}})
+        k: v for k, v in os.environ.items() if k in env}, **credentials("reader")})
     took = wait("serving", ready, 60)
     log(f"serving sidecar up on http://127.0.0.1:{SERVING_PORT}/healthz in {took:.1f}s "
         "(it scores once a champion exists)")

@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
-ONE_SHOT = {"kafka-init", "minio-init", "airflow-init"}
+ONE_SHOT = {"kafka-init", "minio-init", "mlflow-init", "airflow-init"}
 AIRFLOW = ["airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
 REQUIRED = {"kafka", "minio", "postgres", "mlflow", *AIRFLOW, "serving", "prometheus", "grafana", *ONE_SHOT}
 # Local defaults the embedded stack has no constant for (documented in the architecture).

@@ -80,7 +80,7 @@ def test_pinned_images_and_packages_agree_with_the_lock():
     assert f"apache/airflow:{locked('apache-airflow')}-python3.11" in airflow
     mlflow = (ROOT / "docker/mlflow/Dockerfile").read_text()
     assert f"ghcr.io/mlflow/mlflow:v{locked('mlflow')}" in mlflow
-    for name in ("psycopg2-binary", "boto3"):
+    for name in ("psycopg2-binary", "boto3", "flask-wtf"):
         assert f'"{name}=={locked(name)}"' in mlflow, f"docker/mlflow/Dockerfile: {name} is not at the lock's version"
 
 
