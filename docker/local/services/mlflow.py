@@ -37,7 +37,10 @@ def auth_config(home: Path) -> Path:
     path = home / "basic_auth.ini"
     write_private(path, "[mlflow]\ndefault_permission = NO_PERMISSIONS\n"
                         f"database_uri = sqlite:///{home / 'basic_auth.db'}\nadmin_username = {ADMIN}\n"
-                        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+                        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+                        # a login checked once a minute, not at every request: each check is a
+                        # deliberately slow password hash (tens of ms), and the pipeline makes thousands
+                        "auth_cache_ttl_seconds = 60\n")
     return path
 
 
