@@ -8,3 +8,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = Path(os.environ.get("CONTINUUM_LOCAL_DIR", ROOT / ".local")).resolve()
+
+# where the stack is: its folder and ports (CONTINUUM_LOCAL_*), its lake and its alert state; `make test`
+# points them at its own stack, so they are kept where the other settings are dropped
+WHERE_THE_STACK_IS = ("CONTINUUM_LOCAL_", "CONTINUUM_LAKE_URI", "CONTINUUM_ALERT_STATE_PATH")
+
+
+def stack_defaults_env(environ: dict | None = None) -> dict[str, str]:
+    """This environment without Airflow's or Continuum's settings, so the stack's defaults apply, except
+    the variables that say where the stack is."""
+    environ = dict(os.environ if environ is None else environ)
+    return {k: v for k, v in environ.items()
+            if not k.startswith(("AIRFLOW", "CONTINUUM_")) or k.startswith(WHERE_THE_STACK_IS)}

@@ -10,7 +10,6 @@ It resets the stack's topics, lake and registered model, so it runs last (tests/
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -24,11 +23,12 @@ from ml.backtest.data import stream_from_lake
 from ml.contract import load_contract
 from ml.lake import Lake
 from tests.e2e.agreement import backtest_disagreements, settings_of
+from tooling.local_dir import stack_defaults_env
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(ROOT / "docker" / "local" / "stack.py")]
 LOOP = [str(Path(sys.executable).with_name("continuum-loop"))]
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CONTINUUM_"))}
+ENV = stack_defaults_env()
 
 
 def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tooling.local_dir import LOCAL
+from tooling.local_dir import LOCAL, stack_defaults_env
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = [sys.executable, str(ROOT / "docker" / "local" / "stack.py")]
@@ -29,8 +29,9 @@ LOOP = [str(Path(sys.executable).with_name("continuum-loop"))]
 
 
 def base_env() -> dict:
-    """This environment without Airflow's or Continuum's settings: the stack's defaults."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CONTINUUM_"))}
+    """This environment without Airflow's or Continuum's settings: the stack's defaults (where the stack
+    is stays: `make test`'s own stack)."""
+    return stack_defaults_env()
 
 
 def _run(cmd: list[str], env: dict, timeout: float) -> str:
