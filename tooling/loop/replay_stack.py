@@ -70,12 +70,14 @@ def stopped_after_tests(started: Path = TEST_STARTED) -> bool:
 @contextlib.contextmanager
 def replay_stack(contract: str, model: str = "", extra: dict | None = None, restore_after: bool = True):
     """The stack switched to the file's contract for the block; with `restore_after` (the default) back to
-    the defaults after it, even when the block fails."""
+    the defaults after it, even when the block fails, and otherwise with the sidecar it started stopped."""
     try:
         yield switch(contract, model, extra)
     finally:
         if restore_after:
             restore()
+        else:  # the caller stops Airflow; the sidecar the switch started is this block's to stop
+            subprocess.run(STACK + ["down", "serving"], cwd=ROOT, env=base_env(), timeout=180)
 
 
 def main(argv: list[str] | None = None) -> int:
