@@ -4,10 +4,10 @@ checkout (`make test` points it at `.local/test`, the suite's own stack)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-LOCAL = Path(os.environ.get("CONTINUUM_LOCAL_DIR", ROOT / ".local")).resolve()
+from ml.settings.login import stack_folder
+
+LOCAL = stack_folder()
 
 # where the stack is: its folder and ports (CONTINUUM_LOCAL_*), its lake and its alert state; `make test`
 # points them at its own stack, so they are kept where the other settings are dropped

@@ -127,18 +127,21 @@ def live_metrics(lake: Lake, contract: Contract, end: datetime, hours: int, vers
 
 
 def live_figures(lake: Lake, contract: Contract, end: datetime, hours: int, version: str | None, threshold: float,
-                 min_labels: int, min_coverage: float) -> tuple[LiveMetrics, dict[str, dict]]:
-    """The live window's figures as of `end`: `version`'s, judged (`judge_live`), and every serving
-    version's for the record (`figures_by_version`), from one read of the window's hours."""
+                 min_labels: int, min_coverage: float) -> tuple[LiveMetrics, dict[str, dict], np.ndarray]:
+    """The live window's figures as of `end`: `version`'s, judged (`judge_live`), every serving version's
+    for the record (`figures_by_version`), and the scores `version` served in it, labelled or not (what
+    `window_scores` gives), all from one read of the window's hours."""
     window = live_window(contract, end, hours)
     if version is None:
         return judge_live(window, None, threshold, pd.DataFrame(), None, contract.label.field, min_labels,
-                          min_coverage), {}
+                          min_coverage), {}, np.array([], dtype=float)
     preds, joined = served_predictions(lake, contract, window, end.replace(minute=0, second=0, microsecond=0),
                                        observed_before=end)
-    live = judge_live(window, version, threshold, of_version(preds, version), of_version(joined, version),
-                      contract.label.field, min_labels, min_coverage)
-    return live, figures_by_version(preds, joined, contract.label.field)
+    served = of_version(preds, version)
+    live = judge_live(window, version, threshold, served, of_version(joined, version), contract.label.field,
+                      min_labels, min_coverage)
+    scores = served["score"].to_numpy(dtype=float) if len(served) else np.array([], dtype=float)
+    return live, figures_by_version(preds, joined, contract.label.field), scores
 
 
 def judge_live(window: Window, version: str | None, threshold: float, preds: pd.DataFrame,

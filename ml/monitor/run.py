@@ -34,13 +34,13 @@ import mlflow
 import pandas as pd
 
 from ml.contract import Contract, model_frame
-from ml.drift import detect_drift, write_drift_report
+from ml.drift import detect_drift, measure_drift, write_drift_report
 from ml.lake import Lake
 from ml.lake.layout import decision_key
 from ml.lake.window import HOUR, Window
 from ml.monitor.champion import ChampionInfo, champion_info
 from ml.monitor.estimate import window_estimate
-from ml.monitor.live import live_figures, live_window, window_scores
+from ml.monitor.live import live_figures, window_scores
 from ml.monitor.reference import ReferenceCache, drift_reference
 from ml.monitor.judge import (WindowInputs, drift_chain, judge_window, learns_reference, pending_until,
                               recent_retrains, regime_since, whole_hour)
@@ -130,11 +130,11 @@ def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: 
                     "drift_share", "drifted", "top_features", "top_drifted", "window_drifted", "current_rows",
                     "reference_rows", "report", "summary")}}
                 context["links"]["report"] = lake.url(keys["html"])
-            live, by_version = live_figures(lake, contract, end, live_settings.window_hours, info.version,
-                                            info.threshold, live_settings.min_mature_labels,
-                                            live_settings.min_label_coverage)
+            live, by_version, served = live_figures(lake, contract, end, live_settings.window_hours, info.version,
+                                                    info.threshold, live_settings.min_mature_labels,
+                                                    live_settings.min_label_coverage)
             context["live"], context["live_by_version"] = live.to_dict(), by_version
-            context["estimated"] = _estimate(lake, contract, end, info, live_settings, live)
+            context["estimated"] = _estimate(lake, contract, end, info, live_settings, live, served)
 
         def measure(when: datetime) -> float | None:
             return _share(lake, contract, drift, info, references, when)
@@ -160,27 +160,26 @@ def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: 
 def _share(lake: Lake, contract: Contract, drift: DriftSettings, info: ChampionInfo, references: ReferenceCache,
            end: datetime) -> float | None:
     """The drift share of the window ending at `end`, if its last hour is valid and the reference holds its
-    hours of the day (no report, no record)."""
+    hours of the day (no report drawn, no record: `measure_drift` gives the report's verdicts)."""
     current, hours = window_frame(lake, contract, end - drift.window_hours * HOUR, end)
     if not hours or hours[-1] != (end - HOUR).isoformat():
         return None
     reference, _ = drift_reference(drift, references.get(info), hours)
     if reference is None:
         return None
-    result, _ = detect_drift(contract, model_frame(contract, reference), model_frame(contract, current), drift,
-                             info.importances)
-    return result.drift_share
+    return measure_drift(contract, model_frame(contract, reference), model_frame(contract, current), drift,
+                         info.importances).drift_share
 
 
 def _estimate(lake: Lake, contract: Contract, end: datetime, info: ChampionInfo, live_settings: LiveSettings,
-              live) -> dict | None:
+              live, matured) -> dict | None:
     """The champion's figures estimated on the live window's span of latest hours (labels not in yet), and
-    the estimate on the matured live window checked against its realized AUC; None without a calibration."""
+    the estimate on the matured live window (`matured`: the scores the champion served there, read with
+    its live figures) checked against its realized AUC; None without a calibration."""
     if info.calibration is None:
         return None
     hours = live_settings.window_hours
     recent = window_scores(lake, contract, Window(end - hours * HOUR, end), info.version)
-    matured = window_scores(lake, contract, live_window(contract, end, hours), info.version)
     return window_estimate(recent, matured, live.roc_auc if live.judged else None, info.calibration, info.threshold,
                            live_settings.estimate_tolerance)
 

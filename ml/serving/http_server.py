@@ -15,9 +15,9 @@ from http.server import ThreadingHTTPServer
 
 from ml.settings import ServingSettings
 
+_BUSY_BODY = b'{"error": "the sidecar is serving its most requests; retry later"}'
 BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-        b"Connection: close\r\nContent-Length: 66\r\n\r\n"
-        b'{"error": "the sidecar is serving its most requests; retry later"}')
+        b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(_BUSY_BODY) + _BUSY_BODY)
 
 
 @dataclass(frozen=True)

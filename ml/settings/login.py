@@ -17,9 +17,15 @@ USERNAME, PASSWORD = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def stack_folder(environ=os.environ) -> Path:
+    """The embedded stack's folder: `CONTINUUM_LOCAL_DIR`, by default `.local` in the checkout (`make test`
+    points it at `.local/test`, the suite's own stack)."""
+    return Path(environ.get("CONTINUUM_LOCAL_DIR") or ROOT / ".local").resolve()
+
+
 def stack_secrets(environ=os.environ) -> Path:
-    """The embedded stack's secrets folder (`CONTINUUM_LOCAL_DIR`, by default `.local`, then `secrets/`)."""
-    return Path(environ.get("CONTINUUM_LOCAL_DIR") or ROOT / ".local") / "secrets"
+    """The embedded stack's secrets folder (`secrets/` in its folder)."""
+    return stack_folder(environ) / "secrets"
 
 
 def use_stack_login(account: str = "pipeline", environ=os.environ) -> str | None:

@@ -33,7 +33,8 @@ def lake(tmp_path) -> Lake:
 
 
 def figures(lake: Lake, champion: str = "2", min_labels: int = 4, min_coverage: float = 0.8):
-    return live_figures(lake, CONTRACT, END, 2, champion, THRESHOLD, min_labels, min_coverage)
+    """The champion's judged figures and every version's, as the monitor records them."""
+    return live_figures(lake, CONTRACT, END, 2, champion, THRESHOLD, min_labels, min_coverage)[:2]
 
 
 def test_every_version_is_judged_on_the_events_it_served(lake):
@@ -72,3 +73,6 @@ def test_a_window_s_scores_are_the_version_s_latest_per_event_labelled_or_not(la
     assert sorted(window_scores(lake, CONTRACT, Window(START + 2 * H, START + 3 * H), "1")) == [
         0.1, 0.2, 0.3, 0.7, 0.8, 0.9]
     assert len(window_scores(lake, CONTRACT, Window(START + 5 * H, START + 6 * H), "2")) == 0
+    # the live figures' read gives the same scores of the live window, for the estimate on it
+    assert sorted(live_figures(lake, CONTRACT, END, 2, "2", THRESHOLD, 4, 0.8)[2]) == [0.1, 0.3, 0.4, 0.55, 0.6]
+    assert len(live_figures(lake, CONTRACT, END, 2, None, THRESHOLD, 4, 0.8)[2]) == 0
