@@ -20,7 +20,7 @@ from ml.lake import Lake
 from ml.lake.window import HOUR, Window
 from ml.offload.pipeline import Worker, prefetched
 from ml.offload.reader import partition_ranges, read_window
-from ml.offload.screen import check_times, duplicates
+from ml.offload.screen import check_times, duplicates, fingerprints, repeated, suspects
 from ml.offload.writer import HourWriter
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
     ranges = partition_ranges(consumer, topic, window, lateness)
     writer = HourWriter(lake, kind, window, codec.output_schema, unique=(contract.event_id, "kafka_offset"))
     telemetry = kind == "telemetry"
-    read, strays = 0, []
+    read, strays, prints = 0, [], []
 
     def prepared() -> Iterator[RawBatch]:  # on the reading thread
         for batch in read_window(consumer, topic, window, ranges, batch_size=batch_size):
@@ -65,12 +65,13 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
             batch.ndjson = ndjson(codec, batch.values)
             yield batch
 
-    def parse(batch: RawBatch) -> tuple[pa.Table, pa.Table]:  # on a parsing thread
+    def parse(batch: RawBatch) -> tuple[pa.Table, pa.Table, np.ndarray | None]:  # on a parsing thread
         valid, rejects = decode(codec, batch)
-        if telemetry:
-            valid, late = check_times(valid, batch, contract.event_time, window, lateness, max_skew)
-            rejects = pa.concat_tables([rejects, late]) if late.num_rows else rejects
-        return valid, rejects
+        if not telemetry:
+            return valid, rejects, None
+        valid, late = check_times(valid, batch, contract.event_time, window, lateness, max_skew)
+        rejects = pa.concat_tables([rejects, late]) if late.num_rows else rejects
+        return valid, rejects, fingerprints(valid.column(contract.event_id))
 
     try:
         # a pipeline: read and prepare (one thread) | parse and check (two batches at a time, since the
@@ -82,7 +83,10 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
             def write_oldest() -> None:
                 nonlocal read
                 batch, parsed = parsing.popleft()
-                write(*parsed.result(), batch.timestamps)
+                valid, rejects, fingerprint = parsed.result()
+                write(valid, rejects, batch.timestamps)
+                if fingerprint is not None:
+                    prints.append(fingerprint)
                 read += len(batch)
 
             for batch in prefetched(prepared()):
@@ -94,7 +98,8 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
         for stray in strays:
             writer.reject(_missed(consumer, topic, window, stray, lateness))
         if telemetry:
-            repeats, drop = duplicates(consumer, topic, window, writer.columns([contract.event_id]), contract.event_id)
+            rows = suspects(writer.scan([contract.event_id]), contract.event_id, repeated(prints))
+            repeats, drop = duplicates(consumer, topic, window, rows, contract.event_id)
             for partition, offsets in drop.items():
                 writer.drop(partition, offsets)
             writer.reject(repeats)

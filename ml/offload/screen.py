@@ -12,11 +12,17 @@ an event twice) failed a critical expectation, and the whole hour was left out o
 - `duplicate`: an event id that an earlier record of the hour already holds. The first record is
   kept: the lowest offset within a partition, and across partitions the one with the earliest Kafka
   timestamp, then the lowest partition, so a rerun keeps the same one.
+
+Repeats are found without holding the hour's ids: each parsed batch leaves a 64-bit fingerprint per row
+(8 bytes a row, where the ids themselves and a hash table of them took about 170 bytes), and only the
+rows whose fingerprint occurs twice are read back and compared by their ids. A fingerprint shared by two
+different ids costs one more read, never a wrong verdict.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -59,6 +65,49 @@ def check_times(valid: pa.Table, batch: RawBatch, event_time: str, window: Windo
                            f"from the record's Kafka timestamp {_iso(kafka[i])}, more than the allowed {max_skew} "
                            "(CONTINUUM_MAX_EVENT_SKEW_MINUTES); fix the device clock or the event time it sends")
     return valid.filter(pa.array(~bad)), reject_table(batch, pos[bad], reasons)
+
+
+_WEIGHTS = np.random.default_rng(0x5EED).integers(1, 2**63, size=64, dtype=np.uint64) * 2 + 1
+
+
+def fingerprints(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit fingerprint per id (a string column): a sum of each byte times a random odd weight for
+    its position, mixed with the length, computed on Arrow's buffers (no Python object per id)."""
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks() if ids.num_chunks else pa.array([], pa.string())
+    ids = ids.cast(pa.large_string())
+    if not len(ids):
+        return np.empty(0, np.uint64)
+    bounds = np.frombuffer(ids.buffers()[1], np.int64)[ids.offset:ids.offset + len(ids) + 1]
+    lengths = np.diff(bounds)
+    out = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    if lengths.any():
+        data = np.frombuffer(ids.buffers()[2], np.uint8)[bounds[0]:bounds[-1]]
+        position = np.arange(len(data)) - np.repeat(bounds[:-1] - bounds[0], lengths)
+        weights = _WEIGHTS[position & 63]
+        if len(_WEIGHTS) < lengths.max():  # past 64 bytes: the weight of the position 64 earlier times an odd factor
+            weights = weights * ((position >> 6) * 2 + 1).astype(np.uint64)
+        terms = data.astype(np.uint64) * weights
+        filled = lengths > 0
+        out[filled] += np.add.reduceat(terms, (bounds[:-1] - bounds[0])[filled])
+    return out
+
+
+def repeated(prints: Iterable[np.ndarray]) -> np.ndarray:
+    """The fingerprints that occur more than once among all the given ones (sorted)."""
+    every = np.sort(np.concatenate([np.empty(0, np.uint64), *prints]))
+    return np.unique(every[1:][every[1:] == every[:-1]])
+
+
+def suspects(batches: Iterable[pa.RecordBatch], event_id: str, prints: np.ndarray) -> pa.Table:
+    """The rows (event id, kafka_partition, kafka_offset) among `batches` whose id's fingerprint is one
+    of `prints`: every record of a repeated id is among them."""
+    found = [batch.filter(pa.array(np.isin(fingerprints(batch.column(event_id)), prints)))
+             for batch in batches] if len(prints) else []
+    found = [b for b in found if b.num_rows]
+    return pa.Table.from_batches(found) if found else pa.table({event_id: pa.array([], pa.string()),
+                                                              "kafka_partition": pa.array([], pa.int32()),
+                                                              "kafka_offset": pa.array([], pa.int64())})
 
 
 def duplicates(consumer, topic: str, window: Window, rows: pa.Table, event_id: str) -> tuple[pa.Table, dict]:

@@ -17,7 +17,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -113,12 +113,13 @@ class HourWriter:
                 part.writer.close()
                 part.writer = None
 
-    def columns(self, names: list[str]) -> pa.Table:
-        """The given columns of every row staged so far, with kafka_partition and kafka_offset."""
+    def scan(self, names: list[str]) -> Iterator[pa.RecordBatch]:
+        """The given columns of every row staged so far, with kafka_partition and kafka_offset, a record
+        batch at a time: the hour is never held whole."""
         self.finish()
         wanted = list(dict.fromkeys([*names, "kafka_partition", "kafka_offset"]))
-        tables = [pq.read_table(self.parts[p].path, columns=wanted) for p in sorted(self.parts)]
-        return pa.concat_tables(tables) if tables else self.schema.empty_table().select(wanted)
+        for p in sorted(self.parts):
+            yield from pq.ParquetFile(self.parts[p].path).iter_batches(columns=wanted)
 
     def drop(self, partition: int, offsets) -> None:
         """Remove the staged rows of a partition at the given Kafka offsets (rows written, then found
