@@ -10,6 +10,7 @@ is given that server's login.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -39,3 +40,25 @@ def use_stack_login(account: str = "pipeline", environ=os.environ) -> str | None
         return None
     environ[USERNAME], environ[PASSWORD] = account, stored.read_text().strip()
     return account
+
+
+@contextlib.contextmanager
+def stack_account(account: str, environ=os.environ):
+    """Requests made inside the block log in as the stack's `account` (e.g. `admin` for the demo's
+    destructive reset, which deletes a registered model whatever account created it); the login in
+    `environ` before the block is put back after it. Without that account's secret the block keeps the
+    login it has."""
+    stored = stack_secrets(environ) / f"mlflow-{account}"
+    if not stored.is_file():
+        yield
+        return
+    before = {k: environ.get(k) for k in (USERNAME, PASSWORD)}
+    environ[USERNAME], environ[PASSWORD] = account, stored.read_text().strip()
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                environ.pop(key, None)
+            else:
+                environ[key] = value

@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from ml.lake import Lake
 from ml.lake.layout import roots
 from ml.registry.versions import registered
+from ml.settings.login import stack_account
 from tooling.loop.timeline import LoopError
 
 LOOP_TOPICS = ("telemetry", "outcomes", "predictions", "alerts", "dlq", "control", "predictions_shadow")
@@ -52,8 +53,11 @@ def wipe_local_stack(settings) -> None:
     for prefix in roots():
         lake.delete_prefix(prefix)
     client = MlflowClient(settings.mlflow_tracking_uri)
-    if registered(client, settings.model_name):  # a refused delete is raised, never taken for done
-        client.delete_registered_model(settings.model_name)
+    # as the stack's admin: the pipeline account may delete only a model it created itself, and a
+    # registry that predates the accounts holds one nobody's login created
+    with stack_account("admin"):
+        if registered(client, settings.model_name):  # a refused delete is raised, never taken for done
+            client.delete_registered_model(settings.model_name)
     state = Path(settings.alert_state_path)
     if state.exists():
         state.unlink()

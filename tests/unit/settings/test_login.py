@@ -1,6 +1,6 @@
 """The MLflow login of hand-run tools: the environment's when set, else the local stack's pipeline account."""
 
-from ml.settings.login import PASSWORD, USERNAME, use_stack_login
+from ml.settings.login import PASSWORD, USERNAME, stack_account, use_stack_login
 
 
 def _stack(tmp_path, **secrets) -> dict:
@@ -31,3 +31,18 @@ def test_no_stack_secret_leaves_the_environment_alone(tmp_path):
 def test_another_account_is_taken_by_name(tmp_path):
     environ = _stack(tmp_path, **{"mlflow-pipeline": "p", "mlflow-reader": "r"})
     assert use_stack_login("reader", environ=environ) == "reader" and environ[PASSWORD] == "r"
+
+
+def test_stack_account_logs_in_for_the_block_and_puts_the_login_back(tmp_path):
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "mlflow-admin").write_text("a\n")
+    environ = {"CONTINUUM_LOCAL_DIR": str(tmp_path), USERNAME: "pipeline", PASSWORD: "p"}
+    with stack_account("admin", environ=environ):
+        assert (environ[USERNAME], environ[PASSWORD]) == ("admin", "a")
+    assert (environ[USERNAME], environ[PASSWORD]) == ("pipeline", "p")
+    with stack_account("nobody", environ=environ):  # no secret: the login stays
+        assert environ[USERNAME] == "pipeline"
+    bare = {"CONTINUUM_LOCAL_DIR": str(tmp_path)}
+    with stack_account("admin", environ=bare):
+        assert bare[USERNAME] == "admin"
+    assert USERNAME not in bare and PASSWORD not in bare
