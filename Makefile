@@ -11,6 +11,8 @@ TEST_LOCAL := $(CURDIR)/.local/test
 TEST_ENV := CONTINUUM_LOCAL_DIR=$(TEST_LOCAL) CONTINUUM_LAKE_URI=$(TEST_LOCAL)/lake \
 	CONTINUUM_ALERT_STATE_PATH=$(TEST_LOCAL)/alerts/state.json CONTINUUM_TEST_AIRFLOW_HOME=$(TEST_LOCAL)/airflow
 PYTEST_ARGS ?=
+# the demo's world after its drift, where its live stream goes on (see `make demo`)
+DEMO_LIVE_SCENARIO := covariate;concept
 # The lock: uv.lock (every platform and Python version) and constraints.txt, its export for pip and the
 # Docker images. `make lock` regenerates both; `make lock UPGRADE=mlflow` moves one package to its newest.
 UV_VERSION := 0.13.9
@@ -59,8 +61,10 @@ demo: $(STAMP)
 	@$(VENV)/bin/continuum-loop reset
 	@$(STACK) up airflow serving
 	@$(VENV)/bin/continuum-loop run --profile $(or $(PROFILE),demo)
-	@# a live stream after the replayed history, so the hourly DAGs, the sidecar and the report keep moving
-	@$(STACK) up live
+	@# a live stream after the replayed history, so the hourly DAGs, the sidecar and the report keep moving;
+	@# it goes on in the world the demo left (the covariate shift and concept drift the new champion learned):
+	@# a stream back in the old regime would be a drift of its own. `make live` (no SCENARIO) plays the old one.
+	@CONTINUUM_LIVE_SCENARIO="$(or $(SCENARIO),$(DEMO_LIVE_SCENARIO))" $(STACK) up live
 	@$(STACK) status
 	@echo "The UIs and the live stream stay up until 'make down' ('make live RATE=... SCENARIO=...' changes the stream)."
 
