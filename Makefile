@@ -19,7 +19,7 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 EXPORT := $(UV) export --frozen --all-extras --no-emit-project --no-hashes --no-header --quiet
 
-.PHONY: demo replay test up down status venv clean bench lock lock-check live
+.PHONY: demo replay test up down status venv clean bench lock lock-check live alive
 
 $(STAMP): pyproject.toml uv.lock constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -76,6 +76,11 @@ replay: $(STAMP)
 	@test -n "$(FILE)" -a -n "$(CONTRACT)" || { echo "usage: make replay FILE=... CONTRACT=... (ROWS_PER_HOUR=N | TIME_COLUMN=col) [MODEL=name] [ARGS='...']"; exit 2; }
 	@$(PY) -m tooling.loop.replay_stack $(CONTRACT) $(MODEL) -- --replay $(FILE) \
 		$(if $(ROWS_PER_HOUR),--rows-per-hour $(ROWS_PER_HOUR)) $(if $(TIME_COLUMN),--time-column $(TIME_COLUMN)) $(ARGS)
+
+# after `make demo`: waits for the first live hour's scheduled offload and monitor (about an hour) and
+# checks they went green and on-call heard nothing above info
+alive: $(STAMP)
+	@$(VENV)/bin/continuum-loop alive
 
 # the live stream: the simulator in real time (RATE events/s, default 5; SCENARIO e.g. covariate@+10m)
 live: $(STAMP)

@@ -3,12 +3,14 @@
     continuum-loop reset                 # empty topics, lake and registered model (embedded stack only)
     continuum-loop run --profile demo    # about a day of history, drift, retrain, promotion, swap
     continuum-loop run --profile short   # the same, fewer hours (the end-to-end test)
+    continuum-loop alive                 # after a run: waits for the first live hour's scheduled offload
+                                         # and monitor (up to --timeout-minutes) and checks they went green
     continuum-loop run --replay FILE --contract C.yaml (--time-column T | --rows-per-hour N)
                        [--label-column L] [--label-delay-minutes M] [--entity-column E] [--names a,b,c]
                        [--from T] [--to T] [--history-hours 24] [--change-at T|row:N]
                                          # a recorded file through the same loop (`make replay`)
 
-Exit codes: 0 the loop closed, 1 a step failed (named, with where to look), 2 a bad argument.
+Exit codes: 0 the loop closed (alive: every check passed), 1 a step failed (named, with where to look), 2 a bad argument.
 """
 
 from __future__ import annotations
@@ -43,14 +45,16 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="continuum-loop", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["run", "reset"])
+    parser.add_argument("command", choices=["run", "reset", "alive"])
     parser.add_argument("--profile", default="demo", help=f"how much of the loop to play: {', '.join(PROFILES)}")
     parser.add_argument("--airflow-url", default=os.environ.get("CONTINUUM_AIRFLOW_URL", "http://127.0.0.1:8080"))
     parser.add_argument("--airflow-user", default=os.environ.get("CONTINUUM_AIRFLOW_USER", "admin"))
     parser.add_argument("--airflow-password", default=os.environ.get("CONTINUUM_AIRFLOW_PASSWORD"))
     parser.add_argument("--serving-url", default=f"http://127.0.0.1:{os.environ.get('CONTINUUM_SERVING_PORT', '8000')}")
     parser.add_argument("--summary", type=Path, default=LOCAL / "loop" / "summary.json",
-                        help="where to write the summary as JSON")
+                        help="where to write the summary as JSON (alive: the run's summary, whose time is its end)")
+    parser.add_argument("--timeout-minutes", type=float, default=90.0,
+                        help="alive: how long to wait for the first live hour's runs (default 90)")
     add_replay_arguments(parser)
     args = parser.parse_args(argv)
     if args.profile not in PROFILES:
@@ -71,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from ml.report import build_loop_report
     from tooling.loop.airflow_api import AirflowApi, AirflowError
+
+    if args.command == "alive":
+        return _alive(args, settings)
     from tooling.loop.summary import hour_table, summarize, table
 
     try:
@@ -93,6 +100,28 @@ def main(argv: list[str] | None = None) -> int:
     print("\nContinuum loop summary\n" + table(summary) + "\n\nHours played\n" + hour_table(summary))
     print(f"\nSummary as JSON: {args.summary}")
     return 0
+
+
+def _alive(args, settings) -> int:
+    from ml.lake import Lake
+    from tooling.loop.airflow_api import AirflowApi, AirflowError
+    from tooling.loop.alive import check_alive, describe, loop_end_of
+
+    if not args.summary.is_file():
+        print(f"continuum-loop alive: no loop summary at {args.summary}: run `make demo` first", file=sys.stderr)
+        return 2
+    if args.timeout_minutes <= 0:
+        print(f"continuum-loop alive: --timeout-minutes {args.timeout_minutes:g} must be above 0", file=sys.stderr)
+        return 2
+    try:
+        found = check_alive(AirflowApi(args.airflow_url, *_password(args)), Lake.from_settings(settings.lake),
+                            Path(settings.alert_log_path or LOCAL / "logs" / "alerts.jsonl"),
+                            loop_end_of(args.summary), args.timeout_minutes * 60)
+    except AirflowError as exc:
+        print(f"[alive] FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(describe(found))
+    return 1 if found.problems else 0
 
 
 if __name__ == "__main__":
