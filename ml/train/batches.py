@@ -7,12 +7,13 @@
 In this process the training and validation rows reach XGBoost through a `DataIter`, one hour file at
 a time: XGBoost bins them as they pass, so the process holds the binned matrix and one hour, never the
 window. Where even the binned matrix is too big, `ExtMemQuantileDMatrix` keeps its pages on disk beside
-the spool. On Dask each hour's rows are sent to the cluster as one partition (this process holds one
-hour at a time) and `xgboost.dask` trains there.
+the spool. On Dask each hour's rows are sent to the cluster as partitions spread over its workers (this
+process holds one hour at a time) and `xgboost.dask` trains there.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import xgboost as xgb
 
@@ -76,13 +77,18 @@ def fit_on_dask(address: str, spool: Spool, contract: Contract, params: dict, ma
         raise RuntimeError("CONTINUUM_DASK_SCHEDULER is set but dask is not installed: pip install "
                            "'continuum[dask]', or leave CONTINUUM_DASK_SCHEDULER empty to train in this process") from None
     with Client(address) as client:
+        workers = sorted(client.scheduler_info()["workers"])
         matrices = {}
         for part in (TRAIN, VALID):
             xs, ys = [], []
-            for i in [i for i, parts in enumerate(spool.parts) if (parts == part).any()]:
+            files = [i for i, parts in enumerate(spool.parts) if (parts == part).any()]
+            pieces = -(-len(workers) // len(files))  # every worker gets rows: XGBoost refuses a worker without any
+            for i in files:
                 X, y = part_rows(spool, contract, i, part)
-                xs.append(client.scatter(X))
-                ys.append(client.scatter(pd.Series(y, index=X.index)))
+                for rows in np.array_split(np.arange(len(X)), pieces):
+                    to = [workers[len(xs) % len(workers)]]
+                    xs.append(client.scatter(X.iloc[rows], workers=to))
+                    ys.append(client.scatter(pd.Series(y[rows], index=X.index[rows]), workers=to))
             data = dd.from_delayed(xs, meta=X.iloc[:0])
             label = dd.from_delayed(ys, meta=pd.Series(y[:0], index=X.index[:0]))
             matrices[part] = dxgb.DaskQuantileDMatrix(client, data, label, max_bin=BASE_PARAMS["max_bin"],
