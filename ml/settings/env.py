@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     retrain_search_rows: int = Field(
         200_000, ge=1000, description="an integer >= 1000: training rows sampled for the search (the final fit uses all)")
     retrain_max_rounds: int = Field(400, ge=1, description="an integer >= 1: most boosting rounds per fit")
+    retrain_stream_rows: int = Field(
+        2_000_000, ge=1000, description="an integer >= 1000: telemetry rows in a window above which a retrain streams "
+        "the lake's hours through an XGBoost data iterator instead of reading the window into one frame")
+    retrain_extmem_rows: int = Field(
+        100_000_000, ge=1000, description="an integer >= 1000: training rows above which a streamed retrain also keeps "
+        "its binned matrix on disk (XGBoost external memory) instead of in memory")
+    dask_scheduler: str = Field(
+        "", description="a dask.distributed scheduler address (tcp://host:8786): a streamed retrain fits its final "
+        "model on that cluster (needs the dask extra); empty: in this process")
     retrain_regime_hours: int = Field(
         6, ge=0, le=24 * 14, description="an integer (0-336): hours since a drift began, with mature labels, that a "
         "drift-triggered retrain waits for and learns from; 0: retrain at once on the usual window")
@@ -198,6 +207,14 @@ class Settings(BaseSettings):
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(f"expected an http(s) URL such as http://127.0.0.1:5000, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _check_scheduler(cls, value: str) -> str:
+        value = value.strip()
+        if value and (not urlparse(value).scheme or not urlparse(value).port):
+            raise ValueError(f"expected a scheduler address such as tcp://127.0.0.1:8786, got {value!r}")
+        return value
 
     @field_validator("lake_uri")
     @classmethod

@@ -146,7 +146,8 @@ class LiveSettings(Section):
 @dataclass(frozen=True)
 class RetrainSettings(Section):
     """When a retrain may be asked for (age, cooldown, budget), what it learns from (window, regime),
-    how it searches and splits, and the threshold its model is tagged with (CONTINUUM_SERVING_THRESHOLD)."""
+    how it searches and splits, the threshold its model is tagged with (CONTINUUM_SERVING_THRESHOLD), and
+    past how many rows it streams the window and where a Dask cluster fits it."""
 
     cron: str = setting("retrain_cron")
     window_days: float = setting("retrain_window_days")
@@ -163,6 +164,9 @@ class RetrainSettings(Section):
     search_rows: int = setting("retrain_search_rows")
     max_rounds: int = setting("retrain_max_rounds")
     threshold: float = setting("serving_threshold")
+    stream_rows: int = setting("retrain_stream_rows")
+    extmem_rows: int = setting("retrain_extmem_rows")
+    dask_scheduler: str = setting("dask_scheduler")
 
 
 @dataclass(frozen=True)

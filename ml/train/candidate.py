@@ -12,7 +12,7 @@ compare the candidate with the champion on the same holdout and judge it with `m
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -29,13 +29,17 @@ from ml.train.fit import FitResult, fit
 class Candidate:
     """The fitted booster, its split, the search's result, its holdout figures (`ml.evaluate.evaluate`),
     the serving threshold it is tagged with, and its scores' calibration on the holdout
-    (`ml.monitor.estimate.fit_calibration`), which lets monitoring estimate its figures before labels come."""
+    (`ml.monitor.estimate.fit_calibration`), which lets monitoring estimate its figures before labels come;
+    and the rows of each part and the training failures. A window streamed from the lake
+    (`ml.train.streamed`) keeps in `split` only the search's samples of its training and validation rows."""
 
     split: Split
     result: FitResult
     metrics: dict
     threshold: float
     calibration: dict | None = None
+    rows: dict = field(default_factory=dict)
+    train_positives: int = 0
 
     @property
     def booster(self):
@@ -71,7 +75,9 @@ def fit_candidate(contract: Contract, frame: pd.DataFrame, retrain: RetrainSetti
                  retrain.search_rows)
     holdout = split.holdout
     return Candidate(split, result, evaluate(result.booster, contract, holdout, retrain.threshold), retrain.threshold,
-                     fit_calibration(holdout[label], score(result.booster, contract, holdout)))
+                     fit_calibration(holdout[label], score(result.booster, contract, holdout)),
+                     {"train": len(split.train), "valid": len(split.valid), "holdout": len(holdout)},
+                     int(split.train[label].sum()))
 
 
 def on_holdout(booster, contract: Contract, holdout: pd.DataFrame, threshold: float, version: str) -> dict:

@@ -119,29 +119,39 @@ def _lineage(kind: str, window: Window, manifest: dict) -> dict:
             "content_sha256": manifest.get("content_sha256", ""), "rows": int(manifest.get("rows", 0))}
 
 
+def split_sizes(n: int, holdout_fraction: float, validation_fraction: float) -> tuple[int, int]:
+    """Where `time_split` cuts `n` time-ordered rows: (first validation row, first holdout row)."""
+    n_hold = int(np.ceil(n * holdout_fraction))
+    n_val = int(np.ceil(n * validation_fraction))
+    return n - n_hold - n_val, n - n_hold
+
+
 def time_split(frame: pd.DataFrame, holdout_fraction: float, validation_fraction: float) -> Split:
     """Split rows already sorted by event time: the last `holdout_fraction` is the holdout, the
     `validation_fraction` before it the validation set, the rest the training set."""
-    n = len(frame)
-    n_hold = int(np.ceil(n * holdout_fraction))
-    n_val = int(np.ceil(n * validation_fraction))
-    cut_val, cut_hold = n - n_hold - n_val, n - n_hold
+    cut_val, cut_hold = split_sizes(len(frame), holdout_fraction, validation_fraction)
     return Split(frame.iloc[:cut_val], frame.iloc[cut_val:cut_hold], frame.iloc[cut_hold:])
 
 
 def check_split(split: Split, label: str, min_rows: int, min_per_class: int) -> None:
     """Refuse, naming the shortfall, a split with too few rows or a part missing one of the classes."""
-    total = len(split.train) + len(split.valid) + len(split.holdout)
+    check_counts(len(split.train) + len(split.valid) + len(split.holdout), int(split.train[label].sum()),
+                 len(split.train), {part: set(getattr(split, part)[label].unique().tolist()) for part in ("valid", "holdout")},
+                 min_rows, min_per_class)
+
+
+def check_counts(total: int, positives: int, train_rows: int, labels: dict[str, set], min_rows: int,
+                 min_per_class: int) -> None:
+    """`check_split` on counts: all rows, the training rows and their failures, and the label values
+    of the `valid` and `holdout` parts (a window streamed from the lake is never one frame)."""
     if total < min_rows:
         raise DatasetError(f"only {total} labelled rows in the window; at least {min_rows} are needed "
                            f"(CONTINUUM_RETRAIN_MIN_ROWS), widen the window or wait for more labels")
-    positives = int(split.train[label].sum())
-    negatives = len(split.train) - positives
+    negatives = train_rows - positives
     if min(positives, negatives) < min_per_class:
         raise DatasetError(f"the training rows hold {positives} failures and {negatives} non-failures; each class "
                            f"needs at least {min_per_class} (CONTINUUM_RETRAIN_MIN_PER_CLASS)")
     for part in ("valid", "holdout"):
-        values = set(getattr(split, part)[label].unique().tolist())
-        if values != {0, 1}:
-            raise DatasetError(f"the {part} rows hold labels {sorted(values)} only; both classes are needed to "
+        if labels[part] != {0, 1}:
+            raise DatasetError(f"the {part} rows hold labels {sorted(labels[part])} only; both classes are needed to "
                                f"evaluate, widen the window")

@@ -4,13 +4,16 @@ The search runs on a random sample of at most `search_rows` training rows, binne
 (`QuantileDMatrix`) and reused by every trial, so a trial costs only boosting. Trials run in a fixed
 order (the defaults first), each stops early on the validation log loss, and the search ends when the
 next trial would overrun its time budget. The best trial's parameters are then fitted once on every
-training row (when the search saw a sample), and the booster is cut at its best round.
+training row (when the search saw a sample), and the booster is cut at its best round. A window
+streamed from the lake (`ml.train.streamed`) gives the search its samples and makes that last fit
+itself, from a data iterator or on a Dask cluster (`final`).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,14 +58,17 @@ def candidates(fixed: dict | None = None, n: int = 12, seed: int = 0) -> list[di
 
 
 def fit(X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame, y_valid, budget_seconds: float,
-        max_rounds: int = 400, fixed: dict | None = None, search_rows: int = 200_000, seed: int = 0) -> FitResult:
+        max_rounds: int = 400, fixed: dict | None = None, search_rows: int = 200_000, seed: int = 0,
+        final: Callable[[dict], xgb.Booster] | None = None) -> FitResult:
     """Search `candidates(fixed)` within `budget_seconds` (the first trial always runs), then fit the best
-    parameters on all training rows; returns the booster cut at its best round."""
+    parameters on all training rows; returns the booster cut at its best round. `final`, when given,
+    makes that last fit (the rows given are then the search's samples): it takes the XGBoost parameters
+    and returns a booster trained with early stopping on the validation rows."""
     started = time.perf_counter()
     y_train, y_valid = np.asarray(y_train), np.asarray(y_valid)
     base_score = min(max(float(y_train.mean()), 1e-6), 1 - 1e-6)
-    sampled = len(X_train) > search_rows
-    if sampled:
+    sampled = final is not None or len(X_train) > search_rows
+    if len(X_train) > search_rows:
         rng = np.random.default_rng(seed)
         rows = np.sort(rng.choice(len(X_train), search_rows, replace=False))
         vrows = np.sort(rng.choice(len(X_valid), min(len(X_valid), search_rows // 2), replace=False))
@@ -77,7 +83,7 @@ def fit(X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame, y_valid, budget_s
         if trials and elapsed + slowest > budget_seconds:
             break
         t0 = time.perf_counter()
-        booster = _train(trial, dtrain, dvalid, max_rounds, base_score, seed)
+        booster = _train(train_params(trial, base_score, seed), dtrain, dvalid, max_rounds)
         trials.append({**trial, "best_iteration": booster.best_iteration, "valid_logloss": booster.best_score,
                        "seconds": round(time.perf_counter() - t0, 3)})
         if best is None or booster.best_score < best.best_score:
@@ -85,7 +91,8 @@ def fit(X_train: pd.DataFrame, y_train, X_valid: pd.DataFrame, y_valid, budget_s
     assert best is not None
     if sampled:
         del dtrain, dvalid
-        booster = _train(best.params, *_matrices(X_train, y_train, X_valid, y_valid), max_rounds, base_score, seed)
+        params = train_params(best.params, base_score, seed)
+        booster = final(params) if final else _train(params, *_matrices(X_train, y_train, X_valid, y_valid), max_rounds)
         best = FitResult(booster, best.params, booster.best_iteration, booster.best_score)
     best.booster = best.booster[: best.best_iteration + 1]
     best.trials, best.seconds = trials, time.perf_counter() - started
@@ -101,7 +108,11 @@ def _matrices(X_train, y_train, X_valid, y_valid) -> tuple[xgb.QuantileDMatrix, 
     return dtrain, dvalid
 
 
-def _train(trial: dict, dtrain, dvalid, max_rounds: int, base_score: float, seed: int) -> xgb.Booster:
-    params = {**BASE_PARAMS, **trial, "nthread": os.cpu_count() or 1, "seed": seed, "base_score": base_score}
+def train_params(trial: dict, base_score: float, seed: int) -> dict:
+    """The XGBoost parameters of one fit: the fixed ones, the trial's, the seed and the base score."""
+    return {**BASE_PARAMS, **trial, "nthread": os.cpu_count() or 1, "seed": seed, "base_score": base_score}
+
+
+def _train(params: dict, dtrain, dvalid, max_rounds: int) -> xgb.Booster:
     return xgb.train(params, dtrain, num_boost_round=max_rounds, evals=[(dvalid, "valid")],
                      early_stopping_rounds=EARLY_STOPPING_ROUNDS, verbose_eval=False)

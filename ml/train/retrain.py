@@ -11,8 +11,10 @@ as dicts through `to_dict`/`from_dict`; `from_dict` names a key the dict lacks.
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pandas as pd
 from mlflow import MlflowClient
@@ -26,7 +28,9 @@ from ml.registry.versions import DEFAULT_THRESHOLD
 from ml.registry.trust import load_trusted
 from ml.settings import RegistrySettings, RetrainSettings
 from ml.train.candidate import fit_candidate, on_holdout
-from ml.train.dataset import build_training_set, mature_hours
+from ml.train.dataset import TrainingSet, build_training_set, mature_hours
+from ml.train.spool import spool_window, window_rows
+from ml.train.streamed import fit_streamed
 from ml.train.track import log_candidate, version_tags
 
 log = logging.getLogger(__name__)
@@ -159,21 +163,20 @@ def train_candidate(lake: Lake, contract: Contract, retrain: RetrainSettings, re
                     request: RetrainRequest) -> RetrainSummary:
     """Build the training set, fit, evaluate the candidate and the champion on the same holdout, log the
     run to `registry`'s server; returns the run's summary with the tags its registered version should
-    carry. `retrain` gives the split, the search budget and the threshold."""
-    data = build_training_set(lake, contract, request.start, request.end, request.as_of)
-    label = contract.label.field
-    candidate = fit_candidate(contract, data.frame, retrain, request.hyperparameters, request.search_seconds)
+    carry. `retrain` gives the split, the search budget, the threshold, and past how many rows the window
+    is streamed from the lake (`stream_rows`) instead of read into one frame."""
+    data, candidate = _fit(lake, contract, retrain, request)
     split, result, metrics, threshold = candidate.split, candidate.result, candidate.metrics, candidate.threshold
     incumbent = _evaluate_champion(registry, lake, contract, split.holdout)
     telemetry_hours = [h for h in data.hours if h["topic"] == "telemetry"]
     lineage = {"lake": lake.uri, "window_start": request.start.isoformat(), "window_end": request.end.isoformat(),
                "as_of": request.as_of.isoformat(), "data_hash": data.data_hash, "hours": data.hours,
                "telemetry_hours": len(telemetry_hours), "skipped": data.skipped}
-    rows = {"train": len(split.train), "valid": len(split.valid), "holdout": len(split.holdout)}
+    rows = dict(candidate.rows)
     params = {**result.params, "best_iteration": result.best_iteration, "trigger": request.trigger,
               "window_start": lineage["window_start"], "window_end": lineage["window_end"], "threshold": threshold,
               "trials": len(result.trials), **{f"rows_{k}": v for k, v in rows.items()},
-              "train_positives": int(split.train[label].sum())}
+              "train_positives": candidate.train_positives}
     check = split.holdout.iloc[:SCORE_CHECK_ROWS]
     scores = pd.DataFrame({contract.event_id: check[contract.event_id].astype(str).to_numpy(),
                            "score": score(result.booster, contract, check)})
@@ -188,6 +191,19 @@ def train_candidate(lake: Lake, contract: Contract, retrain: RetrainSettings, re
     return RetrainSummary(run["run_id"], run["model_uri"], run["model_id"], run["experiment_id"], request, metrics,
                           tags, run["model_sha256"], rows, data.data_hash, len(telemetry_hours), result.params,
                           incumbent, round(result.seconds, 2), len(result.trials))
+
+
+def _fit(lake: Lake, contract: Contract, retrain: RetrainSettings, request: RetrainRequest):
+    """The training set (its lineage, and its rows or, for a streamed window, a sample of them) and the
+    candidate: in memory, or streamed hour by hour once the window holds more than `stream_rows` rows."""
+    if window_rows(lake, request.start, request.end) <= retrain.stream_rows:
+        data = build_training_set(lake, contract, request.start, request.end, request.as_of)
+        return data, fit_candidate(contract, data.frame, retrain, request.hyperparameters, request.search_seconds)
+    with tempfile.TemporaryDirectory(prefix="continuum-train-") as folder:
+        spool = spool_window(lake, contract, request.start, request.end, request.as_of, Path(folder))
+        log.info("streaming %d labelled rows of %d hours from the lake", spool.rows, len(spool.files))
+        candidate = fit_streamed(contract, spool, retrain, request.hyperparameters, request.search_seconds)
+    return TrainingSet(spool.frame, spool.hours, spool.skipped), candidate
 
 
 def _evaluate_champion(registry: RegistrySettings, lake: Lake, contract: Contract, holdout: pd.DataFrame) -> dict | None:

@@ -19,3 +19,5 @@ def test_quick_benchmark_prints_its_table_and_writes_its_figures(tmp_path):
     figures = json.loads(out.read_text())
     assert figures["rows"] == 50_000 and figures["cores"] >= 1 and figures["seconds"] > 0
     assert figures["roc_auc"] > 0.8 and {"date", "notes", "baseline_seconds"} <= set(figures)
+    assert "stream" in proc.stdout and figures["rows_10m"] > figures["rows_1m"] > 0
+    assert figures["rows_10m_seconds"] > 0 and 0 < figures["rows_10m_peak_rss_mb"] < 4096

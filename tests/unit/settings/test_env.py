@@ -29,6 +29,9 @@ def test_environment_overrides(monkeypatch):
         ("CONTINUUM_MLFLOW_TRACKING_URI", "127.0.0.1:5000"),
         ("CONTINUUM_SERVING_PORT", "eighty"),
         ("CONTINUUM_SERVING_PORT", "70000"),
+        ("CONTINUUM_DASK_SCHEDULER", "127.0.0.1"),
+        ("CONTINUUM_DASK_SCHEDULER", "tcp://scheduler"),
+        ("CONTINUUM_RETRAIN_STREAM_ROWS", "10"),
     ],
 )
 def test_a_wrong_value_names_the_variable_and_the_fix(monkeypatch, var, value):
@@ -38,3 +41,7 @@ def test_a_wrong_value_names_the_variable_and_the_fix(monkeypatch, var, value):
     message = str(err.value)
     assert var in message
     assert "fix:" in message
+
+
+def test_a_scheduler_address_is_kept():
+    assert load_settings(dask_scheduler=" tcp://10.0.0.5:8786 ").retrain.dask_scheduler == "tcp://10.0.0.5:8786"
