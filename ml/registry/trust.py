@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 
 from mlflow import MlflowClient
 
-from ml.gates import GateInputs, check_gates
+from ml.gates import GateInputs, bake_gate, check_gates
 from ml.lake import Lake
 from ml.lake.layout import verdict_key
 from ml.registry.artifact import FetchedModel, fetch_model
@@ -85,17 +85,20 @@ def judge_version(tracking_uri: str, lake: Lake, name: str, version: str | int, 
     """Run the gates (limits and approval policy: `gates`) on a version against the champion of now and
     record the verdict (once per version); returns the record. A version judged before is not judged
     again: the same bytes get the recorded verdict back, other bytes are refused (register them as a new
-    version)."""
+    version). A model file rolled back after its bake window fails the `bake` gate, under any version."""
+    from ml.registry.rolled_back import rolled_back, with_mark
+
     model = fetch_model(tracking_uri, name, version)
     existing = read_verdict(lake, name, model.version)
+    mark = rolled_back(lake, name, model.digest)  # a model rolled back after its bake fails the bake gate
     if existing is not None:
         if existing["digest"] != model.digest:
             raise Untrusted(f"{name} v{model.version} was judged on sha256 {existing['digest']}, but its artifact "
                             f"is now sha256 {model.digest}: register the new model as a new version")
-        return existing
+        return with_mark(existing, mark)
     client = MlflowClient(tracking_uri)
     inputs = gate_inputs(client, model, gates.metric)
-    verdicts = check_gates(inputs, champion_version, gates)
+    verdicts = check_gates(inputs, champion_version, gates) + ([bake_gate(mark)] if mark else [])
     record = {"model": name, "version": model.version, "run_id": model.run_id, "digest": model.digest,
               "champion": champion_version, "policy": gates.approval_policy,
               "decision": initial_state(verdicts, gates.approval_policy),

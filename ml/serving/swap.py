@@ -3,7 +3,9 @@
 A background thread owns every registry call and model load. It wakes on a control message or every
 `poll_s` (the fallback when a control message is lost), reads where the aliases point, loads and checks
 whatever changed (only a version whose verdict in the lake passed and is approved for the very bytes
-downloaded), and then replaces `state` in one assignment; the scoring loop reads `state` once per
+downloaded), and then replaces `state` in one assignment. The shadow is the challenger when shadowing
+is on; while a new champion is on probation (its bake window) it is the champion it replaced, so the
+monitor can compare the two on the same events; the scoring loop reads `state` once per
 batch, so it never waits for a load and never scores a batch with two champions. A version that fails
 to load or to check is refused: the old state keeps serving, and on-call gets a `model_refused` alert.
 A model file whose SHA-256 is not the one recorded at registration is refused the same way, before it is
@@ -13,14 +15,18 @@ of it once per version and file found, however often the keeper looks again.
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
 from typing import Callable
 
+from ml import clock
 from ml.contract import Contract
-from ml.registry.versions import CHALLENGER, CHAMPION
+from ml.registry.aliases import MOVE_TAG
+from ml.registry.history import Probation, probation
+from ml.registry.versions import CHALLENGER, CHAMPION, by_alias
 from ml.serving.metrics import ServingMetrics
 from ml.serving.model import ModelRefused, ServingModel, alias_version, check_model, load_version
 from ml.serving.routing import ServingState, TrafficError, parse_split, split_state
@@ -34,10 +40,11 @@ class ModelKeeper:
     """Holds the current `ServingState` (None until a champion exists) and keeps it up to date."""
 
     def __init__(self, client, tracking_uri: str, name: str, contract: Contract, metrics: ServingMetrics,
-                 notify: Notify, lake, poll_s: float = 30.0, shadow: bool = False) -> None:
+                 notify: Notify, lake, poll_s: float = 30.0, shadow: bool = False, bake_hours: float = 0.0) -> None:
         self.client, self.tracking_uri, self.name, self.contract = client, tracking_uri, name, contract
         self.lake = lake  # where the verdicts are: only a version judged, approved and unchanged serves
         self.metrics, self.notify, self.poll_s, self.shadow = metrics, notify, poll_s, shadow
+        self.bake_hours = bake_hours  # a champion on probation is shadowed by the one it replaced
         self.state: ServingState | None = None
         self.refused: dict[str, tuple[str, float]] = {}  # version -> (reason, when), retried after RETRY_REFUSED_S
         self.mismatched: dict[str, dict] = {}  # version -> evidence of its model file not being the one registered
@@ -90,7 +97,8 @@ class ModelKeeper:
                 except TrafficError as exc:
                     log.error("ignoring traffic message %s: %s", message, exc)
         current = self.state
-        champion = self._wanted(alias_version(self.client, self.name, CHAMPION), current, CHAMPION)
+        found = by_alias(self.client, self.name, CHAMPION)
+        champion = self._wanted(str(found.version) if found else None, current, CHAMPION)
         if champion is None:
             return
         split = {}
@@ -101,8 +109,10 @@ class ModelKeeper:
                 split = {}
                 break
             split[version] = model
-        shadow = None
-        if self.shadow:
+        shadow, baking = None, self._probation(found, champion)
+        if baking is not None:  # the bake window: the champion it replaced is scored on the same events
+            shadow = self._wanted(baking.previous, current, "shadow")
+        elif self.shadow:
             shadow = self._wanted(alias_version(self.client, self.name, CHALLENGER), current, "shadow")
         new = split_state(champion, split, self._weights, shadow)
         if current is None or _key(new) != _key(current):
@@ -111,6 +121,17 @@ class ModelKeeper:
             self.metrics.set_versions([m.version for m in new.models])
             log.info("now serving %s v%s%s%s", self.name, champion.version,
                      f" split {self._weights}" if split else "", f" shadow v{shadow.version}" if shadow else "")
+
+    def _probation(self, found, champion: ServingModel) -> Probation | None:
+        """The serving champion's probation, from the move record its version carries (`MOVE_TAG`), at the
+        loop's time (`ml.clock`: the event time of a paced replay); None when off or over."""
+        if self.bake_hours <= 0 or found is None or str(found.version) != champion.version:
+            return None
+        try:
+            move = json.loads(found.tags.get(MOVE_TAG) or "null")
+        except ValueError:
+            return None
+        return probation(move if isinstance(move, dict) else None, clock.now(self.lake), self.bake_hours)
 
     def _wanted(self, version: str | None, current: ServingState | None, role: str) -> ServingModel | None:
         """The loaded, checked model of a version: reused if already serving, None if absent or refused

@@ -111,15 +111,15 @@ def decision_alert(name: str, version: str, decision: str, evidence: dict, lines
                  links, subject=name, dedupe_key=f"pending:{name}:{version}")
 
 
-def move_alert(record: dict, links: dict[str, str]) -> Alert:
+def move_alert(record: dict, links: dict[str, str], detail: str = "") -> Alert:
     """The alert for an alias move (promotion or rollback), worded from the audit record: the first
-    champion reads as such."""
+    champion reads as such; `detail` (the evidence of an automatic rollback) follows the reason."""
     kind = ROLLED_BACK if record.get("type") == "rollback" else PROMOTED
     model, to = record["model"], record["to"]
     title = (f"{model}: v{to} is the first champion" if record.get("from") is None
              else f"{model}: champion v{record['from']} -> v{to} ({record.get('type', 'promotion')})")
-    return Alert(kind, title, f"by {record.get('actor')}: {record.get('reason')}", links, subject=model,
-                 dedupe_key=f"{kind}:{model}:{to}")
+    body = f"by {record.get('actor')}: {record.get('reason')}" + (f"\n{detail}" if detail else "")
+    return Alert(kind, title, body, links, subject=model, dedupe_key=f"{kind}:{model}:{to}")
 
 
 def promote(version: str) -> dict:
@@ -186,8 +186,9 @@ def rollback(version: str | None, actor: str, reason: str) -> dict:
     return record
 
 
-def announce(record: dict) -> dict:
-    """Tell every sidecar on the control topic, through the Airflow Kafka connection."""
+def announce(record: dict, detail: str = "", evidence: dict[str, str] | None = None) -> dict:
+    """Tell every sidecar on the control topic, through the Airflow Kafka connection, and on-call, with
+    `detail` and `evidence` (links) when the move has them (an automatic rollback)."""
     from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
 
     settings = load_settings()
@@ -195,7 +196,7 @@ def announce(record: dict) -> dict:
     log.info("control message on %s: %s", settings.topic_control, value)
     from plugins.notifiers.on_call import notify_on_call
 
-    notify_on_call(move_alert(record, {"registry": model_url(settings.mlflow_tracking_uri, record["model"]),
-                                       "audit": Lake.from_settings(settings.lake).url(audit_prefix())}),
-                   alerts=settings.alerts)
+    links = {"registry": model_url(settings.mlflow_tracking_uri, record["model"]),
+             "audit": Lake.from_settings(settings.lake).url(audit_prefix()), **(evidence or {})}
+    notify_on_call(move_alert(record, links, detail), alerts=settings.alerts)
     return value
