@@ -11,6 +11,13 @@ to load or to check is refused: the old state keeps serving, and on-call gets a 
 A model file whose SHA-256 is not the one recorded at registration is refused the same way, before it is
 parsed; its evidence (expected and found digests, artifact URI) is kept for /healthz, and on-call hears
 of it once per version and file found, however often the keeper looks again.
+
+A new champion is served only if the lake's audit trail records the move that made it champion
+(`ml.registry.recorded_move`): MLflow lets any account that may set `challenger` set `champion` too, but
+only the promotion and rollback tasks write the trail. The promotion writes its record just after it
+moves the alias, so a champion seen without one is looked at again at every wake-up (the control
+message that follows the record is one) and only paged, once, when it stays unrecorded for
+UNRECORDED_GRACE_S.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from ml.serving.routing import ServingState, TrafficError, parse_split, split_st
 log = logging.getLogger(__name__)
 Notify = Callable[[dict], None]
 RETRY_REFUSED_S = 600.0
+UNRECORDED_GRACE_S = 120.0  # far longer than a promotion takes from moving the alias to writing its record
 
 
 class ModelKeeper:
@@ -49,6 +57,7 @@ class ModelKeeper:
         self.refused: dict[str, tuple[str, float]] = {}  # version -> (reason, when), retried after RETRY_REFUSED_S
         self.mismatched: dict[str, dict] = {}  # version -> evidence of its model file not being the one registered
         self._shadow_only: set[str] = set()  # loaded as a shadow, without approval: verified again for any other role
+        self.unrecorded: dict[str, float | None] = {}  # champion version -> first seen unrecorded (None: paged)
         self._weights: dict[str, float] = {}
         self._inbox: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -146,6 +155,8 @@ class ModelKeeper:
             return loaded[version]
         if version in self.refused and time.monotonic() - self.refused[version][1] < RETRY_REFUSED_S:
             return fallback  # a load can fail for a passing reason (artifact store down): try again later
+        if role == CHAMPION and not self._move_recorded(version, current):
+            return fallback
         started = time.monotonic()
         try:
             model = check_model(load_version(self.tracking_uri, self.name, version, self.lake,
@@ -160,6 +171,28 @@ class ModelKeeper:
             self._shadow_only.discard(version)
         log.info("loaded and checked %s v%s for %s in %.1f s", self.name, version, role, time.monotonic() - started)
         return model
+
+    def _move_recorded(self, version: str, current: ServingState | None) -> bool:
+        """Whether the audit trail records the move that made `version` champion; when it does not for
+        UNRECORDED_GRACE_S, on-call is paged once for that version."""
+        from ml.registry.aliases import UnrecordedMove, recorded_move
+
+        try:
+            recorded_move(self.lake, self.name, version)
+        except UnrecordedMove as exc:
+            now = time.monotonic()
+            first = self.unrecorded.setdefault(version, now)
+            serving = f"v{current.champion.version}" if current else "nothing"
+            log.warning("%s; still serving %s", exc, serving)
+            if first is not None and now - first >= UNRECORDED_GRACE_S:
+                self.unrecorded[version] = None  # paged: not again for this version
+                self.metrics.refused.inc()
+                self.notify({"type": "model_refused", "model": self.name, "version": version, "role": CHAMPION,
+                             "reason": str(exc), "serving_version": current.champion.version if current else None,
+                             "evidence": {}})
+            return False
+        self.unrecorded.pop(version, None)
+        return True
 
     def _refuse(self, version: str, role: str, reason: str, current: ServingState | None,
                 evidence: dict | None = None) -> None:

@@ -121,7 +121,13 @@ class Settings(BaseSettings):
                                  description="auto (promote when every gate passes) or manual (a person approves)")
     approval_timeout_minutes: float = Field(
         24 * 60.0, gt=0, description="minutes > 0 to wait for a person to approve or reject a version")
-    approval_poll_seconds: float = Field(30.0, gt=0, description="seconds > 0 between checks of the approval tag")
+    approval_ttl_hours: float = Field(
+        24.0, gt=0, description="hours > 0 an approval stays valid: a version approved longer ago is not promoted "
+                                "until it is approved again")
+    approvers: str = Field(
+        "approver", min_length=1, pattern=r"^\s*[^,\s]+(\s*,\s*[^,\s]+)*\s*$",
+        description="comma-separated Airflow user names who may approve or reject a version (manual policy), "
+                    "e.g. approver,alice")
 
     # monitoring (ml/drift, ml/policy.py, monitor_model): when drift, live metrics or age ask for a retrain
     drift_num_method: str = Field("wasserstein", description="an Evidently drift method for numeric features (a distance, e.g. wasserstein)")

@@ -180,7 +180,13 @@ class GateSettings(Section):
     max_model_bytes: int = setting("promotion_max_model_bytes")
     approval_policy: str = setting("approval_policy")
     approval_timeout_minutes: float = setting("approval_timeout_minutes")
-    approval_poll_seconds: float = setting("approval_poll_seconds")
+    approval_ttl_hours: float = setting("approval_ttl_hours")
+    approvers: str = setting("approvers")
+
+    @property
+    def approver_names(self) -> list[str]:
+        """The Airflow users who may answer an approval, from the comma-separated `approvers`."""
+        return [name.strip() for name in self.approvers.split(",") if name.strip()]
 
 
 @dataclass(frozen=True)
