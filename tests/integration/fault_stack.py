@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -29,17 +30,21 @@ SERVICES = ("kafka", "mlflow", "s3")
 BUCKET = "continuum-lake"
 
 
-def free_port(pair: bool = False) -> int:
-    """A free loopback port; with `pair`, one whose next port is free too (Kafka's controller listens there)."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if not pair or port >= 65535:
-            return port
-        with socket.socket() as sock, contextlib.suppress(OSError):
-            sock.bind(("127.0.0.1", port + 1))
-            return port
+def free_ports(count: int) -> list[int]:
+    """`count` free loopback ports, each with the next one free too (Kafka's controller listens there),
+    drawn below the range the OS hands out to outgoing connections, so none of those takes one first."""
+    outgoing = Path("/proc/sys/net/ipv4/ip_local_port_range")  # Linux; elsewhere, the IANA range's start
+    low = int(outgoing.read_text().split()[0]) if outgoing.exists() else 49152
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randrange(max(1024, low - 12_000), low - 1)
+        if {port, port + 1} & {p + d for p in ports for d in (0, 1)}:
+            continue
+        with socket.socket() as a, socket.socket() as b, contextlib.suppress(OSError):
+            a.bind(("127.0.0.1", port))
+            b.bind(("127.0.0.1", port + 1))
+            ports.append(port)
+    return ports
 
 
 class FaultStack:
@@ -47,7 +52,7 @@ class FaultStack:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.ports = {"kafka": free_port(pair=True), "mlflow": free_port(), "s3": free_port()}
+        self.ports = dict(zip(SERVICES, free_ports(len(SERVICES))))
         self.env = {**os.environ, "CONTINUUM_LOCAL_DIR": str(folder),
                     **{f"CONTINUUM_LOCAL_{name.upper()}_PORT": str(port) for name, port in self.ports.items()}}
         jars = stack_folder() / "kafka"  # the running stack's Kafka jars, rather than fetching them again
