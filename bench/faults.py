@@ -4,7 +4,7 @@
     python bench/faults.py --quick    # the test suite's size (200 events/s, hours of 2,000 events)
 
 The same code as tests/integration/test_faults.py (`tests/integration/faults.py`): the broker restarted
-while the sidecar scores, MLflow stopped during a promotion and the swap to it, the S3 endpoint stopped
+while the sidecar scores, MLflow stopped during the swap to a new champion, the S3 endpoint stopped
 during an offload's publish, an offload killed between two of its files, and retrain_model's and
 promote_model's tasks killed half-way and retried. Each fault's events lost, repeats, partial lake files
 and recovery time are printed and written to bench/results/faults.json (a --quick run only with --out).

@@ -5,9 +5,9 @@ of `QUICK`; bench/faults.py runs the same code at `FULL` and writes bench/result
     records = run_faults(QUICK, workdir)
 
 The faults: the broker restarted while the sidecar scores (and, beside it, retrain_model's register task
-killed after MLflow made the version, and retried); promote_model's task killed after moving `champion`,
-MLflow stopped while a model keeper swaps to it and the sidecar is woken, then the task retried (and,
-while MLflow is down, the S3 endpoint stopped during an offload's publish, and an offload killed
+killed after MLflow made the version, and retried); promote_model's task killed after moving `champion`
+and retried, then MLflow stopped while a model keeper swaps to the new champion and the sidecar is woken
+(and, while MLflow is down, the S3 endpoint stopped during an offload's publish, and an offload killed
 between two of its files, each retried).
 """
 

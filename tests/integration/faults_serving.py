@@ -8,7 +8,10 @@ a live stream whose every acknowledged event id is known, and a reader counting 
 
 from __future__ import annotations
 
+import contextlib
 import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 from unittest.mock import patch
@@ -28,7 +31,7 @@ from tests.integration.fault_stack import FaultStack
 from tests.integration.fault_stream import AckedFeeder, Fault, Watcher
 from tests.integration.faults_registry import Killed, MoveLog, task_env
 from tests.integration.serving_models import CONTRACT, new_model, register, train_booster
-from tests.integration.serving_process import SidecarProcess, promote, send_control
+from tests.integration.serving_process import SidecarProcess, promote
 from tests.integration.serving_topics import events
 
 TOPICS = {"TELEMETRY": 3, "PREDICTIONS": 3, "ALERTS": 1, "DLQ": 1, "CONTROL": 1, "PREDICTIONS_SHADOW": 1}
@@ -54,10 +57,7 @@ class ServingRig:
         self.env = {**stack.client_env("reader"), "CONTINUUM_MODEL_NAME": self.name,
                     "CONTINUUM_LAKE_URI": self.lake.uri, "CONTINUUM_SERVING_GROUP": f"faults-{self.name}",
                     "CONTINUUM_SERVING_POLL_S": "600", "CONTINUUM_SERVING_BATCH_MAX": str(batch_max),
-                    "CONTINUUM_SERVING_TOKEN": "faults", **{f"CONTINUUM_TOPIC_{k}": v for k, v in names.items()},
-                    # a registry call gives up after two quick retries (MLflow's client retries for minutes):
-                    # during an outage the sidecar's look fails soon, and the next one swaps
-                    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2"}
+                    "CONTINUUM_SERVING_TOKEN": "faults", **{f"CONTINUUM_TOPIC_{k}": v for k, v in names.items()}}
         promote(self.env, self.client, self.v1)
         self.sidecar = SidecarProcess(self.env, workdir / "sidecar.log").start()
         self.sidecar.wait_health(timeout_s=120)
@@ -109,6 +109,18 @@ def kafka_restart(rig: ServingRig) -> None:
                        {"stop_s": round(stopped - stopping, 2), "start_s": round(back - stopped, 2)}))
 
 
+def first_answer(url: str, timeout_s: float) -> float | None:
+    """The time `url` first answers 200 (polled every 0.1 s), None if it does not in time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return time.monotonic()
+        time.sleep(0.1)
+    return None
+
+
 class StopAfterAliasRead:
     """A real MLflow client whose next alias read, once armed, is followed by `stop()`: the registry goes
     away between the keeper reading where `champion` points and loading that version."""
@@ -129,11 +141,12 @@ class StopAfterAliasRead:
 
 def mlflow_down_during_swap(rig: ServingRig, while_down: Callable[[], None] = lambda: None,
                             outage_s: float = 2.0) -> Fault:
-    """promote_model's task moves `champion` to v2 and dies before its audit record; a model keeper reads
-    the alias and MLflow stops before it can load v2; the sidecar is woken while MLflow is down (and
-    `while_down` is called). MLflow comes back, Airflow retries the task and it announces the move.
-    Returns the promotion's record; the swap's own is kept in the rig (its events are counted when the
-    traffic ends)."""
+    """promote_model's task moves `champion` to v2 and dies before its audit record (a model keeper keeps
+    v1: the move is not recorded); Airflow retries it and it finishes the move. Then MLflow stops: a model
+    keeper has read where `champion` points and cannot load v2, and the sidecar is woken (the announce
+    task's control message) while MLflow is down (and `while_down` is called). MLflow comes back; the
+    sidecar's look, retried by MLflow's client, swaps. Returns the promotion's record; the swap's own is
+    kept in the rig (its events are counted when the traffic ends)."""
     from plugins.tasks import promotion
 
     rig.phase("mlflow_down_during_swap")
@@ -147,7 +160,11 @@ def mlflow_down_during_swap(rig: ServingRig, while_down: Callable[[], None] = la
         try:
             promotion.promote(rig.v2)
         except Killed:
-            pass
+            killed = time.monotonic()
+        keeper.refresh()
+        unrecorded = keeper.state.champion.version  # v1: a move the audit trail does not record is not served
+        record = promotion.promote(rig.v2)  # Airflow's retry of the task
+        retried = time.monotonic()
     stopping, stopped = time.monotonic(), []
     keeper.client.stop = lambda: stopped.append(rig.stack.down("mlflow"))
     with task_env({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}):  # as when the client's retries ran out
@@ -156,17 +173,15 @@ def mlflow_down_during_swap(rig: ServingRig, while_down: Callable[[], None] = la
             during = "refused" if rig.v2 in keeper.refused else "swapped"
         except ModelUnavailable:
             during = "unavailable"
-    send_control(rig.env, {"type": "promotion", "model": rig.name, "alias": "champion", "version": rig.v2,
-                           "reason": "fault suite: the sidecar woken while MLflow is down"})
+    publish_control(Producer({"bootstrap.servers": rig.stack.bootstrap}), rig.env["CONTINUUM_TOPIC_CONTROL"],
+                    record)  # what the announce task sends: it wakes the sidecar while MLflow is down
     while_down()
     time.sleep(outage_s)  # the outage lasts: the sidecar asks the registry during it
     starting = time.monotonic()
-    back = rig.stack.up("mlflow")
-    with task_env(env), patch.object(promotion, "_log_move", moves.callback):
-        record = promotion.promote(rig.v2)  # Airflow's retry of the task
-    retried = time.monotonic()
-    publish_control(Producer({"bootstrap.servers": rig.stack.bootstrap}), rig.env["CONTINUUM_TOPIC_CONTROL"],
-                    record)  # what the announce task then sends
+    with ThreadPoolExecutor(1) as probe:
+        answering = probe.submit(first_answer, f"{rig.stack.mlflow_uri}/health", WAIT_S)
+        ready = rig.stack.up("mlflow")  # answering, and its accounts made again
+        back = answering.result() or ready
     keeper.refresh()
     swapped = rig.watcher.wait_version(rig.v2, WAIT_S)
     early = swapped is not None and swapped < back  # the new version served while MLflow was down: impossible
@@ -175,13 +190,14 @@ def mlflow_down_during_swap(rig: ServingRig, while_down: Callable[[], None] = la
     rig.faults.append(("mlflow_down_during_swap", ("mlflow_down_during_swap",), recovery,
                        {"keeper_during_outage": during, "pages": len(pages), "keeper_after": after,
                         "stop_s": round(stopped[0] - stopping, 2) if stopped else None,
-                        "start_s": round(back - starting, 2),
+                        "start_s": round(back - starting, 2), "ready_s": round(ready - starting, 2),
                         "new_version_before_back": early,
                         "ok": during == "unavailable" and not pages and after == rig.v2 and not early}))
     audits = [r for r in audit_log(rig.lake) if r.get("model") == rig.name and r.get("to") == rig.v2]
     champion, previous = (by_alias(rig.client, rig.name, a) for a in ("champion", "previous"))
     twice = sum(max(0, n - 1) for n in moves.count.values()) + max(0, len(audits) - 1)
     whole = champion.version == rig.v2 and previous.version == rig.v1 and len(audits) == 1
-    return Fault("promote_model_retried", 0 if whole else 1, twice, 0, retried - back, whole and not twice,
+    return Fault("promote_model_retried", 0 if whole else 1, twice, 0, retried - killed if moves.killed else None,
+                 whole and not twice and unrecorded == rig.v1,
                  {"alias_moves": dict(moves.count), "audit_records": len(audits), "killed": moves.killed,
-                  "champion": champion.version, "previous": previous.version})
+                  "served_before_retry": unrecorded, "champion": champion.version, "previous": previous.version})

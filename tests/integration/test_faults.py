@@ -1,5 +1,5 @@
-"""Faults survived, with traffic flowing: the broker restarted under the sidecar, MLflow stopped during a
-promotion and the swap to it, the S3 endpoint stopped during an offload, an offload killed mid-write, and
+"""Faults survived, with traffic flowing: the broker restarted under the sidecar, MLflow stopped during the
+swap to a new champion, the S3 endpoint stopped during an offload, an offload killed mid-write, and
 the registry's tasks killed half-way and retried. The faults run once, on a stack of their own
 (`tests/integration/faults.py`); each test reads what one of them cost."""
 
@@ -39,6 +39,7 @@ def test_mlflow_down_during_a_swap_keeps_the_old_model_serving_until_it_is_back(
 def test_a_promotion_killed_after_moving_champion_is_finished_once_by_its_retry(faults):
     fault = faults["promote_model_retried"]
     assert fault.detail["killed"] and fault.detail["alias_moves"] == {"previous": 1, "champion": 1}, fault
+    assert fault.detail["served_before_retry"] == "1", "a move the audit trail does not record is not served"
     assert fault.detail["audit_records"] == 1 and (fault.detail["champion"], fault.detail["previous"]) == ("2", "1")
     assert fault.duplicates == 0 and fault.lost == 0 and fault.survived, fault
 
