@@ -9,6 +9,8 @@ import pytest
 import requests
 from mlflow.exceptions import MlflowException
 
+from ml.audit import write_record
+from ml.lake import Lake
 from ml.registry.digest import Untrusted
 from ml.serving import model as serving_model
 from ml.serving import swap
@@ -27,9 +29,14 @@ class Aliases:
         return SimpleNamespace(version=self.version)
 
 
+def move(lake: Lake, version: str) -> None:
+    """The audit record of a promotion to `version`, as promote_model writes it (serving needs it)."""
+    write_record(lake, {"type": "promotion", "model": "m", "alias": "champion", "to": version, "actor": "test"})
+
+
 @pytest.fixture
-def keeper(monkeypatch):
-    """A keeper serving v1, whose loads of other versions fail as `failure[0]` says (None: they load)."""
+def keeper(monkeypatch, tmp_path):
+    """A keeper serving v1, then v2 promoted, whose loads of v2 fail as `failure[0]` says (None: it loads)."""
     failure: list = [None]
 
     def load(tracking_uri, name, version, lake, approved=True):
@@ -39,9 +46,12 @@ def keeper(monkeypatch):
 
     monkeypatch.setattr(swap, "load_version", load)
     pages: list[dict] = []
-    kept = swap.ModelKeeper(Aliases("1"), "http://registry", "m", CONTRACT, ServingMetrics(), pages.append, None)
+    lake = Lake(str(tmp_path / "lake"))
+    move(lake, "1")
+    kept = swap.ModelKeeper(Aliases("1"), "http://registry", "m", CONTRACT, ServingMetrics(), pages.append, lake)
     kept.refresh()
     kept.client.version = "2"  # promoted
+    move(lake, "2")
     return kept, failure, pages
 
 
