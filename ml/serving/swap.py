@@ -8,6 +8,8 @@ is on; while a new champion is on probation (its bake window) it is the champion
 monitor can compare the two on the same events; the scoring loop reads `state` once per
 batch, so it never waits for a load and never scores a batch with two champions. A version that fails
 to load or to check is refused: the old state keeps serving, and on-call gets a `model_refused` alert.
+A registry, artifact store or lake that does not answer is not a refusal: the old state keeps serving
+and the next look (poll or control message) asks again, so a swap cut by an outage happens once it ends.
 A model file whose SHA-256 is not the one recorded at registration is refused the same way, before it is
 parsed; its evidence (expected and found digests, artifact URI) is kept for /healthz, and on-call hears
 of it once per version and file found, however often the keeper looks again.
@@ -35,7 +37,7 @@ from ml.registry.aliases import MOVE_TAG
 from ml.registry.history import Probation, probation
 from ml.registry.versions import CHALLENGER, CHAMPION, by_alias
 from ml.serving.metrics import ServingMetrics
-from ml.serving.model import ModelRefused, ServingModel, alias_version, check_model, load_version
+from ml.serving.model import ModelRefused, ModelUnavailable, ServingModel, alias_version, check_model, load_version
 from ml.serving.routing import ServingState, TrafficError, parse_split, split_state
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,9 @@ class ModelKeeper:
                 return
             try:
                 self._update(messages)
+            except ModelUnavailable as exc:  # not a verdict: nothing is refused, nobody is paged
+                log.warning("%s; the current model keeps serving, and the next look (in %g s, or at a control "
+                            "message) tries again", exc, self.poll_s)
             except Exception:  # the registry is unreachable: keep serving, try again at the next wake-up
                 log.exception("model check failed; the current model keeps serving")
 
