@@ -34,9 +34,6 @@ GC_IDLE_YOUNG = 1_000
 SWITCH_INTERVAL_S = 0.0005
 # scoring threads run this many nice levels below the loop's thread, which sets the pipeline's pace
 SCORER_NICE = 10
-# a POST /predict's thread runs below the scorers too: a flood of requests on /predict must not take the
-# cores from the stream, which is what the sidecar is for (the probes keep their priority)
-HTTP_NICE = 15
 # malloc arenas while an offload runs, instead of one per thread and core
 OFFLOAD_ARENAS = 2
 _M_ARENA_MAX = -8  # glibc's mallopt parameter
@@ -133,7 +130,7 @@ def lower_priority(levels: int = SCORER_NICE) -> int:
     try:
         os.setpriority(os.PRIO_PROCESS, tid, min(current + levels, 19))
     except OSError as exc:  # e.g. a sandbox that forbids it: scoring still runs, at the same priority
-        log.warning("thread priority unchanged (%s)", exc)
+        log.warning("scoring thread priority unchanged (%s)", exc)
     return os.getpriority(os.PRIO_PROCESS, tid)
 
 

@@ -27,7 +27,6 @@ import pandas as pd
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ml.contract import Contract, check_records
-from ml.runtime import HTTP_NICE, lower_priority
 from ml.serving.http_server import BoundedServer, HttpLimits
 from ml.serving.metrics import ServingMetrics
 from ml.serving.routing import ServingState
@@ -111,10 +110,6 @@ class ServingApi:
                     self._send(404, orjson.dumps({"error": f"no such path {self.path}"}))
 
             def do_POST(self):  # noqa: N802
-                # below the scorers: a flood on /predict must not take the cores from the stream; the probes
-                # (GET) keep their priority, so a busy sidecar still answers them (HTTP/1.0: the thread ends
-                # with this request)
-                lower_priority(HTTP_NICE)
                 if self.path != "/predict":
                     return self._send(404, orjson.dumps({"error": f"no such path {self.path}"}))
                 refused = api.refuse_caller(self.headers.get("Authorization"))

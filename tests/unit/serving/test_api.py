@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import http.client
 import logging
-import os
 import socket
-import sys
-import threading
 import time
 
 import orjson
 import pytest
 
 from ml.contract import load_contract
-from ml.runtime import HTTP_NICE, SCORER_NICE
 from ml.serving.api import RequestError, ServingApi, predict_request
 from ml.serving.http_server import HttpLimits
 from ml.serving.metrics import ServingMetrics
@@ -226,32 +222,3 @@ def test_a_client_that_never_sends_a_request_line_is_closed_at_its_timeout(serve
     assert idle.recv(4096) == b"", "closed by the server without an answer"
     idle.close()
     assert post(port, orjson.dumps(EVENT))[0] == 200, "its place is free again"
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="a thread has a CPU priority of its own on Linux only")
-def test_requests_are_answered_below_the_scorers_priority(state):
-    """A flood on /predict must not take the cores from the stream: each POST's thread runs HTTP_NICE
-    levels down, below the scoring threads (SCORER_NICE); the probes keep the server's priority."""
-    mine, seen, probed = os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), [], []
-
-    def current():
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        return state
-
-    def health():
-        probed.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        return {"ready": True}
-
-    api = ServingApi("127.0.0.1", 0, CONTRACT, ServingMetrics(), current, health,
-                     limits=HttpLimits(token=TOKEN, max_body_bytes=64 * 1024))
-    api.start()
-    try:
-        assert post(api.port, orjson.dumps(EVENT))[0] == 200
-        health = http.client.HTTPConnection("127.0.0.1", api.port, timeout=30)
-        health.request("GET", "/healthz")
-        assert health.getresponse().status == 200
-        health.close()
-    finally:
-        api.stop()
-    assert HTTP_NICE > SCORER_NICE and seen == [min(mine + HTTP_NICE, 19)] and probed == [mine]
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
