@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from results_file import peak_rss_mb
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: the tests' lake-hour writer
+from results_file import peak_rss_mb  # noqa: E402
 
 START = datetime(2025, 11, 3, tzinfo=timezone.utc)
 DAYS = 7
@@ -33,40 +33,26 @@ HOUR_MS = 3_600_000
 def write_lake(folder: Path, rows: int, days: int = DAYS) -> tuple[datetime, datetime]:
     """`rows` events over `days` days as valid telemetry hours and their outcome hours; one hour in memory at a time."""
     from ml.contract import load_contract
-    from ml.contract.codec import codec_for
     from ml.lake import Lake
     from ml.lake.window import Window
-    from ml.offload.writer import HourWriter
     from ml.simulate.stream import SimConfig, Simulator
+    from tests.unit.lake_hours import observed_outcomes, publish
 
     contract, lake = load_contract("machine_telemetry"), Lake(str(folder))
     sim = Simulator(contract, SimConfig(devices=2000, rate=rows / (days * 86_400), seed=7))
-
-    def publish(kind: str, window: Window, df: pd.DataFrame, ts_column: str, status: str) -> None:
-        schema = codec_for(contract, kind).output_schema
-        df = df.assign(kafka_partition=np.int32(0), kafka_offset=np.arange(len(df), dtype="int64"))
-        writer = HourWriter(lake, kind, window, schema)
-        writer.add(pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False), pa.table({}),
-                   df[ts_column].astype("int64").to_numpy())
-        writer.publish({"topic": kind, "contract": contract.name, "schema_hash": contract.schema_hash(),
-                        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
-                        "status": status, "validation": None})
 
     end = START + timedelta(days=days)
     pending: dict[pd.Timestamp, list[pd.DataFrame]] = {}
     rng = np.random.default_rng(7)
     for window in Window(START, end).hours():
         events = sim.frame(window.start_ms, window.end_ms, with_label=True)
-        publish("telemetry", window, events, "ts", "valid")
-        delay = pd.to_timedelta(rng.lognormal(np.log(20), 0.5, len(events)).clip(1, 300), unit="min")
-        outcomes = pd.DataFrame({"event_id": events["event_id"], "device_id": events["device_id"],
-                                 "failure": events["failure"].astype("int64"),
-                                 "observed_at": (events["ts"] + delay).dt.floor("ms").astype("datetime64[ms, UTC]")})
+        publish(lake, "telemetry", window, events, "ts", "valid")
+        outcomes = observed_outcomes(events, rng)
         for hour, part in outcomes.groupby(outcomes["observed_at"].dt.floor("h")):
             pending.setdefault(hour, []).append(part)
         for hour in sorted(h for h in pending if h < pd.Timestamp(window.end) or window.end == end):
-            publish("outcomes", Window.hour(hour.to_pydatetime()),
-                    pd.concat(pending.pop(hour)).sort_values("observed_at"), "observed_at", "offloaded")
+            publish(lake, "outcomes", hour.to_pydatetime(), pd.concat(pending.pop(hour)).sort_values("observed_at"),
+                    "observed_at")
     return START, end
 
 

@@ -35,11 +35,16 @@ def use_stack_login(account: str = "pipeline", environ=os.environ) -> str | None
     server answers 401 naming what is missing). Call it once, at an entry point, before any request."""
     if environ.get(USERNAME):
         return environ[USERNAME]
+    return account if _log_in(account, environ) else None
+
+
+def _log_in(account: str, environ) -> bool:
+    """Put the stack's stored password of `account` into `environ`; False when the stack has none."""
     stored = stack_secrets(environ) / f"mlflow-{account}"
     if not stored.is_file():
-        return None
+        return False
     environ[USERNAME], environ[PASSWORD] = account, stored.read_text().strip()
-    return account
+    return True
 
 
 @contextlib.contextmanager
@@ -48,12 +53,10 @@ def stack_account(account: str, environ=os.environ):
     destructive reset, which deletes a registered model whatever account created it); the login in
     `environ` before the block is put back after it. Without that account's secret the block keeps the
     login it has."""
-    stored = stack_secrets(environ) / f"mlflow-{account}"
-    if not stored.is_file():
+    before = {k: environ.get(k) for k in (USERNAME, PASSWORD)}
+    if not _log_in(account, environ):
         yield
         return
-    before = {k: environ.get(k) for k in (USERNAME, PASSWORD)}
-    environ[USERNAME], environ[PASSWORD] = account, stored.read_text().strip()
     try:
         yield
     finally:

@@ -23,6 +23,7 @@ from ml.serving.model import check_model, load_version
 from ml.simulate.stream import SimConfig, Simulator
 from ml.validation import validate_hour
 from tests.integration.training_data import CONTRACT, SUITE, _publish
+from tests.unit.lake_hours import observed_outcomes, publish_outcomes
 
 DEVICES, RATE, SEED = 40, 0.5, 5
 
@@ -59,13 +60,7 @@ def write_telemetry(lake: Lake, hours: list[Window], events: pd.DataFrame) -> No
 
 def write_outcomes(lake: Lake, events: pd.DataFrame, seed: int = SEED) -> None:
     """Each event's outcome, observed minutes to hours later, in the hour it was observed in."""
-    delay = np.random.default_rng(seed).lognormal(np.log(20), 0.5, len(events)).clip(1, 300)
-    outcomes = pd.DataFrame({"event_id": events["event_id"], "device_id": events["device_id"],
-                             "failure": events["failure"].astype("int64"),
-                             "observed_at": (events["ts"] + pd.to_timedelta(delay, unit="min")).dt.floor("ms")
-                             .astype("datetime64[ms, UTC]")})
-    for start, part in outcomes.groupby(outcomes["observed_at"].dt.floor("h")):
-        _publish(lake, "outcomes", Window.hour(start.to_pydatetime()), part.sort_values("observed_at"), "observed_at")
+    publish_outcomes(lake, observed_outcomes(events, np.random.default_rng(seed)))
 
 
 def write_predictions(lake: Lake, hours: list[Window], events: pd.DataFrame, tracking_uri: str, name: str,

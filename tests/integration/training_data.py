@@ -11,16 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 from ml.contract import load_contract
 from ml.lake import Lake
-from ml.contract.codec import codec_for
 from ml.lake.window import Window
-from ml.offload.writer import HourWriter
 from ml.simulate.stream import SimConfig, Simulator
 from ml.validation import build_suite, validate_hour
+from tests.unit.lake_hours import observed_outcomes, publish, publish_outcomes
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = load_contract("machine_telemetry")
@@ -34,14 +32,7 @@ def recent_hours(n: int, ended_hours_ago: int = 7) -> list[Window]:
 
 
 def _publish(lake, kind: str, window: Window, df: pd.DataFrame, ts_column: str) -> dict:
-    schema = codec_for(CONTRACT, kind).output_schema
-    df = df.assign(kafka_partition=np.int32(0), kafka_offset=np.arange(len(df), dtype="int64"))
-    writer = HourWriter(lake, kind, window, schema)
-    writer.add(pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False), pa.table({}),
-               df[ts_column].astype("int64").to_numpy())
-    return writer.publish({"topic": kind, "contract": CONTRACT.name, "schema_hash": CONTRACT.schema_hash(),
-                           "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
-                           "status": "offloaded", "validation": None})
+    return publish(lake, kind, window, df, ts_column)
 
 
 def write_hours(lake, hours: list[Window], seed: int = 1, rate: float = 1.0, validate: bool = True) -> pd.DataFrame:
@@ -53,14 +44,7 @@ def write_hours(lake, hours: list[Window], seed: int = 1, rate: float = 1.0, val
         _publish(lake, "telemetry", window, in_hour, "ts")
         if validate:
             assert validate_hour(lake, CONTRACT, "telemetry", window, SUITE).status == "valid"
-    delay = np.random.default_rng(seed).lognormal(np.log(20), 0.5, len(events)).clip(1, 300)
-    outcomes = pd.DataFrame({"event_id": events["event_id"], "device_id": events["device_id"],
-                             "failure": events["failure"].astype("int64"),
-                             "observed_at": (events["ts"] + pd.to_timedelta(delay, unit="min")).dt.floor("ms")
-                             .astype("datetime64[ms, UTC]")})
-    hour_of = outcomes["observed_at"].dt.floor("h")
-    for start, part in outcomes.groupby(hour_of):
-        _publish(lake, "outcomes", Window.hour(start.to_pydatetime()), part.sort_values("observed_at"), "observed_at")
+    publish_outcomes(lake, observed_outcomes(events, np.random.default_rng(seed)))
     return events
 
 

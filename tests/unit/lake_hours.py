@@ -1,5 +1,6 @@
-"""Small offloaded lake hours for unit tests: served predictions and observed outcomes of a few events,
-published as the offload publishes them (files and manifest)."""
+"""Lake hours for tests and benchmarks, published as the offload publishes them (files and manifest):
+any frame as one hour (`publish`), simulated events' outcomes observed minutes to hours later
+(`observed_outcomes`), and small hours of served predictions and observed labels for unit tests."""
 
 from __future__ import annotations
 
@@ -19,17 +20,34 @@ CONTRACT = load_contract("machine_telemetry")
 THRESHOLD = 0.5
 
 
-def publish(lake: Lake, kind: str, hour: datetime, df: pd.DataFrame, ts_column: str) -> None:
-    """One hour of `kind` holding the rows of `df`, stamped by `ts_column`."""
-    window = Window.hour(hour)
+def publish(lake: Lake, kind: str, hour: datetime | Window, df: pd.DataFrame, ts_column: str,
+            status: str = "offloaded") -> dict:
+    """One hour of `kind` holding the rows of `df`, stamped by `ts_column`, with the manifest's `status`
+    (`valid`: as lake_offload leaves an hour that passed validation); returns the manifest."""
+    window = hour if isinstance(hour, Window) else Window.hour(hour)
     schema = codec_for(CONTRACT, kind).output_schema
     df = df.assign(kafka_partition=np.int32(0), kafka_offset=np.arange(len(df), dtype="int64"))
     writer = HourWriter(lake, kind, window, schema)
     writer.add(pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False), pa.table({}),
                df[ts_column].astype("int64").to_numpy())
-    writer.publish({"topic": kind, "contract": CONTRACT.name, "schema_hash": CONTRACT.schema_hash(),
-                    "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
-                    "status": "offloaded", "validation": None})
+    return writer.publish({"topic": kind, "contract": CONTRACT.name, "schema_hash": CONTRACT.schema_hash(),
+                           "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+                           "status": status, "validation": None})
+
+
+def observed_outcomes(events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Each simulated event's outcome (its label), observed 1 to 300 minutes after the event (lognormal
+    around 20), as the outcomes topic carries it."""
+    delay = pd.to_timedelta(rng.lognormal(np.log(20), 0.5, len(events)).clip(1, 300), unit="min")
+    return pd.DataFrame({"event_id": events["event_id"], "device_id": events["device_id"],
+                         "failure": events["failure"].astype("int64"),
+                         "observed_at": (events["ts"] + delay).dt.floor("ms").astype("datetime64[ms, UTC]")})
+
+
+def publish_outcomes(lake: Lake, outcomes: pd.DataFrame) -> None:
+    """`outcomes` filed by the hour each was observed in."""
+    for start, part in outcomes.groupby(outcomes["observed_at"].dt.floor("h")):
+        publish(lake, "outcomes", start.to_pydatetime(), part.sort_values("observed_at"), "observed_at")
 
 
 def served(lake: Lake, hour: datetime, rows: list[tuple[str, str, float]], model: str = "machine-failure") -> None:

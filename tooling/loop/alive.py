@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ml.lake import Lake
@@ -110,5 +110,3 @@ def loop_end_of(summary: Path) -> datetime:
     """When the loop ended: its summary's write time."""
     return datetime.fromtimestamp(summary.stat().st_mtime, timezone.utc)
 
-
-DEFAULT_TIMEOUT = timedelta(minutes=90)
