@@ -2,7 +2,9 @@
 
 Every option is a CONTINUUM_* setting (ml/settings/): the broker, the MLflow server, the model name,
 the contract, the topics, CONTINUUM_SERVING_PORT / _HOST / _GROUP / _BATCH_MAX / _BATCH_WAIT_MS /
-_POLL_S / _SHADOW / _DLQ_MAX_BYTES. SIGTERM or SIGINT drains the current batch, commits and exits 0. A batch
+_POLL_S / _SHADOW / _DLQ_MAX_BYTES. SIGTERM or SIGINT drains the current batch, commits and exits 0;
+SIGUSR1 logs where it stands (champion, partitions, read positions, batches in flight) and every
+thread's stack, and goes on. A batch
 whose outputs could not be delivered ends it with exit code 1 and an error naming the batch's first
 offsets; nothing from there on was committed, so a restart (the orchestrator's) scores it again.
 """
@@ -45,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                       load_contract(settings.contract), mlflow.MlflowClient(settings.mlflow_tracking_uri))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sidecar.stop())
+    if hasattr(signal, "SIGUSR1"):  # not on Windows
+        signal.signal(signal.SIGUSR1, lambda *_: sidecar.report())
     try:
         sidecar.run(before_consuming=serving_tuning)  # kept until the process exits
     except DeliveryFailed as exc:

@@ -72,6 +72,15 @@ class Sidecar:
     def stop(self) -> None:
         self._stop.set()
 
+    def report(self) -> None:
+        """Log where the sidecar stands (its status and the loop's) and every thread's stack: what an
+        operator reads when a sidecar looks stuck (`kill -USR1 <pid>`; the stacks go to stderr)."""
+        import faulthandler
+        import sys
+
+        log.warning("report on request: status %s; loop %s", self.status(), self.loop.describe())
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+
     def run(self, before_consuming: Callable[[], object] | None = None) -> None:
         """Serve until `stop()`. `before_consuming` is called once, with the champion loaded and start-up
         done, just before the sidecar joins the consumer group: where its entry point tunes the process."""

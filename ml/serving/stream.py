@@ -209,6 +209,20 @@ class StreamLoop:
             self._scorer.shutdown(wait=True)
             self.consumer.close()
 
+    def describe(self) -> dict:
+        """Where the loop stands, for a stuck sidecar's report (`kill -USR1`): what it owns, where it
+        reads from and how far the partitions go, what is in scoring, how many batches await delivery."""
+        positions = {}
+        try:
+            for tp in self.consumer.position(self.consumer.assignment()):
+                low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                positions[tp.partition] = {"position": tp.offset, "low": low, "high": high}
+        except KafkaException as exc:
+            positions = {"unavailable": str(exc)}
+        return {"subscribed": self.subscribed, "assigned": sorted(self.assigned), "positions": positions,
+                "scoring": [("done" if f.done() else "running") for f, _, _ in self._pending],
+                "awaiting_delivery": len(self.tracker.inflight), "failure": self.tracker.failure}
+
     def _on_assign(self, consumer, partitions) -> None:
         self.assigned |= {p.partition for p in partitions}
         log.info("partitions assigned: %s; now own %s", [p.partition for p in partitions], sorted(self.assigned))

@@ -14,6 +14,7 @@ import requests
 
 from ml.lake import Lake
 from ml.settings import load_settings
+from tests.integration.serving_process import STARTED
 from tests.integration.training_data import training_lake  # noqa: F401  (a shared session fixture)
 from tooling.local_dir import LOCAL
 
@@ -23,6 +24,20 @@ S3_BUCKET = os.environ.get("CONTINUUM_TEST_S3_BUCKET", "continuum-lake")
 # the running Airflow (the local stack's by default): its API, and its home for the CLI and the login
 AIRFLOW_URL = os.environ.get("CONTINUUM_TEST_AIRFLOW_URL", "http://127.0.0.1:8080")
 AIRFLOW_HOME = Path(os.environ.get("CONTINUUM_TEST_AIRFLOW_HOME", LOCAL / "airflow"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report carries the log of every sidecar it started (with the report and stacks
+    each logged when the failing test stopped it)."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.when == "setup":
+        STARTED.clear()
+    elif call.when == "call" and report.failed:
+        for n, sidecar in enumerate(STARTED):
+            report.sections.append((f"sidecar {n} log ({sidecar.log_path})",
+                                    sidecar.log_path.read_text(errors="replace")[-20_000:]))
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from tests.integration.serving_models import new_model
 from tests.integration.serving_topics import produce
 
 ROOT = Path(__file__).resolve().parents[2]
+STARTED: list["SidecarProcess"] = []  # this test's sidecars: their logs go in a failed test's report
 
 
 def free_port() -> int:
@@ -42,6 +43,7 @@ class SidecarProcess:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "ml.serving"], env=self.env, cwd=ROOT,
                                      stdout=self.log, stderr=subprocess.STDOUT)
+        STARTED.append(self)
         return self
 
     def http(self, path: str, body: bytes | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
@@ -68,13 +70,31 @@ class SidecarProcess:
         raise AssertionError(f"sidecar not {'ready' if ready else 'up'} after {timeout_s} s:\n{self.output()}")
 
     def kill(self) -> None:
+        self._report_if_failing()
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
 
     def terminate(self, timeout_s: float = 60.0) -> int:
+        self._report_if_failing()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout_s)
+
+    def _report_if_failing(self) -> None:
+        """Stopped while a test fails (an exception on its way out): have the sidecar log where it stands
+        and its threads' stacks first, so the failed test's report shows them."""
+        if sys.exc_info()[0] is not None and self.proc.poll() is None:
+            self.report()
+
+    def report(self, timeout_s: float = 5.0) -> str:
+        """Ask the sidecar for its report (SIGUSR1: its status, the loop's positions, every thread's
+        stack) and return its log once the report is in it (or `timeout_s` passed)."""
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and "report on request" not in self.log_path.read_text(errors="replace"):
+            time.sleep(0.1)
+        time.sleep(0.5)  # the stacks follow the report's line
+        return self.log_path.read_text(errors="replace")
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]

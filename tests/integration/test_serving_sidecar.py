@@ -93,6 +93,11 @@ def test_every_event_scored_bad_ones_dead_lettered_predict_and_metrics(topic_fac
         assert re.search(r"continuum_batch_size_count [1-9]", metrics)
         assert f'continuum_end_to_end_seconds_count {float(len(good))}' in metrics
 
+        report = sidecar.report()  # an operator's `kill -USR1`: where it stands and every thread's stack
+        assert "report on request" in report and "'assigned': [0, 1, 2]" in report, report[-3000:]
+        assert "Current thread" in report and "ml/serving/sidecar.py" in report, report[-3000:]
+        assert sidecar.proc.poll() is None  # it goes on serving
+
         assert sidecar.terminate() == 0, sidecar.output()
         assert committed(bootstrap, env) == end_offsets(bootstrap, env["CONTINUUM_TOPIC_TELEMETRY"])
     finally:
