@@ -11,6 +11,10 @@ TEST_LOCAL := $(CURDIR)/.local/test
 TEST_ENV := CONTINUUM_LOCAL_DIR=$(TEST_LOCAL) CONTINUUM_LAKE_URI=$(TEST_LOCAL)/lake \
 	CONTINUUM_ALERT_STATE_PATH=$(TEST_LOCAL)/alerts/state.json CONTINUUM_TEST_AIRFLOW_HOME=$(TEST_LOCAL)/airflow
 PYTEST_ARGS ?=
+# `make test` runs two lanes at once on its stack: the tests that need no service (CPU-bound, at lower
+# priority) beside the integration and end-to-end tests (mostly waiting on services)
+UNIT_LANE := tests/unit tests/dags
+SERVICE_LANE := tests/integration tests/e2e
 # the demo's world after its drift, where its live stream goes on (see `make demo`)
 DEMO_LIVE_SCENARIO := covariate;concept
 # The lock: uv.lock (every platform and Python version) and constraints.txt, its export for pip and the
@@ -96,8 +100,15 @@ test: $(STAMP) lock-check
 	trap '$(TEST_ENV) $(STACK) down --started-file $(TEST_LOCAL)/run/test-started; \
 	      $(STACK) resume --started-file .local/run/paused-by-test' EXIT; \
 	export $(TEST_ENV); \
-	$(STACK) up $(TEST_SERVICES) --own --started-file $(TEST_LOCAL)/run/test-started && \
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(STACK) up $(TEST_SERVICES) --own --started-file $(TEST_LOCAL)/run/test-started || exit 1; \
+	if [ -n "$(PYTEST_ARGS)" ]; then $(PY) -m pytest $(PYTEST_ARGS); exit; fi; \
+	echo "unit lane ($(UNIT_LANE)) runs beside the others at lower priority; its log: $(TEST_LOCAL)/unit-lane.log"; \
+	nice -n 10 $(PY) -m pytest $(UNIT_LANE) -p no:cacheprovider > $(TEST_LOCAL)/unit-lane.log 2>&1 & unit=$$!; \
+	$(PY) -m pytest $(SERVICE_LANE); services=$$?; \
+	wait $$unit; units=$$?; \
+	echo "======== unit lane ($(UNIT_LANE)) ========"; cat $(TEST_LOCAL)/unit-lane.log; \
+	echo "make test: services lane exit $$services, unit lane exit $$units"; \
+	[ $$services -eq 0 ] && [ $$units -eq 0 ]
 
 bench: $(STAMP)
 	@for b in bench/*.py; do $(PY) $$b || exit 1; done
