@@ -4,7 +4,8 @@
 For each hour (a real data interval, `[start, end)` in UTC), once the hour has closed and the allowed
 lateness (`CONTINUUM_OFFLOAD_LATENESS_MINUTES`) has passed:
 
-1. **offload_topic** (telemetry, outcomes, predictions): reads exactly the records whose Kafka timestamp
+1. **offload_topic** (telemetry, outcomes, predictions, and the shadow's predictions that the bake window
+   compares the new champion with): reads exactly the records whose Kafka timestamp
    falls in the hour, positioned with `offsets_for_times` (no consumer group, nothing committed), and
    writes the topic's hour to the lake as Parquet with a manifest; bad records go to the hour's
    quarantine with their reason (paths: `ml/lake/layout.py`). Reruns and backfills rewrite the same files.
@@ -33,7 +34,7 @@ from plugins.assets import VALIDATED_TELEMETRY
 from plugins.dag_ids import LAKE_OFFLOAD
 from plugins.notifiers.on_call import on_failure_notifier
 
-TOPICS = ["telemetry", "outcomes", "predictions"]
+TOPICS = ["telemetry", "outcomes", "predictions", "predictions_shadow"]
 _settings = load_settings()  # schedule-level settings only: start date and catchup
 
 

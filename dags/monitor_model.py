@@ -23,7 +23,13 @@ that is also how a range is re-evaluated (a backfill) after a late offload or a 
 3. **request_retrain**: when a decision asks for a retrain, updates the **retrain_request** Asset (its
    extra holds the reason and the evidence), which schedules `retrain_model`, and alerts on-call once per
    decision with the reason and the report links. Skipped when nothing asks for a retrain.
-4. **update_loop_report**: redraws the loop report, one page in the lake: live AUC, label coverage,
+4. **roll_back_champion**: while a new champion is on probation (`CONTINUUM_BAKE_HOURS` after its
+   promotion) the sidecar's shadow scores the champion it replaced, and each window compares the two
+   on the same matured events with a paired DeLong test on ROC AUC (`ml/monitor/bake.py`). When the new
+   one is worse by more than `CONTINUUM_BAKE_AUC_MARGIN` at `CONTINUUM_BAKE_CONFIDENCE`, it is rolled
+   back as rollback_model does (alias moves, audit record, control message, on-call alert with the
+   evidence) and its model file is marked so no promotion takes it again. Skipped otherwise.
+5. **update_loop_report**: redraws the loop report, one page in the lake: live AUC, label coverage,
    drift share, decisions, the version serving, retrains and promotions over time, and the audit trail.
 """
 
@@ -91,8 +97,17 @@ def monitor_model():
 
         return update()
 
+    @task
+    def roll_back_champion(outcomes: list[dict]) -> dict:
+        from plugins.tasks.monitor import roll_back_failed_bake
+
+        done = roll_back_failed_bake(outcomes)
+        if done is None:
+            raise AirflowSkipException("no champion on probation was found worse than the one it replaced")
+        return done
+
     outcomes = evaluate_windows(plan_windows())
-    request_retrain(outcomes) >> update_loop_report()
+    [request_retrain(outcomes), roll_back_champion(outcomes)] >> update_loop_report()
 
 
 monitor_model()

@@ -11,14 +11,17 @@ version the `challenger` alias points at).
    the version's verdict in the lake (what sidecars and batch scoring trust), and
    each gate is mirrored as a tag on the version (`gate_<name>`) for people. A failed gate
    tags it `approval=rejected`; with `CONTINUUM_APPROVAL_POLICY=auto` passing gates tag it
-   `approval=approved`, with `manual` it stays `approval=pending`. The task log and XCom hold the
+   `approval=approved`, with `manual` it shows `approval=pending`. The task log and XCom hold the
    evidence: metric diff, gate verdicts, MLflow links, drift report.
-2. **wait_for_approval**: deferred in the triggerer until someone sets the version's tag `approval` to
-   `approved` or `rejected` in the MLflow UI (with `approved_by`), then adds the decision to the verdict; after
-   `CONTINUUM_APPROVAL_TIMEOUT_MINUTES` the version is tagged rejected (timeout) and the task fails.
+2. **wait_for_approval**: under the manual policy, a human-in-the-loop request in Airflow (Required
+   actions) that only the users of `CONTINUUM_APPROVERS` may answer, Approve or Reject; the answer,
+   naming the user Airflow authenticated, goes to the verdict bound to the model's digest and is
+   mirrored on the version's tags (a tag set in MLflow decides nothing). After
+   `CONTINUUM_APPROVAL_TIMEOUT_MINUTES` the version is rejected (timeout) and the task fails.
 3. **promote_champion**: `champion` moves to the version, the old champion becomes `previous`, and the
-   move is recorded once in the lake's audit trail (a retry finishes a move cut short and
-   records it once). A rejected version is skipped here.
+   move is recorded once in the lake's audit trail, naming who approved it (a retry finishes a move cut
+   short and records it once). A rejected version is skipped here; one whose file changed, or whose
+   approval was given for other bytes or more than `CONTINUUM_APPROVAL_TTL_HOURS` ago, fails it.
 4. **announce_promotion**: a `promotion` message on the control topic, so every sidecar swaps.
 """
 
@@ -31,8 +34,8 @@ from airflow.sdk import Param, dag, task
 from ml.settings import load_settings
 from plugins.assets import CHALLENGER
 from plugins.dag_ids import PROMOTE_MODEL
-from plugins.sensors.mlflow_approval import MlflowApprovalSensor
 from plugins.notifiers.on_call import on_failure_notifier
+from plugins.operators.approve_version import ApproveVersionOperator
 
 _settings = load_settings()  # schedule-level settings only: the start date
 
@@ -68,7 +71,7 @@ def promote_model():
         return announce(record)
 
     evidence = check_gates()
-    wait = MlflowApprovalSensor(task_id="wait_for_approval", version=evidence["version"])
+    wait = ApproveVersionOperator(task_id="wait_for_approval", version=evidence["version"])
     promoted = promote_champion(evidence)
     wait >> promoted
     announce_promotion(promoted)

@@ -94,3 +94,13 @@ def check_gates(inputs: GateInputs, champion_version: str | None, gates: GateSet
 def failed(gates: list[Gate]) -> list[str]:
     """Names of the gates that failed, for the refusal message."""
     return [g.name for g in gates if not g.passed]
+
+
+def bake_gate(mark: dict | None) -> Gate:
+    """The bake gate: a model file rolled back after its bake window (`mark`, under any version number)
+    is refused for good; a model without such a mark passes."""
+    if not mark:
+        return Gate("bake", True, "never rolled back after a bake window")
+    return Gate("bake", False, f"rolled back from champion at {mark.get('at')} by {mark.get('actor')}: "
+                               f"{mark.get('reason')}; this model file is never promoted again, retrain instead",
+                {"rolled_back": {k: mark.get(k) for k in ("version", "digest", "at", "actor", "audit_id")}})

@@ -4,8 +4,8 @@ admin: the local stack runs this after MLflow starts, docker-compose's `mlflow-i
     pipeline   trains, registers versions, tags them, sets `challenger`: EDIT on the configured model's
                name and on every experiment, READ on every registered model (so a model that is not
                registered yet is "not found", not "denied"); MLflow gives it MANAGE on one it creates
-    approver   READ on every experiment, EDIT on every registered model: it sets a version's `approval`
-               tag in the MLflow UI under the manual policy, whatever the model's name (a replay's too)
+    approver   READ on every experiment and registered model: a person reading a version's evidence in
+               the MLflow UI before approving it in Airflow (an approval is given there, not in MLflow)
     reader     READ on every experiment and registered model: the serving sidecar, dashboards
 
 The server runs with `default_permission = NO_PERMISSIONS`, so an account reaches only what is granted
@@ -43,7 +43,7 @@ def grants(model_name: str) -> dict[str, list[tuple[str, str, str]]]:
     return {
         "pipeline": [("experiment", "*", "EDIT"), ("registered_model", "*", "READ"),
                      ("registered_model", model_name, "EDIT")],
-        "approver": [("experiment", "*", "READ"), ("registered_model", "*", "EDIT")],
+        "approver": everything_read,  # no EDIT: any EDIT on a model could move its champion alias
         "reader": everything_read,
     }
 

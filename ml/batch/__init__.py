@@ -1,6 +1,6 @@
 """Batch scoring of the lake: history scored with any registered version, the way the sidecar scores.
 
-    version = resolve_version(client, settings.model_name, CHAMPION)       # or "7"
+    version = resolve_version(client, settings.model_name, CHAMPION, lake)  # or "7"; a champion as promoted
     model = load_model(settings.mlflow_tracking_uri, contract, settings.model_name, version, lake)
     summary = batch_day(lake, contract, model, date(2026, 11, 21))
 

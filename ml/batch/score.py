@@ -48,11 +48,13 @@ def day_window(day: date) -> Window:
     return Window(start, start + timedelta(days=1))
 
 
-def resolve_version(client, name: str, ref: str) -> str:
-    """The version a reference names: a version number as it is, an alias (champion, ...) as it points now."""
+def resolve_version(client, name: str, ref: str, lake: Lake) -> str:
+    """The version a reference names: a version number as it is, an alias (challenger, ...) as it points
+    now; `champion` only when the audit trail in `lake` records the move that put it there, as the
+    sidecar asks (`ml.registry.UnrecordedMove` otherwise: the alias was moved around promotion)."""
     from mlflow.exceptions import MlflowException
 
-    from ml.registry import by_alias
+    from ml.registry import CHAMPION, by_alias, recorded_move
 
     ref = str(ref).strip()
     if ref.isdigit():
@@ -66,6 +68,8 @@ def resolve_version(client, name: str, ref: str) -> str:
     if found is None:
         raise BatchError(f"model {name!r} has no alias {ref!r} (none promoted yet, or a typo); give a version "
                          "number or an existing alias such as champion, challenger or previous")
+    if ref == CHAMPION:
+        recorded_move(lake, name, found.version)
     return str(found.version)
 
 

@@ -48,17 +48,18 @@ def prediction_schema(contract: Contract) -> pa.Schema:
 
 
 def codec_for(contract: Contract, kind: str) -> TopicCodec:
-    """The codec of a logical topic: telemetry, outcomes or predictions."""
+    """The codec of a logical topic: telemetry, outcomes, predictions, or predictions_shadow (the shadow's
+    predictions, in the predictions' shape)."""
     limit = contract.limits.max_event_bytes
     if kind == "telemetry":
         return TopicCodec(kind, contract.arrow_schema(), lambda df: check_records(contract, df), limit,
                           lambda table: invalid_rows(contract, table))
     if kind == "outcomes":
         return TopicCodec(kind, contract.label_arrow_schema(), lambda df: _check_required(df, contract.label_arrow_schema(), {contract.label.field: (0, 1)}), limit)
-    if kind == "predictions":
+    if kind in ("predictions", "predictions_shadow"):
         schema = prediction_schema(contract)
         return TopicCodec(kind, schema, lambda df: _check_required(df, schema, {}, score=True), limit)
-    raise ValueError(f"unknown topic kind {kind!r}; expected telemetry, outcomes or predictions")
+    raise ValueError(f"unknown topic kind {kind!r}; expected telemetry, outcomes, predictions or predictions_shadow")
 
 
 def _check_required(df: pd.DataFrame, schema: pa.Schema, allowed: dict, score: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:

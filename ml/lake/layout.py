@@ -9,6 +9,7 @@
     decisions/<run>.json
     registry/audit/<record id>.json (and the older registry/audit.jsonl)   registry/verdicts/<model>/<version>.json
     registry/references/<model>/<version>/reference.json + reference.<generation>.parquet
+    registry/rolled_back/<model>/<model file sha256>.json (a model rolled back after its bake window)
     replay/clock.json (only while a paced replay runs: the event time the loop stands at)
 
 Writers and readers both take their keys from here, so a path changes in one place. An hour is
@@ -155,6 +156,14 @@ def legacy_audit_key() -> str:
 def verdict_key(model: str, version: str | int) -> str:
     """The gates' verdict on a registered version, its digest and its approval."""
     return f"{_REGISTRY}/verdicts/{model}/{version}.json"
+
+
+def rolled_back_key(model: str, digest: str) -> str:
+    """The mark of a model file rolled back after its bake window: whatever version carries it, it is not
+    promoted again."""
+    if not digest or "/" in digest:
+        raise ValueError(f"a rolled-back mark is named by the model file's sha256, got {digest!r}")
+    return f"{_REGISTRY}/rolled_back/{model}/{digest}.json"
 
 
 def reference_key(model: str, version: str | int, generation: str) -> str:

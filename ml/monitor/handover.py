@@ -19,7 +19,8 @@ from datetime import datetime
 @dataclass(frozen=True)
 class WindowOutcome:
     """One monitored window: its decision (kind, whether it retrains, what held it back, why), the drift
-    share and live AUC it saw, the champion it judged, where the new regime began, and its links."""
+    share and live AUC it saw, the champion it judged, where the new regime began, its links, and the
+    bake verdict of a champion on probation (`ml.monitor.bake`; None when it was not on probation)."""
 
     run_id: str
     window: dict
@@ -32,6 +33,7 @@ class WindowOutcome:
     champion: str | None = None
     regime_since: str | None = None
     links: dict = field(default_factory=dict)
+    bake: dict | None = None
 
     @property
     def end(self) -> str:
@@ -47,13 +49,14 @@ class WindowOutcome:
                    suppressed_by=decision["suppressed_by"], drift_share=(outcome["drift"] or {}).get("drift_share"),
                    live_auc=(outcome["live"] or {}).get("roc_auc"), champion=(outcome["champion"] or {}).get("version"),
                    regime_since=outcome.get("regime_since"),
-                   links={**outcome["links"], **({"loop_report": loop_report} if loop_report else {})})
+                   links={**outcome["links"], **({"loop_report": loop_report} if loop_report else {})},
+                   bake=outcome.get("bake"))
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "window": dict(self.window), "kind": self.kind, "retrain": self.retrain,
                 "suppressed_by": self.suppressed_by, "reason": self.reason, "drift_share": self.drift_share,
                 "live_auc": self.live_auc, "links": dict(self.links), "champion": self.champion,
-                "regime_since": self.regime_since}
+                "regime_since": self.regime_since, "bake": self.bake}
 
     @classmethod
     def from_dict(cls, data: dict) -> "WindowOutcome":
@@ -61,7 +64,7 @@ class WindowOutcome:
                    retrain=bool(data["retrain"]), reason=data["reason"], suppressed_by=data.get("suppressed_by"),
                    drift_share=data.get("drift_share"), live_auc=data.get("live_auc"),
                    champion=data.get("champion"), regime_since=data.get("regime_since"),
-                   links=dict(data.get("links") or {}))
+                   links=dict(data.get("links") or {}), bake=data.get("bake"))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ For the hour ending at `end` (event time, so a backfill sees what a live run wou
 - estimated: the champion's figures expected from its calibrated scores on the latest hours, before their
   labels (`ml.monitor.estimate`), and the same estimate on the matured live window against its realized
   AUC: a gap over the tolerance flags the estimator `unreliable` (concept drift);
+- bake: while the champion is on probation after its promotion (`BakeSettings.hours`), its scores and
+  the shadow's of the champion it replaced, on the same matured events, in a paired test
+  (`ml.monitor.bake`); `bake.rollback` says the champion is worse and is to be rolled back;
 - history: the decisions of the 24 hours before, in the lake, give the drift shares of the previous
   windows (k consecutive drifted windows count, a missing hour breaks the run) and the recent retrains
   (cooldown, budget);
@@ -38,6 +41,7 @@ from ml.drift import detect_drift, measure_drift, write_drift_report
 from ml.lake import Lake
 from ml.lake.layout import decision_key
 from ml.lake.window import HOUR, Window
+from ml.monitor.bake import champion_bake
 from ml.monitor.champion import ChampionInfo, champion_info
 from ml.monitor.estimate import window_estimate
 from ml.monitor.live import live_figures, window_scores
@@ -106,7 +110,7 @@ def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: 
     start = end - drift.window_hours * HOUR
     context = {"window": {"start": start.isoformat(), "end": end.isoformat()}, "model": registry.model_name,
                "champion": info.to_dict() if info else None, "drift": None, "live": None, "live_by_version": None,
-               "estimated": None, "links": {}}
+               "estimated": None, "bake": None, "links": {}}
     history = previous_decisions(lake, end, known=known)
     drift_summary, html = None, None
     with tempfile.TemporaryDirectory(prefix="continuum-monitor-") as tmp:
@@ -135,6 +139,7 @@ def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: 
                                                     live_settings.min_label_coverage)
             context["live"], context["live_by_version"] = live.to_dict(), by_version
             context["estimated"] = _estimate(lake, contract, end, info, live_settings, live, served)
+            context["bake"] = champion_bake(lake, contract, monitor.bake, registry.model_name, info.version, end)
 
         def measure(when: datetime) -> float | None:
             return _share(lake, contract, drift, info, references, when)
@@ -154,6 +159,9 @@ def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: 
             known[run_id] = json.loads(json.dumps({**context, "run_id": run_id, **decision.to_dict()}, default=str))
     context["links"]["decision"] = lake.url(key)
     log.info("%s: %s%s: %s", run_id, decision.kind, " (retrain)" if decision.retrain else "", decision.reason)
+    if context["bake"]:
+        log.log(logging.WARNING if context["bake"]["rollback"] else logging.INFO, "%s: bake: %s", run_id,
+                context["bake"]["note"])
     return {"run_id": run_id, "decision": decision.to_dict(), "key": key, **context}
 
 
@@ -195,10 +203,12 @@ def _log_run(registry: RegistrySettings, run_id: str, context: dict, decision, h
                "live_recall": live.get("recall"), "label_coverage": live.get("coverage"),
                "mature_labels": live.get("labels"), "retrain": float(decision.retrain),
                "estimated_roc_auc": (estimated.get("recent") or {}).get("roc_auc"),
-               "estimate_gap": (estimated.get("matured") or {}).get("gap")}
+               "estimate_gap": (estimated.get("matured") or {}).get("gap"),
+               "bake_auc_diff": ((context["bake"] or {}).get("test") or {}).get("diff")}
     with mlflow.start_run(run_name=run_id, experiment_id=experiment.experiment_id) as run:
         mlflow.set_tags({"decision": decision.kind, "retrain": str(decision.retrain).lower(),
                          "window_end": context["window"]["end"],
+                         "bake_rollback": str(bool((context["bake"] or {}).get("rollback"))).lower(),
                          "champion_version": (context["champion"] or {}).get("version", "")})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
         mlflow.log_dict({"run_id": run_id, **context, **decision.to_dict()}, "decision.json")

@@ -8,6 +8,11 @@ target version (tag `champion_move`); every later step either repeats harmlessly
 already done, and the audit record is written under the id stored with it. So a task that fails
 after `previous` moved, after `champion` moved or after the audit write, and is retried, ends with
 one move, `previous` on the real previous champion, and one audit record.
+
+MLflow's permissions are per registered model, not per alias: an account that may set `challenger`
+may set `champion` too. So what serves the champion asks the audit trail, which only the promotion
+and rollback tasks write (`recorded_move`): a champion the latest recorded move did not put there
+was moved around the promotion path, and is not served.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from ml.lake import Lake
 from ml.lake.layout import audit_record_key
 from ml.registry.versions import CHALLENGER, CHAMPION, PREVIOUS, RegistryError, by_alias, champion
 
-__all__ = ["MOVE_TAG", "append_audit", "audit_log", "rollback_target", "set_champion"]
+__all__ = ["MOVE_TAG", "UnrecordedMove", "append_audit", "audit_log", "recorded_move", "rollback_target",
+           "set_champion"]
 
 log = logging.getLogger(__name__)
 MOVE_TAG = "champion_move"  # on the version: the record of the move that made it champion (JSON)
@@ -118,3 +124,18 @@ def audit_log(lake: Lake) -> list[dict]:
     for problem in problems:
         log.warning("audit trail: %s", problem)
     return records
+
+class UnrecordedMove(RegistryError):
+    """The `champion` alias points at a version no recorded promotion or rollback put there."""
+
+def recorded_move(lake: Lake, name: str, version: str | int) -> dict:
+    """The audit record of the move that made `version` the champion of `name`: the model's latest
+    champion move, if it went to `version`; UnrecordedMove naming what the trail says otherwise."""
+    moves = [r for r in audit_log(lake) if r.get("model") == name and r.get("alias", CHAMPION) == CHAMPION]
+    if moves and str(moves[-1].get("to")) == str(version):
+        return moves[-1]
+    last = f"its latest recorded move is to v{moves[-1].get('to')} ({moves[-1].get('at')})" if moves \
+        else "no move of it is recorded"
+    raise UnrecordedMove(f"{name}'s champion alias points at v{version}, but {last} in the audit trail: the alias "
+                         "was moved around promote_model and rollback_model, and it is not served until one of "
+                         "them moves the champion")

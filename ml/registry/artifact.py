@@ -21,7 +21,7 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from ml.registry.versions import DEFAULT_THRESHOLD, RegistryError
+from ml.registry.versions import DEFAULT_THRESHOLD, RegistryError, unreachable
 
 BOOSTER_CLASS = "xgboost.core.Booster"
 FORMATS = {"ubj": ".ubj", "json": ".json"}  # XGBoost's own formats; never a pickle
@@ -104,6 +104,8 @@ def downloaded(tracking_uri: str, name: str, version: str | int) -> Iterator[tup
     try:
         mv = client.get_model_version(name, str(version))
     except MlflowException as exc:
+        if unreachable(exc):  # no answer is not "no such version": the caller may ask again
+            raise
         raise RegistryError(f"model {name!r} has no version {version!r}: {exc.message}") from None
     with tempfile.TemporaryDirectory(prefix="continuum-model-") as tmp:
         # resolved through this client: a `models:/` URI would go to the process-wide registry instead

@@ -25,7 +25,7 @@ from mlflow.exceptions import MlflowException
 from ml.lake import Lake
 from ml.lake.layout import verdict_key
 from ml.registry.artifact import downloaded, sha256
-from ml.registry.versions import RegistryError
+from ml.registry.versions import RegistryError, unreachable
 
 log = logging.getLogger(__name__)
 DIGEST_TAG = "model_sha256"  # the version tag; the training run's param has the same name
@@ -77,6 +77,8 @@ def expected_digest(client: MlflowClient, lake: Lake, name: str, version: str | 
     try:
         mv = client.get_model_version(name, str(version))
     except MlflowException as exc:
+        if unreachable(exc):  # no answer is not "no such version": the caller may ask again
+            raise
         raise RegistryError(f"model {name!r} has no version {version!r}: {exc.message}") from None
     trained = client.get_run(mv.run_id).data.params.get(DIGEST_TAG) if mv.run_id else None
     verdict = read_verdict(lake, name, mv.version)

@@ -5,13 +5,16 @@ or the event time a paced replay stood at (`ml.clock`). So "the champion at time
 latest move at or before t, and a served prediction is *stale* when the version that scored it is not
 the champion at its event's time: an event scored by a model that, in real time, had not yet been
 promoted or had already been replaced. A replay that keeps real time's order has none.
+
+A champion is *on probation* (`probation`) for the bake window after the promotion that made it
+champion: the monitor then compares it with the champion it replaced, on the same events.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 
@@ -28,6 +31,13 @@ class ChampionTimeline:
         moves = sorted((datetime.fromisoformat(r["at"]), str(r["to"])) for r in records
                        if r.get("model") == model and r.get("alias", "champion") == "champion" and r.get("to"))
         return cls(model, tuple(moves))
+
+    def move_at(self, when: datetime, records: list[dict]) -> dict | None:
+        """The audit record of the move that made the champion at `when` champion (None before the first)."""
+        version = self.at(when)
+        moves = [r for r in records if r.get("model") == self.model and r.get("alias", "champion") == "champion"
+                 and str(r.get("to")) == version and datetime.fromisoformat(r["at"]) <= when]
+        return max(moves, key=lambda r: datetime.fromisoformat(r["at"])) if moves else None
 
     def at(self, when: datetime) -> str | None:
         """The champion at `when` (None before the first move)."""
@@ -50,3 +60,30 @@ def stale_predictions(scored: pd.DataFrame, timeline: ChampionTimeline, event_ti
     expected = timeline.versions_at(scored[event_time])
     stale = scored["model_version"].astype(str) != expected.astype(str)
     return scored.loc[stale].assign(champion_at_event_time=expected[stale])
+
+
+@dataclass(frozen=True)
+class Probation:
+    """A champion on probation: since when, until when, and the champion it replaced (what it is compared with)."""
+
+    version: str
+    previous: str
+    since: datetime
+    until: datetime
+
+    def to_dict(self) -> dict:
+        return {"version": self.version, "previous": self.previous, "since": self.since.isoformat(),
+                "until": self.until.isoformat()}
+
+
+def probation(move: dict | None, when: datetime, hours: float) -> Probation | None:
+    """The probation of the champion a move (an audit record, or the record a version carries) made, if it
+    is still on it at `when`: only a promotion that replaced a champion is baked (a rollback returns to a
+    known model; the first champion has nothing to be compared with), for `hours` from the move."""
+    if not move or hours <= 0 or move.get("type", "promotion") != "promotion" or move.get("from") in (None, ""):
+        return None
+    since = datetime.fromisoformat(move["at"])
+    until = since + timedelta(hours=hours)
+    if not since <= when < until:
+        return None
+    return Probation(str(move["to"]), str(move["from"]), since, until)

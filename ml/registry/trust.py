@@ -3,6 +3,7 @@
     digest = log_gate_inputs("3", "valid", booster)                       # at training, in the active run
     record = judge_version(tracking_uri, lake, name, "7", gates, "3")     # promotion: gates on the run
     record_approval(lake, name, "7", APPROVED, BY_POLICY, AUTO, "every gate passed")  # via approval.decide
+    approval = valid_approval(record, digest_now, ttl_hours=24, now=now)   # promotion: approved, these bytes, in time
     model, record = load_trusted(tracking_uri, lake, name, "7")           # sidecar, batch, retrain, monitor
 
 Version tags can be edited by anyone who can reach the registry, so no tag lets a version through
@@ -12,19 +13,21 @@ the run ended count) and the registered artifact itself (its size and SHA-256).
 The verdict goes to the lake (`ml.lake.layout.verdict_key`), written once: a later
 judgement of the same bytes returns it, one of other bytes is refused. The approval (who, when, how)
 is added to it when the version is approved or rejected (`ml.registry.approval`, which owns the states
-and their transitions); a version may serve only if its verdict
+and their transitions), bound to the digest judged; a version may serve only if its verdict
 passed, it is approved, and the file just downloaded has the digest recorded at registration and judged.
+Promotion asks more of the approval (`valid_approval`): given for the very bytes it promotes, and
+recent enough (`CONTINUUM_APPROVAL_TTL_HOURS`), so an approval left unused does not promote later.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from mlflow import MlflowClient
 
-from ml.gates import GateInputs, check_gates
+from ml.gates import GateInputs, bake_gate, check_gates
 from ml.lake import Lake
 from ml.lake.layout import verdict_key
 from ml.registry.artifact import FetchedModel, fetch_model
@@ -85,17 +88,20 @@ def judge_version(tracking_uri: str, lake: Lake, name: str, version: str | int, 
     """Run the gates (limits and approval policy: `gates`) on a version against the champion of now and
     record the verdict (once per version); returns the record. A version judged before is not judged
     again: the same bytes get the recorded verdict back, other bytes are refused (register them as a new
-    version)."""
+    version). A model file rolled back after its bake window fails the `bake` gate, under any version."""
+    from ml.registry.rolled_back import rolled_back, with_mark
+
     model = fetch_model(tracking_uri, name, version)
     existing = read_verdict(lake, name, model.version)
+    mark = rolled_back(lake, name, model.digest)  # a model rolled back after its bake fails the bake gate
     if existing is not None:
         if existing["digest"] != model.digest:
             raise Untrusted(f"{name} v{model.version} was judged on sha256 {existing['digest']}, but its artifact "
                             f"is now sha256 {model.digest}: register the new model as a new version")
-        return existing
+        return with_mark(existing, mark)
     client = MlflowClient(tracking_uri)
     inputs = gate_inputs(client, model, gates.metric)
-    verdicts = check_gates(inputs, champion_version, gates)
+    verdicts = check_gates(inputs, champion_version, gates) + ([bake_gate(mark)] if mark else [])
     record = {"model": name, "version": model.version, "run_id": model.run_id, "digest": model.digest,
               "champion": champion_version, "policy": gates.approval_policy,
               "decision": initial_state(verdicts, gates.approval_policy),
@@ -106,10 +112,16 @@ def judge_version(tracking_uri: str, lake: Lake, name: str, version: str | int, 
     return record
 
 
+class NotApproved(Untrusted):
+    """A version's approval does not let it be promoted now; the message says why and what to do."""
+
+
 def record_approval(lake: Lake, name: str, version: str | int, decision: str, actor: str, how: str,
-                    reason: str) -> dict:
+                    reason: str, ttl_hours: float | None = None) -> dict:
     """Add the approval (approved or rejected; by whom, when, `auto` or `manual`, why) to a version's
-    verdict, bound to the digest that verdict judged; a failed verdict cannot be approved."""
+    verdict, bound to the digest that verdict judged; a failed verdict cannot be approved. The same
+    decision by the same actor again keeps the first one, with its time (a retried task), unless that
+    approval is older than `ttl_hours`: then it is given anew."""
     record = read_verdict(lake, name, version)
     if record is None:
         raise Untrusted(f"{name} v{version} has no verdict in {lake.url(verdict_key(name, version))}: run "
@@ -117,12 +129,38 @@ def record_approval(lake: Lake, name: str, version: str | int, decision: str, ac
     if decision == APPROVED and not record["passed"]:
         raise Untrusted(f"{name} v{version} failed its gates ({', '.join(_failed(record))}) and cannot be approved")
     current = record.get("approval") or {}
-    if current.get("decision") == decision and current.get("by") == actor:
-        return record  # a retried task: the first decision stands, with its time
+    if current.get("decision") == decision and current.get("by") == actor and \
+            (ttl_hours is None or not _expired(current, ttl_hours, datetime.now(timezone.utc))):
+        return record
     record["approval"] = {"decision": decision, "by": actor, "how": how, "reason": reason, "at": _now(),
                           "digest": record["digest"]}
     lake.write_text(verdict_key(name, version), json.dumps(record, indent=1, sort_keys=True))
     return record
+
+
+def valid_approval(record: dict | None, digest: str, ttl_hours: float, now: datetime) -> dict:
+    """The approval in a version's verdict (`record`) if it lets the version be promoted at `now`: an
+    approval for exactly the bytes `digest` (measured on the model file just downloaded), given less
+    than `ttl_hours` ago; NotApproved saying which of those fails otherwise."""
+    version = (record or {}).get("version", "?")
+    given = (record or {}).get("approval") or {}
+    if given.get("decision") != APPROVED:
+        state = f"{given['decision']} by {given['by']}" if given else "no decision recorded"
+        raise NotApproved(f"v{version} is not approved ({state})")
+    if given.get("digest") != digest:
+        raise NotApproved(f"v{version} was approved for a model file with sha256 {given.get('digest')}, but its file "
+                          f"is sha256 {digest}: an approval holds for the bytes approved only; register the model "
+                          "as a new version and have it approved")
+    if _expired(given, ttl_hours, now):
+        raise NotApproved(f"v{version}'s approval by {given['by']} at {given['at']} expired after {ttl_hours:g} h "
+                          f"(CONTINUUM_APPROVAL_TTL_HOURS): run promote_model on v{version} again to have it "
+                          "approved again")
+    return given
+
+
+def _expired(approval: dict, ttl_hours: float, now: datetime) -> bool:
+    """Whether an approval given at `approval['at']` is `ttl_hours` old or older at `now`."""
+    return now >= datetime.fromisoformat(approval["at"]) + timedelta(hours=ttl_hours)
 
 
 def verify(client: MlflowClient, lake: Lake, name: str, version: str | int, digest: str, approved: bool = True,

@@ -13,10 +13,33 @@ from mlflow.exceptions import MlflowException
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 DEFAULT_THRESHOLD = 0.5
+# what urllib3 says of a request that got no answer; MLflow's artifact download folds each file's failure
+# into one message, without the exception it came from
+NO_ANSWER = "Max retries exceeded"
 
 
 class RegistryError(RuntimeError):
     """The registry does not hold what was asked for; the message names the model, version or alias."""
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether a failure is that a service (the registry, its artifact store, the lake on S3) could not be
+    reached or did not answer in time, rather than an answer about what was asked: such a failure passes,
+    so what failed is asked again later instead of being judged on it. Looks along the exception's chain
+    (MLflow and our own errors wrap the connection error they met)."""
+    import requests
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+    from botocore.exceptions import HTTPClientError
+
+    no_answer = (ConnectionError, TimeoutError, requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                 requests.exceptions.RetryError, BotoConnectionError, HTTPClientError)
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, no_answer) or isinstance(exc, MlflowException) and NO_ANSWER in exc.message:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:

@@ -27,6 +27,11 @@ class ModelRefused(RuntimeError):
         self.evidence = evidence or {}
 
 
+class ModelUnavailable(RuntimeError):
+    """A version could not be asked about: the registry, its artifact store or the lake did not answer.
+    Not a verdict on the version: it is tried again at the next look, and nobody is paged."""
+
+
 @dataclass(frozen=True)
 class ServingModel:
     """One loaded version: its booster and the score at or above which an event is an alert."""
@@ -72,12 +77,16 @@ def alias_version(client, name: str, alias: str) -> str | None:
 def load_version(tracking_uri: str, name: str, version: str, lake, approved: bool = True) -> ServingModel:
     """Load a registered version as a native booster, through the one loader, once the lake's verdict
     says it may serve these exact bytes (passed and approved; a shadow needs no approval);
-    ModelRefused with the reason otherwise."""
+    ModelRefused with the reason otherwise, ModelUnavailable when the registry or the lake did not answer."""
     from ml.registry.trust import load_trusted
+    from ml.registry.versions import unreachable
 
     try:
         model, _ = load_trusted(tracking_uri, lake, name, version, approved)
-    except Exception as exc:  # any failure to fetch, verify or parse means this version cannot serve
+    except Exception as exc:  # any other failure to fetch, verify or parse means this version cannot serve
+        if unreachable(exc):
+            raise ModelUnavailable(f"{name} v{version} could not be fetched or verified now: {type(exc).__name__}: "
+                                   f"{str(exc)[:400]}") from exc
         raise ModelRefused(f"{name} v{version} failed to load: {type(exc).__name__}: {str(exc)[:400]}",
                            getattr(exc, "evidence", None)) from None
     threshold = float(model.tags.get("threshold", DEFAULT_THRESHOLD))

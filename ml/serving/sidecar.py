@@ -46,7 +46,7 @@ class Sidecar:
         consumer = Consumer({**scoring_consumer(kafka.bootstrap, serving.group), "logger": log})
         self.keeper = ModelKeeper(client, registry.tracking_uri, registry.model_name, contract, self.metrics,
                                   alert_sender(kafka.bootstrap, kafka.topic_alerts, registry.tracking_uri),
-                                  lake, serving.poll_s, serving.shadow)
+                                  lake, serving.poll_s, serving.shadow, serving.bake_hours)
         self.control = ControlListener(kafka.bootstrap, kafka.topic_control, registry.model_name,
                                        self.keeper.on_control)
         self.loop = StreamLoop(consumer, self.producer, kafka.topic_telemetry, self.metrics,

@@ -8,10 +8,10 @@ are what is passed down, and can be built in code without any environment.
 """
 
 from ml.settings.env import ENV_PREFIX, Settings, SettingsError, load_settings
-from ml.settings.sections import (AlertSettings, BatchSettings, DriftSettings, GateSettings, KafkaSettings,
+from ml.settings.sections import (AlertSettings, BakeSettings, BatchSettings, DriftSettings, GateSettings, KafkaSettings,
                                   LakeSettings, LiveSettings, MonitorSettings, OffloadSettings, RegistrySettings,
                                   RetrainSettings, ServingSettings)
 
-__all__ = ["ENV_PREFIX", "AlertSettings", "BatchSettings", "DriftSettings", "GateSettings", "KafkaSettings",
+__all__ = ["ENV_PREFIX", "AlertSettings", "BakeSettings", "BatchSettings", "DriftSettings", "GateSettings", "KafkaSettings",
            "LakeSettings", "LiveSettings", "MonitorSettings", "OffloadSettings", "RegistrySettings",
            "RetrainSettings", "ServingSettings", "Settings", "SettingsError", "load_settings"]

@@ -121,7 +121,13 @@ class Settings(BaseSettings):
                                  description="auto (promote when every gate passes) or manual (a person approves)")
     approval_timeout_minutes: float = Field(
         24 * 60.0, gt=0, description="minutes > 0 to wait for a person to approve or reject a version")
-    approval_poll_seconds: float = Field(30.0, gt=0, description="seconds > 0 between checks of the approval tag")
+    approval_ttl_hours: float = Field(
+        24.0, gt=0, description="hours > 0 an approval stays valid: a version approved longer ago is not promoted "
+                                "until it is approved again")
+    approvers: str = Field(
+        "approver", min_length=1, pattern=r"^\s*[^,\s]+(\s*,\s*[^,\s]+)*\s*$",
+        description="comma-separated Airflow user names who may approve or reject a version (manual policy), "
+                    "e.g. approver,alice")
 
     # monitoring (ml/drift, ml/policy.py, monitor_model): when drift, live metrics or age ask for a retrain
     drift_num_method: str = Field("wasserstein", description="an Evidently drift method for numeric features (a distance, e.g. wasserstein)")
@@ -156,6 +162,17 @@ class Settings(BaseSettings):
     estimate_auc_floor: float = Field(
         0.0, ge=0, le=1, description="a number in [0, 1]: an estimated ROC AUC of the latest hours (labels not in "
         "yet) below it asks for a metric retrain early; keep it under live_auc_floor; 0 turns it off")
+    bake_hours: float = Field(
+        24.0, ge=0, le=24 * 14, description="hours (0-336) a newly promoted champion is on probation: the shadow scores "
+        "the previous champion and the monitor rolls back a champion worse than it; 0 turns the bake window off")
+    bake_auc_margin: float = Field(
+        0.02, ge=0, le=1, description="a number in [0, 1]: how much lower than the previous champion's the new one's "
+        "ROC AUC on the same matured events must be, with the paired test's confidence, for a rollback")
+    bake_confidence: float = Field(
+        0.95, ge=0.5, lt=1, description="a probability in [0.5, 1): the confidence of the paired DeLong test over "
+        "the whole bake window (split evenly between its hourly checks) that the new champion is worse by the margin")
+    bake_min_labels: int = Field(
+        200, ge=10, description="an integer >= 10: fewest matured events scored by both champions for a bake check")
     monitor_max_hours: int = Field(
         48, ge=1, le=24 * 31, description="an integer (1-744): most hours one monitor_model run evaluates (a range or a backlog)")
 
@@ -241,6 +258,7 @@ class Settings(BaseSettings):
     live = cached_property(lambda self: _sections().LiveSettings.from_settings(self))
     retrain = cached_property(lambda self: _sections().RetrainSettings.from_settings(self))
     monitor = cached_property(lambda self: _sections().MonitorSettings.from_settings(self))
+    bake = cached_property(lambda self: _sections().BakeSettings.from_settings(self))
     gates = cached_property(lambda self: _sections().GateSettings.from_settings(self))
     serving = cached_property(lambda self: _sections().ServingSettings.from_settings(self))
     alerts = cached_property(lambda self: _sections().AlertSettings.from_settings(self))

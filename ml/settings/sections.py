@@ -180,7 +180,13 @@ class GateSettings(Section):
     max_model_bytes: int = setting("promotion_max_model_bytes")
     approval_policy: str = setting("approval_policy")
     approval_timeout_minutes: float = setting("approval_timeout_minutes")
-    approval_poll_seconds: float = setting("approval_poll_seconds")
+    approval_ttl_hours: float = setting("approval_ttl_hours")
+    approvers: str = setting("approvers")
+
+    @property
+    def approver_names(self) -> list[str]:
+        """The Airflow users who may answer an approval, from the comma-separated `approvers`."""
+        return [name.strip() for name in self.approvers.split(",") if name.strip()]
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,7 @@ class ServingSettings(Section):
     max_body_bytes: int = setting("serving_max_body_bytes")
     token: SecretStr = setting("serving_token")
     max_events: int = setting("serving_max_events")
+    bake_hours: float = setting("bake_hours")
     max_concurrent: int = setting("serving_max_concurrent")
     request_timeout_s: float = setting("serving_request_timeout_s")
 
@@ -237,12 +244,24 @@ class BatchSettings(Section):
 
 
 @dataclass(frozen=True)
+class BakeSettings(Section):
+    """The bake window after a promotion: how long the new champion is on probation, and how much worse
+    than the previous champion, with what confidence, it must be on the same events to be rolled back."""
+
+    hours: float = setting("bake_hours")
+    auc_margin: float = setting("bake_auc_margin")
+    confidence: float = setting("bake_confidence")
+    min_labels: int = setting("bake_min_labels")
+
+
+@dataclass(frozen=True)
 class MonitorSettings(Section):
-    """What one monitor_model run reads: the registry, drift, live metrics, the retrain policy, and the
-    most windows it evaluates."""
+    """What one monitor_model run reads: the registry, drift, live metrics, the retrain policy, the bake
+    window, and the most windows it evaluates."""
 
     registry: RegistrySettings = section(RegistrySettings)
     drift: DriftSettings = section(DriftSettings)
     live: LiveSettings = section(LiveSettings)
     retrain: RetrainSettings = section(RetrainSettings)
+    bake: BakeSettings = section(BakeSettings)
     max_hours: int = setting("monitor_max_hours")

@@ -73,14 +73,19 @@ def resolve(ref: str | None, run_type: str) -> dict:
     from mlflow import MlflowClient
 
     from ml.batch import BatchError, resolve_version
+    from ml.lake import Lake
+    from ml.registry import UnrecordedMove
 
     settings = load_settings()
     ref = str(ref or settings.batch_model).strip()
     try:
-        version = resolve_version(MlflowClient(settings.mlflow_tracking_uri), settings.model_name, ref)
+        version = resolve_version(MlflowClient(settings.mlflow_tracking_uri), settings.model_name, ref,
+                                  Lake.from_settings(settings.lake))
     except BatchError as exc:
         if run_type == "scheduled" and not ref.isdigit():
             raise AirflowSkipException(f"nothing to score with: {exc}") from None
+        raise AirflowFailException(str(exc)) from None
+    except UnrecordedMove as exc:  # never skipped: a champion moved around promotion needs a person
         raise AirflowFailException(str(exc)) from None
     log.info("scoring with %s v%s (%s)", settings.model_name, version, ref)
     return {"model": settings.model_name, "version": version, "ref": ref}

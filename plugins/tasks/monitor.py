@@ -1,5 +1,5 @@
 """Airflow glue for monitor_model: which windows a run evaluates, the evaluation, the retrain request
-and its alert. Each function reads the settings once and calls `ml.monitor`; the values passed between
+and its alert, and the rollback of a champion its bake window found worse than the one it replaced. Each function reads the settings once and calls `ml.monitor`; the values passed between
 tasks and to the retrain_request Asset are `ml.monitor.handover` dataclasses, as dicts."""
 
 from __future__ import annotations
@@ -106,6 +106,45 @@ def alert_decisions(outcomes: list[dict]) -> list[dict]:
                                       subject=model, dedupe_key=key, severity=severity), alerts=settings.alerts)
         sent.append({"run_id": o.run_id, "channels": result})
     return sent
+
+
+BAKE_ACTOR = "monitor_model (bake)"
+
+
+def roll_back_failed_bake(outcomes: list[dict]) -> dict | None:
+    """When a window found the champion on probation worse than the one it replaced (`bake.rollback`),
+    roll it back the way rollback_model does (alias moves, audit record, control message, on-call alert
+    with the evidence) and mark its model file so it is never promoted again; None when no window did.
+
+    Safe to retry: a champion already moved back gives the same audit record (`set_champion`) and the
+    announcement again; a champion that moved on since (a newer promotion) is left alone, and the
+    failed one is only marked."""
+    from mlflow import MlflowClient
+
+    from ml.registry import champion
+    from ml.registry.rolled_back import mark_rolled_back
+    from plugins.tasks.promotion import announce, rollback
+
+    failed = [o for o in map(WindowOutcome.from_dict, outcomes) if (o.bake or {}).get("rollback")]
+    if not failed:
+        return None
+    last, settings = failed[-1], load_settings()
+    bake, name = last.bake, settings.model_name
+    client, lake = MlflowClient(settings.mlflow_tracking_uri), Lake.from_settings(settings.lake)
+    reason = f"bake window, window ending {last.end}: {bake['note']}"
+    current = champion(client, name)
+    record = None
+    if current is not None and current.version in (bake["champion"], bake["previous"]):
+        record = rollback(bake["previous"], BAKE_ACTOR, reason)
+    mark = mark_rolled_back(client, lake, name, bake["champion"], BAKE_ACTOR, reason,
+                            (record or {}).get("id"), {"window_end": last.end, "test": bake.get("test"),
+                                                       "links": dict(last.links)})
+    if record is not None:
+        announce(record, detail=reason, evidence={k: v for k, v in last.links.items() if v})
+    else:
+        log.warning("%s v%s was not rolled back: the champion is now v%s; marked only", name, bake["champion"],
+                    current.version if current else None)
+    return {"record": record, "rolled_back": bake["champion"], "to": bake["previous"], "mark": mark["digest"]}
 
 
 def update_loop_report() -> dict:

@@ -5,6 +5,7 @@ move with its audit record, and the control message, each returning a small JSON
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 from mlflow import MlflowClient
 
@@ -16,11 +17,9 @@ from ml.registry import (
     CHALLENGER, RegistryError, by_alias, champion, model_url, publish_control, rollback_target, run_url,
     set_champion, version_url,
 )
-from ml.registry.approval import (
-    APPROVAL, APPROVAL_REASON, APPROVED, AUTO, BY_GATES, BY_POLICY, REJECTED, decide, decided_by, request, tag_gates,
-)
-from ml.registry.digest import Untrusted, verify_artifact
-from ml.registry.trust import judge_version
+from ml.registry.approval import APPROVED, AUTO, BY_GATES, BY_POLICY, REJECTED, decide, request, tag_gates
+from ml.registry.digest import Untrusted, read_verdict, verify_artifact
+from ml.registry.trust import NotApproved, judge_version, valid_approval
 from ml.settings import AlertSettings, load_settings
 
 log = logging.getLogger(__name__)
@@ -55,9 +54,14 @@ def check(version: str | None) -> dict:
         decide(client, lake if judged else None, name, mv.version, REJECTED, BY_GATES, AUTO,
                f"failed gates: {', '.join(failed(gates))}")
     elif decision == APPROVED:
-        decide(client, lake, name, mv.version, APPROVED, BY_POLICY, AUTO, "every gate passed")
+        decide(client, lake, name, mv.version, APPROVED, BY_POLICY, AUTO, "every gate passed",
+               ttl_hours=settings.gates.approval_ttl_hours)
+    elif (verdict.get("approval") or {}).get("decision") == REJECTED:
+        decision = REJECTED  # a person, or nobody in time, rejected these bytes: that stands
+    elif _approved_now(verdict, settings.gates.approval_ttl_hours):
+        decision = APPROVED  # a person approved these bytes, recently enough: no need to ask again
     else:
-        request(client, name, mv.version, mv.tags)
+        request(client, name, mv.version)
     metric = settings.gates.metric
     logged = (verdict["inputs"] or {}).get("metrics", {})
     evidence = {
@@ -75,6 +79,15 @@ def check(version: str | None) -> dict:
     log.info("%s v%s vs champion %s: %s (policy %s)\n%s\nversion: %s", name, mv.version, evidence["champion"],
              decision, settings.gates.approval_policy, "\n".join(lines), evidence["version_url"])
     return evidence
+
+
+def _approved_now(verdict: dict, ttl_hours: float) -> bool:
+    """Whether the verdict holds an approval of its own bytes that has not expired."""
+    try:
+        valid_approval(verdict, verdict["digest"], ttl_hours, datetime.now(timezone.utc))
+    except NotApproved:
+        return False
+    return True
 
 
 def _alert_decision(name: str, version: str, decision: str, evidence: dict, lines: list[str],
@@ -105,52 +118,62 @@ def decision_alert(name: str, version: str, decision: str, evidence: dict, lines
                  else f"{name} v{version} refused by its gates: {', '.join(evidence['failed'])}")
         return Alert(MODEL_REFUSED, title, "\n".join([diff, *lines]), links, subject=name,
                      dedupe_key=f"refused:{name}:{version}", severity=INFO if not_better else WARN)
-    return Alert(APPROVAL_PENDING, f"{name} v{version} waits for approval in MLflow",
+    return Alert(APPROVAL_PENDING, f"{name} v{version} waits for approval in Airflow",
                  "\n".join([diff, *lines,
-                            f"Set the tag {APPROVAL}={APPROVED} or {APPROVAL}={REJECTED} on the version."]),
+                            "An approver (CONTINUUM_APPROVERS) approves or rejects it in Airflow: promote_model, "
+                            "task wait_for_approval, Required actions."]),
                  links, subject=name, dedupe_key=f"pending:{name}:{version}")
 
 
-def move_alert(record: dict, links: dict[str, str]) -> Alert:
+def move_alert(record: dict, links: dict[str, str], detail: str = "") -> Alert:
     """The alert for an alias move (promotion or rollback), worded from the audit record: the first
-    champion reads as such."""
+    champion reads as such; `detail` (the evidence of an automatic rollback) follows the reason."""
     kind = ROLLED_BACK if record.get("type") == "rollback" else PROMOTED
     model, to = record["model"], record["to"]
     title = (f"{model}: v{to} is the first champion" if record.get("from") is None
              else f"{model}: champion v{record['from']} -> v{to} ({record.get('type', 'promotion')})")
-    return Alert(kind, title, f"by {record.get('actor')}: {record.get('reason')}", links, subject=model,
-                 dedupe_key=f"{kind}:{model}:{to}")
+    body = f"by {record.get('actor')}: {record.get('reason')}" + (f"\n{detail}" if detail else "")
+    return Alert(kind, title, body, links, subject=model, dedupe_key=f"{kind}:{model}:{to}")
 
 
 def promote(version: str) -> dict:
-    """Make an approved version the champion (one audit record); a rejected one is skipped, saying who,
-    and one whose model file changed since registration is refused (`_check_artifact`).
+    """Make an approved version the champion (one audit record naming who approved it, as the verdict in
+    the lake records it, never a tag); a rejected one is skipped, saying who. One whose model file
+    changed since registration is refused (`_check_artifact`), and so is one whose approval was given
+    for other bytes or has expired (`valid_approval`): the task fails, the champion stays.
 
     Safe to retry after a failure at any step: a retry finishes the same move and returns its record."""
-    from airflow.sdk.exceptions import AirflowSkipException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     settings = load_settings()
     client, name = MlflowClient(settings.mlflow_tracking_uri), settings.model_name
-    tags = client.get_model_version(name, str(version)).tags
-    who = decided_by(tags)
-    if tags.get(APPROVAL) != APPROVED:
-        raise AirflowSkipException(f"{name} v{version} is {tags.get(APPROVAL)} by {who}: "
-                                   f"{tags.get(APPROVAL_REASON, '')}")
-    metric = settings.gates.metric
-    why = (f"{tags.get('trigger', '?')}; {metric} {tags.get(metric)} vs champion "
-           f"{tags.get(f'champion_{metric}', 'none')}; approved by {who}")
     lake = Lake.from_settings(settings.lake)
-    _check_artifact(settings, name, str(version), lake)
+    verdict = read_verdict(lake, name, str(version))
+    given = (verdict or {}).get("approval") or {}
+    if given.get("decision") != APPROVED:
+        state = f"{given['decision']} by {given['by']}: {given.get('reason', '')}" if given else "not approved"
+        raise AirflowSkipException(f"{name} v{version} is {state}")
+    digest = _check_artifact(settings, name, str(version), lake)
+    try:
+        valid_approval(verdict, digest, settings.gates.approval_ttl_hours, datetime.now(timezone.utc))
+    except NotApproved as exc:
+        log.error("%s v%s not made champion: %s", name, version, exc)
+        raise AirflowFailException(f"{name} {exc}") from None
+    tags = client.get_model_version(name, str(version)).tags
+    metric, who = settings.gates.metric, given["by"]
+    why = (f"{tags.get('trigger', '?')}; {metric} {tags.get(metric)} vs champion "
+           f"{tags.get(f'champion_{metric}', 'none')}; approved by {who} ({given['how']})")
     record = set_champion(client, name, str(version), who, why, lake, on_move=_log_move(name))
     log.info("champion of %s: v%s -> v%s (%s)", name, record["from"], record["to"], why)
     return record
 
 
-def _check_artifact(settings, name: str, version: str, lake: Lake) -> None:
+def _check_artifact(settings, name: str, version: str, lake: Lake) -> str:
     """Refuse to make a version champion unless its model file, downloaded now, has the digest recorded
-    when it was registered: on-call is paged with the evidence, the task fails, the champion stays."""
+    when it was registered (returned): on-call is paged with the evidence, the task fails, the champion
+    stays."""
     try:
-        verify_artifact(settings.mlflow_tracking_uri, lake, name, version)
+        return verify_artifact(settings.mlflow_tracking_uri, lake, name, version)
     except Untrusted as exc:
         from plugins.notifiers.on_call import notify_on_call
 
@@ -186,8 +209,9 @@ def rollback(version: str | None, actor: str, reason: str) -> dict:
     return record
 
 
-def announce(record: dict) -> dict:
-    """Tell every sidecar on the control topic, through the Airflow Kafka connection."""
+def announce(record: dict, detail: str = "", evidence: dict[str, str] | None = None) -> dict:
+    """Tell every sidecar on the control topic, through the Airflow Kafka connection, and on-call, with
+    `detail` and `evidence` (links) when the move has them (an automatic rollback)."""
     from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
 
     settings = load_settings()
@@ -195,7 +219,7 @@ def announce(record: dict) -> dict:
     log.info("control message on %s: %s", settings.topic_control, value)
     from plugins.notifiers.on_call import notify_on_call
 
-    notify_on_call(move_alert(record, {"registry": model_url(settings.mlflow_tracking_uri, record["model"]),
-                                       "audit": Lake.from_settings(settings.lake).url(audit_prefix())}),
-                   alerts=settings.alerts)
+    links = {"registry": model_url(settings.mlflow_tracking_uri, record["model"]),
+             "audit": Lake.from_settings(settings.lake).url(audit_prefix()), **(evidence or {})}
+    notify_on_call(move_alert(record, links, detail), alerts=settings.alerts)
     return value

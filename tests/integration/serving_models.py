@@ -27,11 +27,12 @@ def train_booster(seed: int = 0, rounds: int = 8, events: int = 4000):
 
 
 def register(client, name: str, booster=None, threshold: float | None = None, corrupt: bool = False,
-             lake=None, approve: bool = True, in_run: bool = False) -> str:
+             lake=None, approve: bool = True, in_run: bool = False, metrics: dict | None = None) -> str:
     """Log a booster with the gate inputs training logs (or, with corrupt, a model whose ubj file is
     garbage) and register it as a new version; with a lake, judge it as promote_model does and, unless
     approve is false, approve it, so it may serve. With in_run (and corrupt) the model's files are the
-    run's artifacts under `model/`, which a later `client.log_artifact` can overwrite."""
+    run's artifacts under `model/`, which a later `client.log_artifact` can overwrite. `metrics` replace
+    the measured holdout figures (a test injecting a model that passes the gates)."""
     import mlflow
     import mlflow.xgboost
 
@@ -39,7 +40,7 @@ def register(client, name: str, booster=None, threshold: float | None = None, co
 
     booster = booster if booster is not None else train_booster()
     with mlflow.start_run(experiment_id=_experiment(client)) as run:
-        mlflow.log_metrics(holdout_metrics(booster))
+        mlflow.log_metrics({**holdout_metrics(booster), **(metrics or {})})
         log_gate_inputs(None, "valid", booster)
         if corrupt or in_run:
             with tempfile.TemporaryDirectory() as tmp:

@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from ml.batch import BatchError, batch_day, load_model
 from ml.lake import Lake
-from ml.lake.layout import batch_predictions_key, verdict_key
+from ml.lake.layout import audit_prefix, batch_predictions_key, verdict_key
 from ml.lake.window import Window
 from ml.registry import set_champion
 from ml.serving.model import ModelRefused
@@ -164,8 +164,9 @@ def drawn_in_a_browser(shown, summary: dict) -> None:
 def test_the_dag_scores_the_days_it_is_given(airflow_db, model, verdicts, tmp_path, monkeypatch):
     lake = Lake(str(tmp_path / "lake"))
     events = write_hours(lake, HOURS, seed=SEED + 3, rate=RATE)
-    key = verdict_key(model.name, model.version)  # the DAG reads the version's verdict from the lake it scores
-    lake.write_text(key, verdicts.read_text(key))
+    # the DAG reads the version's verdict, and the move that made it champion, from the lake it scores
+    for key in [verdict_key(model.name, model.version), *verdicts.list(audit_prefix())]:
+        lake.write_text(key, verdicts.read_text(key))
     for var, value in {"LAKE_URI": lake.uri, "MODEL_NAME": model.name,
                        "ALERT_STATE_PATH": str(tmp_path / "alerts.json")}.items():
         monkeypatch.setenv(f"CONTINUUM_{var}", value)

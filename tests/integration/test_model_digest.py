@@ -82,7 +82,7 @@ def test_the_keeper_refuses_a_changed_file_alerting_once_per_version_and_file(ml
 
     monkeypatch.setattr(swap, "RETRY_REFUSED_S", 0.0)  # look again at every pass, as after the retry interval
     found = overwrite_model(client, name, changed, other_model(seed=23))
-    client.set_registered_model_alias(name, "champion", changed)
+    set_champion(client, name, changed, "test", "second", lake)  # promoted: the check left is the file's
     keeper.refresh()
     keeper.refresh()
     assert keeper.state.champion.version == serving

@@ -1,6 +1,6 @@
 """What may be loaded and served, against the real MLflow server, a real lake, broker and sidecar: an
 artifact that ships code is refused without importing it; a verdict is judged on the training run, not
-on tags; a champion moved by hand to an unapproved or changed version is refused and the old one serves."""
+on tags; a champion moved to an unapproved or changed version is refused and the old one serves."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import yaml
 from mlflow import MlflowClient
 
 from ml.lake import Lake
-from ml.registry import RegistryError, load_version
+from ml.registry import RegistryError, load_version, set_champion
 from ml.registry.trust import Untrusted, judge_version, read_verdict
 from ml.serving.metrics import ServingMetrics
 from ml.serving.swap import ModelKeeper
 from ml.settings import GateSettings
 from tests.integration.serving_models import CONTRACT, new_model, register, train_booster
-from tests.integration.serving_process import SidecarProcess, promote, send_control, serving_env
+from tests.integration.serving_process import SidecarProcess, promote, serving_env
 from tests.integration.serving_topics import events, produce, read_topic, values
 
 pytestmark = pytest.mark.integration
@@ -65,7 +65,7 @@ def test_the_sidecar_keeper_and_the_gates_refuse_a_code_artifact_without_importi
     client = MlflowClient(mlflow_uri)
     name, marker, lake = new_model(client), tmp_path / "marker", Lake(str(tmp_path / "lake"))
     version = crafted(client, name, marker, {"model_class": "evil.X", "code": "code"})
-    client.set_registered_model_alias(name, "champion", version)
+    set_champion(client, name, version, "test", "moved as a promotion would", lake)
     alerts: list[dict] = []
     keeper = ModelKeeper(client, mlflow_uri, name, CONTRACT, ServingMetrics(), alerts.append, lake)
     keeper.refresh()
@@ -116,8 +116,7 @@ def test_the_sidecar_refuses_an_unapproved_or_changed_champion_and_the_old_one_k
     try:
         assert sidecar.wait_health()["champion"] == approved
         for version, reason in ((pending, "not approved"), (changed, "not the")):
-            client.set_registered_model_alias(name, "champion", version)  # by hand, around the gates
-            send_control(env, {"type": "promotion", "model": name, "alias": "champion", "version": version})
+            promote(env, client, version)  # moved as promote_model moves it, but around its checks
             refused = refusals(bootstrap, env, version)
             assert refused and reason in refused[0]["reason"], refused
             assert f"Still serving v{approved}" in refused[0]["reason"]

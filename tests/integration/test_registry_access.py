@@ -1,6 +1,6 @@
-"""Registry access on the running MLflow (authentication on): nobody anonymous, the reader only reads,
-the pipeline registers and sets `challenger`; the accounts are made idempotently, and an account is
-given nothing it was not granted."""
+"""Registry access on the running MLflow (authentication on): nobody anonymous, the reader and the
+approver only read, the pipeline registers and sets `challenger`; the accounts are made idempotently,
+and an account is given nothing it was not granted."""
 
 from __future__ import annotations
 
@@ -70,8 +70,9 @@ WRITES = {
 
 
 @pytest.mark.parametrize("write", WRITES)
-@pytest.mark.parametrize("who, refusal", [(None, "UNAUTHENTICATED"), ("reader", "PERMISSION_DENIED")])
-def test_anonymous_and_reader_are_refused_registry_writes(model, monkeypatch, write, who, refusal):
+@pytest.mark.parametrize("who, refusal", [(None, "UNAUTHENTICATED"), ("reader", "PERMISSION_DENIED"),
+                                         ("approver", "PERMISSION_DENIED")])  # approvals are given in Airflow
+def test_anonymous_reader_and_approver_are_refused_registry_writes(model, monkeypatch, write, who, refusal):
     client, name, version = model
     login(monkeypatch, "pipeline", stored("mlflow-pipeline"))
     versions = {v.version for v in client.search_model_versions(f"name = '{name}'")}

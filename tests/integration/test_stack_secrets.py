@@ -71,9 +71,11 @@ def test_airflow_login_is_written_private_before_airflow_starts(tmp_path):
                                "SimpleAuthManager; SimpleAuthManager().init()")
     assert proc.returncode == 0, proc.stderr
     assert _mode(passwords) == 0o600
-    admin = json.loads(passwords.read_text())["admin"]
-    assert admin == (tmp_path / "secrets" / "airflow-admin").read_text().strip() and len(admin) >= 32
-    assert admin not in proc.stdout + proc.stderr, "Airflow's auth manager printed the password"
+    written = json.loads(passwords.read_text())
+    assert list(written) == ["admin", "approver"], "the approver's login is made with the admin's"
+    for user, password in written.items():
+        assert password == (tmp_path / "secrets" / f"airflow-{user}").read_text().strip() and len(password) >= 32
+        assert password not in proc.stdout + proc.stderr, "Airflow's auth manager printed a password"
 
 
 def test_a_login_from_an_earlier_start_is_kept_and_made_private(tmp_path):
@@ -85,7 +87,8 @@ def test_a_login_from_an_earlier_start_is_kept_and_made_private(tmp_path):
     proc = _in_stack(tmp_path, "from services import airflow, postgres; airflow.prepare_login(); "
                                "print(postgres.postgres_url())")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(passwords.read_text()) == {"admin": "chosen-earlier"} and _mode(passwords) == 0o600
+    kept = json.loads(passwords.read_text())
+    assert kept["admin"] == "chosen-earlier" and list(kept) == ["admin", "approver"] and _mode(passwords) == 0o600
     # an earlier stack's database password moves to the secrets folder, unchanged
     assert ":earlier-db-password@" in proc.stdout
     assert not (tmp_path / "postgres.password").exists()

@@ -17,7 +17,9 @@ from services.kafka import KAFKA_PORT
 from services.mlflow import credentials
 
 AIRFLOW_PORT = int(os.environ.get("CONTINUUM_LOCAL_AIRFLOW_PORT", "8080"))
-USERS = "admin:admin"  # user:role; the password is generated (prepare_login)
+# user:role; each password is generated (prepare_login). `approver` is the one user who may answer
+# promote_model's approval request (CONTINUUM_APPROVERS' default); admin may not.
+USERS = "admin:admin,approver:user"
 
 
 def airflow_env() -> dict[str, str]:

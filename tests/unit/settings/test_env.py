@@ -32,6 +32,9 @@ def test_environment_overrides(monkeypatch):
         ("CONTINUUM_DASK_SCHEDULER", "127.0.0.1"),
         ("CONTINUUM_DASK_SCHEDULER", "tcp://scheduler"),
         ("CONTINUUM_RETRAIN_STREAM_ROWS", "10"),
+        ("CONTINUUM_APPROVERS", " , "),
+        ("CONTINUUM_APPROVERS", ""),
+        ("CONTINUUM_APPROVAL_TTL_HOURS", "0"),
     ],
 )
 def test_a_wrong_value_names_the_variable_and_the_fix(monkeypatch, var, value):

@@ -47,6 +47,7 @@ def test_a_section_built_in_code_needs_no_environment(monkeypatch):
 @pytest.mark.parametrize("build, variable", [
     (lambda: DriftSettings(share_threshold=1.01), "CONTINUUM_DRIFT_SHARE_THRESHOLD (DriftSettings.share_threshold)"),
     (lambda: GateSettings(approval_policy="sometimes"), "CONTINUUM_APPROVAL_POLICY (GateSettings.approval_policy)"),
+    (lambda: GateSettings(approvers="approver,,alice"), "CONTINUUM_APPROVERS (GateSettings.approvers)"),
     (lambda: KafkaSettings(bootstrap="localhost"), "CONTINUUM_KAFKA_BOOTSTRAP (KafkaSettings.bootstrap)"),
 ])
 def test_a_wrong_value_in_code_names_the_variable_the_field_and_the_fix(build, variable):
@@ -58,6 +59,7 @@ def test_a_wrong_value_in_code_names_the_variable_the_field_and_the_fix(build, v
 def test_a_value_at_the_edge_is_accepted():
     assert DriftSettings(share_threshold=1.0).share_threshold == 1.0
     assert AlertSettings(email_to=" a@x.org, ,b@x.org").recipients == ["a@x.org", "b@x.org"]
+    assert GateSettings(approvers=" approver ,alice").approver_names == ["approver", "alice"]
 
 
 def test_a_section_names_its_variable_for_messages():

@@ -45,8 +45,8 @@ def test_a_first_model_below_the_floor_warns_and_says_there_is_no_champion():
 def test_a_version_waiting_for_a_person_warns_and_says_how_to_decide():
     alert = decision_alert("machine-failure", "3", "pending", evidence([]), [])
     assert (alert.kind, alert.severity) == (APPROVAL_PENDING, WARN)
-    assert alert.title == "machine-failure v3 waits for approval in MLflow"
-    assert "approval=approved or approval=rejected" in alert.reason
+    assert alert.title == "machine-failure v3 waits for approval in Airflow"
+    assert "An approver (CONTINUUM_APPROVERS) approves or rejects it in Airflow" in alert.reason
 
 
 def test_moves_read_from_the_audit_record():
