@@ -8,6 +8,7 @@ Each run fills a fresh topic with live-stamped telemetry, then measures, side by
       the ceiling of consume-to-produce on this machine;
   (b) the sidecar: `python -m ml.serving`, one process, scoring the champion (a 50-tree XGBoost model);
   (c) the naive baseline: one event at a time, decode_event, the generic MLflow pyfunc, produce;
+  (d) one sidecar against two replicas of one consumer group on the same events (bench/serving_group.py);
   and the end-to-end latency (event produced -> prediction appended by the broker) with 5,000 events/s
 offered to the sidecar, counted after a warm-up at the same rate (the broker is still collecting the
 garbage of the throughput runs when the offer starts). The sidecar starts before the model is promoted
@@ -49,6 +50,7 @@ from ml.serving.stream import Records, StreamLoop  # noqa: E402
 from ml.settings import load_settings  # noqa: E402
 from ml.settings.login import use_stack_login  # noqa: E402
 from results_file import RESULTS as RESULTS_DIR, save_figures  # noqa: E402
+from serving_group import GROUP_PARTITIONS, ReplicaComparison, group_topics  # noqa: E402
 from tests.integration.serving_models import CONTRACT, new_model, register, train_booster  # noqa: E402
 from tests.integration.serving_process import SidecarProcess, promote  # noqa: E402
 from tests.integration.serving_topics import events, produce, read_topic  # noqa: E402
@@ -267,15 +269,21 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for run in range(runs):
         tag = f"{run}-{uuid.uuid4().hex[:6]}"
-        topics = make_topics(admin, tag)
+        topics = {**make_topics(admin, tag), **group_topics(admin, tag)}
         model = new_model(client)
         lake = Lake(tempfile.mkdtemp(prefix="bench-serving-lake-"))  # the version's verdict, for the sidecar
         version = register(client, model, booster, lake=lake)
         try:
-            produce(bootstrap, topics["in"], [(k, v, None) for k, v, _ in events(n, seed=run)])
+            records = [(k, v, None) for k, v, _ in events(n, seed=run)]
+            produce(bootstrap, topics["in"], records)
             figures = sidecar_run(bootstrap, settings, client, topics, model, version, n, latency_s,
                                   Path(tempfile.gettempdir()) / f"bench-serving-{tag}.log", lake.uri)
             figures["naive_eps"] = naive(bootstrap, topics, f"models:/{model}/{version}", m)
+            comparison = ReplicaComparison(settings, client, booster, topics, Path(tempfile.gettempdir()))
+            try:
+                figures.update(comparison.start(records).measure(n, span_eps, scored))
+            finally:
+                comparison.close()
         finally:
             for fut in admin.delete_topics(list(topics.values())).values():
                 fut.result(30)
@@ -297,7 +305,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"through mlflow.pyfunc; latency = event produce time to prediction LogAppendTime at 5,000/s "
                      f"offered for {latency_s:g} s after {LATENCY_WARMUP_S:g} s of warm-up; gil_handovers = "
                      f"times in 0.2 s a thread back from C got the GIL from one running Python, median of 5 "
-                     f"each, interleaved, per run; ratios are per "
+                     f"each, interleaved, per run; two_replica_ratio = two sidecar replicas of one group over one "
+                     f"sidecar, one after the other on the same {n:,} events in a topic of {GROUP_PARTITIONS} "
+                     f"partitions, released to the two replicas once they share them; ratios are per "
                      f"run, then the median; the broker and other work share the same {os.cpu_count()} cores (load_avg_1m)")
     print(f"\n{'figure':<28}{'median':>14}   target")
     rows = [("passthrough events/s", out["passthrough_eps"], "ceiling"),
@@ -308,7 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             ("p50 ms at 5k/s", out["p50_ms_at_5k"], ""), ("p99 ms at 5k/s", out["p99_ms_at_5k"], "< 50"),
             ("GIL hand-overs/0.2 s, 5 ms", out["gil_handovers_default"], "Python's default"),
             (f"GIL hand-overs/0.2 s, {SWITCH_INTERVAL_S * 1000:g} ms", out["gil_handovers_tuned"], "the sidecar's"),
-            ("GIL tuned / default", out["gil_tuned_vs_default"], "")]
+            ("GIL tuned / default", out["gil_tuned_vs_default"], ""),
+            (f"1 replica events/s ({GROUP_PARTITIONS} p.)", out["one_replica_eps"], ""),
+            ("2 replicas events/s", out["two_replica_eps"], ""),
+            ("2 replicas / 1", out["two_replica_ratio"], "bounded by the cores")]
     for name, value, target in rows:
         print(f"{name:<28}{value:>14,.2f}   {target}")
     save_figures("serving", out, args.quick, args.out)

@@ -13,8 +13,10 @@ import uuid
 FETCH_QUEUE_BACKOFF_MS = 5
 
 
-def scoring_consumer(bootstrap: str, group: str) -> dict:
-    """The sidecar's telemetry consumer: one group shared by every replica, which split the partitions."""
+def scoring_consumer(bootstrap: str, group: str, session_timeout_ms: int = 10_000) -> dict:
+    """The sidecar's telemetry consumer: one group shared by every replica, which split the partitions.
+    The rebalance callbacks (ml.serving.membership) assign and unassign incrementally and commit before a
+    partition is given up."""
     return {
         "bootstrap.servers": bootstrap,
         "group.id": group,
@@ -22,7 +24,10 @@ def scoring_consumer(bootstrap: str, group: str) -> dict:
         "auto.offset.reset": "earliest",  # a new group scores the stream from its start, missing nothing
         # a rebalance moves only the partitions that change owner: the others keep scoring
         "partition.assignment.strategy": "cooperative-sticky",
-        "session.timeout.ms": 10_000,  # a dead replica's partitions move on within seconds
+        # a dead replica's partitions move on once its session times out, and the others hear of it at their
+        # next heartbeat: at a tenth of the timeout, the hand-over takes at most 1.1 timeouts and a join
+        "session.timeout.ms": session_timeout_ms,
+        "heartbeat.interval.ms": max(session_timeout_ms // 10, 500),
         "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
     }
 

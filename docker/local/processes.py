@@ -100,7 +100,18 @@ def wait(name: str, check: Callable[[], bool], timeout: float) -> float:
     raise StackError(f"{name} not healthy after {timeout:.0f}s; see {LOGS / (name + '.log')}")
 
 
+def instances(name: str) -> list[str]:
+    """The processes a service runs as: itself and, for one run in several replicas, `<name>-2`, `<name>-3`..."""
+    more = [path.stem for path in RUN.glob(f"{name}-*.pid") if path.stem[len(name) + 1:].isdigit()]
+    return [name] + sorted(more, key=lambda stem: int(stem[len(name) + 1:]))
+
+
 def stop(name: str) -> bool:
+    """Stop a service and every replica of it; whether any was running."""
+    return any([_stop(each) for each in reversed(instances(name))])
+
+
+def _stop(name: str) -> bool:
     found = pid(name)
     if found is None:
         return False

@@ -64,7 +64,9 @@ class ServingMetrics:
         r.register(self.end_to_end)
         self.model_version = Gauge("continuum_model_version", "1 for each model version serving live traffic",
                                    ["version"], registry=r)
-        self.lag = Gauge("continuum_consumer_lag", "records behind the end of the assigned partitions", registry=r)
+        self.lag = Gauge("continuum_consumer_lag", "records behind the end of each telemetry partition this replica "
+                         "owns (summed over the replicas, each partition counts once)", ["partition"], registry=r)
+        self.lags: dict[int, int] = {}
         self.ready = Gauge("continuum_ready", "1 when a champion is loaded and the stream is consumed", registry=r)
         self.refused = Counter("continuum_model_refused", "model versions refused (failed to load or check)",
                                registry=r)
@@ -78,3 +80,11 @@ class ServingMetrics:
         for version in versions:
             self.model_version.labels(version).set(1)
         self._versions = set(versions)
+
+    def set_lag(self, lags: dict[int, int]) -> None:
+        """Show exactly these partitions' lag: one this replica no longer owns disappears from its /metrics."""
+        for gone in self.lags.keys() - lags.keys():
+            self.lag.remove(str(gone))
+        for partition, lag in lags.items():
+            self.lag.labels(str(partition)).set(lag)
+        self.lags = dict(lags)

@@ -43,7 +43,8 @@ class Sidecar:
         self.metrics = ServingMetrics()
         self.codec = codec_for(contract, "telemetry")
         self.producer = Producer({**scoring_producer(kafka.bootstrap), "logger": log})
-        consumer = Consumer({**scoring_consumer(kafka.bootstrap, serving.group), "logger": log})
+        consumer = Consumer({**scoring_consumer(kafka.bootstrap, serving.group, serving.session_timeout_ms),
+                             "logger": log})
         self.keeper = ModelKeeper(client, registry.tracking_uri, registry.model_name, contract, self.metrics,
                                   alert_sender(kafka.bootstrap, kafka.topic_alerts, registry.tracking_uri),
                                   lake, serving.poll_s, serving.shadow, serving.bake_hours)

@@ -12,14 +12,14 @@ At-least-once: every output record of a batch carries that batch's delivery call
 offsets are committed only once all of its records are acknowledged by the broker and every earlier
 batch is too, so a crash at any point loses nothing and a restart repeats at most the batches in flight
 (their predictions carry the same event id). Before partitions are revoked in a rebalance and on
-SIGTERM the producer is flushed and the acknowledged offsets committed synchronously. A batch that is not
-delivered stops the loop (DeliveryFailed), and nothing at or past it is ever committed (`ml.serving.offsets`).
+SIGTERM the producer is flushed and the acknowledged offsets committed synchronously (the group's side:
+`ml.serving.membership`). A batch that is not delivered stops the loop (DeliveryFailed), and nothing at or
+past it is ever committed (`ml.serving.offsets`).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import repeat
@@ -29,6 +29,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from ml.contract.decode import RawBatch, raw_batch
 from ml.runtime import collect_young, lower_priority
+from ml.serving.membership import Membership
 from ml.serving.metrics import ServingMetrics
 from ml.serving.offsets import BatchAck, OffsetTracker, first_offsets, last_offsets
 
@@ -131,15 +132,15 @@ class StreamLoop:
         self.batch_max, self.batch_wait_s = batch_max, batch_wait_s
         self.tracker = OffsetTracker(consumer, topic)
         self.subscribed = False
-        self.assigned: set[int] = set()  # partitions this replica owns now
-        self._lag_at = 0.0
+        self.membership = Membership(metrics, self.drain, self._discard, lambda: self.tracker.failure is not None)
         self._scorer = ThreadPoolExecutor(SCORING_THREADS, thread_name_prefix="score", initializer=lower_priority)
         # batches in scoring, in consume order: (its scoring, its acknowledgements, how to produce it)
         self._pending: deque[tuple[Future, BatchAck, Emit]] = deque()
 
     def subscribe(self) -> None:
-        self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
-                                on_lost=self._on_lost)
+        group = self.membership
+        self.consumer.subscribe([self.topic], on_assign=group.on_assign, on_revoke=group.on_revoke,
+                                on_lost=group.on_lost)
         self.subscribed = True
 
     def step(self, score: Score, emit: Emit) -> int:
@@ -167,8 +168,7 @@ class StreamLoop:
         self.tracker.commit_ready()
         if not self._pending:  # nothing waits on this thread now: a short collection instead of a long one later
             collect_young()
-        if time.monotonic() - self._lag_at > 1.0:
-            self._update_lag()
+        self.membership.update_lag(self.consumer)
         return len(messages)
 
     def finish(self) -> None:
@@ -223,23 +223,15 @@ class StreamLoop:
                 "scoring": [("done" if f.done() else "running") for f, _, _ in self._pending],
                 "awaiting_delivery": len(self.tracker.inflight), "failure": self.tracker.failure}
 
-    def _on_assign(self, consumer, partitions) -> None:
-        self.assigned |= {p.partition for p in partitions}
-        log.info("partitions assigned: %s; now own %s", [p.partition for p in partitions], sorted(self.assigned))
+    @property
+    def assigned(self) -> set[int]:
+        """The partitions this replica owns now."""
+        return self.membership.assigned
 
-    def _on_revoke(self, consumer, partitions) -> None:
-        try:
-            if partitions and self.tracker.failure is None:  # after a failure there is nothing left to commit
-                log.info("partitions revoked: %s; flushing and committing", [p.partition for p in partitions])
-                self.drain()  # a failure found here is raised from the consume call that ran the rebalance
-        finally:
-            self.assigned -= {p.partition for p in partitions}
-
-    def _on_lost(self, consumer, partitions) -> None:
-        # the group moved on without us: these offsets can no longer be committed; the new owner repeats them
-        log.warning("partitions lost: %s", [p.partition for p in partitions])
-        self.assigned -= {p.partition for p in partitions}
-        while self._pending:  # scored but not produced: the new owner scores them again
+    def _discard(self) -> None:
+        """The partitions were lost: drop the batches scored and not produced (the new owner scores them
+        again), wait for what was produced, and forget offsets that can no longer be committed."""
+        while self._pending:
             self._pending.popleft()[0].exception()
         self.producer.flush(30)
         self.tracker.forget()
@@ -249,16 +241,3 @@ class StreamLoop:
             raise KafkaException(err)
         if err.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer: %s", err.str())
-
-    def _update_lag(self) -> None:
-        self._lag_at = time.monotonic()
-        try:
-            assigned = self.consumer.assignment()
-            lag = 0
-            for tp in self.consumer.position(assigned) if assigned else []:
-                low, high = self.consumer.get_watermark_offsets(tp, cached=True)
-                if high >= 0:
-                    lag += max(high - (tp.offset if tp.offset >= 0 else low), 0)
-            self.metrics.lag.set(lag)
-        except KafkaException as exc:
-            log.debug("consumer lag unavailable: %s", exc)

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     serving_port: int = Field(8000, ge=1, le=65535, description="HTTP port of the serving sidecar")
     serving_host: str = Field("127.0.0.1", description="address the sidecar's HTTP server binds (0.0.0.0 in a container)")
     serving_group: str = Field("continuum-serving", description="Kafka consumer group the sidecar replicas share")
+    serving_session_timeout_ms: int = Field(
+        10_000, ge=6_000, le=1_800_000,
+        description="milliseconds (6000-1800000, the broker's default bounds) a sidecar replica may go silent before "
+                    "the group hands its partitions to the others: a killed replica's partitions move on within it")
     serving_batch_max: int = Field(20_000, ge=1, le=100_000, description="most events (1-100000) the sidecar scores in one micro-batch")
     serving_batch_wait_ms: float = Field(
         5.0, ge=0, le=10_000, description="milliseconds (0-10000) the sidecar waits to fill a micro-batch")

@@ -191,11 +191,13 @@ class GateSettings(Section):
 
 @dataclass(frozen=True)
 class ServingSettings(Section):
-    """The sidecar: its HTTP port, consumer group, micro-batches, champion checks, shadow and limits."""
+    """The sidecar: its HTTP port, consumer group and session timeout, micro-batches, champion checks, shadow
+    and limits."""
 
     host: str = setting("serving_host")
     port: int = setting("serving_port")
     group: str = setting("serving_group")
+    session_timeout_ms: int = setting("serving_session_timeout_ms")
     batch_max: int = setting("serving_batch_max")
     batch_wait_ms: float = setting("serving_batch_wait_ms")
     poll_s: float = setting("serving_poll_s")

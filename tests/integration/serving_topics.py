@@ -78,13 +78,15 @@ def values(rows: list) -> list[dict]:
 
 
 class Feeder:
-    """Produces live-stamped events in the background, `per_tick` every `tick_s`, until stopped."""
+    """Produces live-stamped events in the background, `per_tick` every `tick_s`, until all are sent or
+    `stop()`: then exactly the first `sent` records were produced."""
 
     def __init__(self, bootstrap: str, topic: str, records: list, per_tick: int = 100, tick_s: float = 0.05) -> None:
         import threading
 
         self.bootstrap, self.topic, self.records, self.per_tick, self.tick_s = bootstrap, topic, records, per_tick, tick_s
         self.sent = 0
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> "Feeder":
@@ -98,9 +100,18 @@ class Feeder:
         if sent is None:
             self._thread.join(timeout_s)
 
+    def stop(self) -> int:
+        """Stop sending; returns how many records were sent (all of them flushed)."""
+        self._stop.set()
+        if self._thread.ident is not None:  # started
+            self._thread.join(60)
+        return self.sent
+
     def _run(self) -> None:
         producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 2})
         for i in range(0, len(self.records), self.per_tick):
+            if self._stop.is_set():
+                return
             for key, value, _ in self.records[i:i + self.per_tick]:
                 producer.produce(self.topic, value, key)  # stamped now: live traffic
             producer.flush(30)
