@@ -47,7 +47,9 @@ class FeatureDrift:
 @dataclass(frozen=True)
 class DriftResult:
     """A window's drift: per feature, the share of features that drifted, and how that share compares to
-    the policy's threshold; the model's most important features and which of them drifted."""
+    the policy's threshold; the model's most important features and which of them drifted. `basis` says
+    what was measured: "sample" (rows, each side capped at `sample_cap`) or "sketch" (the summaries of
+    every row, `ml.drift.sketch`); `false_alarm_rate` is set when the thresholds were calibrated."""
 
     features: tuple[FeatureDrift, ...]
     drift_share: float
@@ -56,6 +58,8 @@ class DriftResult:
     current_rows: int
     sample_cap: int
     top_features: tuple[str, ...] = ()
+    basis: str = "sample"
+    false_alarm_rate: float | None = None
 
     @property
     def drifted(self) -> tuple[str, ...]:
@@ -84,17 +88,18 @@ def sample(frame: pd.DataFrame, rows: int, seed: int = SAMPLE_SEED) -> pd.DataFr
 
 
 def detect_drift(contract: Contract, reference: pd.DataFrame, current: pd.DataFrame, drift: DriftSettings,
-                 importances: dict[str, float] | None = None, top_k: int = 3):
+                 importances: dict[str, float] | None = None, top_k: int = 3, thresholds: dict[str, float] | None = None):
     """Compare a window (the contract's model columns, as `model_frame` gives them) with the reference.
 
-    `drift` says how features are measured and the share that makes the window drifted.
+    `drift` says how features are measured and the share that makes the window drifted; `thresholds`
+    (per column) replace its fixed ones, as the calibrated thresholds of the summaries' check do.
     Returns the `DriftResult` and Evidently's snapshot (its `save_html(path)` writes the report)."""
     columns, categorical, ref, cur = _sides(contract, reference, current, drift)
     definition = DataDefinition(numerical_columns=[c for c in columns if c not in categorical],
                                 categorical_columns=categorical)
     preset = DataDriftPreset(columns=columns, num_method=drift.num_method, cat_method=drift.cat_method,
                              num_threshold=drift.num_threshold, cat_threshold=drift.cat_threshold,
-                             drift_share=drift.share_threshold)
+                             drift_share=drift.share_threshold, per_column_threshold=thresholds)
     snapshot = Report([preset], include_tests=True).run(
         Dataset.from_pandas(cur, data_definition=definition), Dataset.from_pandas(ref, data_definition=definition))
     features = _features(snapshot, categorical, importances or {})

@@ -139,7 +139,14 @@ class Settings(BaseSettings):
     drift_num_threshold: float = Field(0.1, gt=0, description="a number > 0: the numeric distance at or above which a feature drifted")
     drift_cat_threshold: float = Field(0.1, gt=0, description="a number > 0: the categorical distance at or above which a feature drifted")
     drift_sample_rows: int = Field(
-        100_000, ge=1000, description="an integer >= 1000: most rows of each side (reference, window) the drift check reads")
+        100_000, ge=1000, description="an integer >= 1000: most rows of each side (reference, window) the drift report "
+        "draws (the decision reads the summaries of every row)")
+    drift_calibrate: bool = Field(
+        True, description="true or false: calibrate each feature's threshold on the champion's reference at the "
+        "window's row count (false: the fixed drift_num_threshold and drift_cat_threshold)")
+    drift_false_alarm_rate: float = Field(
+        0.01, gt=0, lt=1, description="a fraction in (0, 1): with calibrated thresholds, the most a window of clean "
+        "data may have any feature drifted (shared across the features: Bonferroni)")
     drift_share_threshold: float = Field(
         0.3, gt=0, le=1, description="a fraction in (0, 1]: share of drifted features at or above which a window counts as drifted")
     drift_windows_k: int = Field(3, ge=1, le=100, description="an integer (1-100): consecutive drifted windows that ask for a retrain")

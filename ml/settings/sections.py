@@ -127,6 +127,8 @@ class DriftSettings(Section):
     windows_k: int = setting("drift_windows_k")
     window_hours: int = setting("drift_window_hours")
     match_hour_of_day: bool = setting("drift_match_hour_of_day")
+    calibrate: bool = setting("drift_calibrate")
+    false_alarm_rate: float = setting("drift_false_alarm_rate")
 
 
 @dataclass(frozen=True)
