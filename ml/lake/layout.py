@@ -1,6 +1,7 @@
 """Where every dataset lives in the lake: one function per path, as a data catalog names each dataset once.
 
     raw/<topic>/dt=YYYY-MM-DD/hour=HH/part-<partition>-<first>-<last>.<generation>.parquet + _manifest.json
+    raw/telemetry/dt=.../hour=.../_summary.<generation>.json    the hour's drift summary (sketches, counts)
     quarantine/<topic>/dt=.../hour=.../rejects.<generation>.parquet
     validation/<topic>/dt=.../hour=.../result.json + docs/
     reports/drift/<run>/report.html + summary.json     reports/loop/index.html
@@ -50,6 +51,12 @@ def part_key(topic_kind: str, window: Window, partition: int, first: int, last: 
 def manifest_key(topic_kind: str, window: Window) -> str:
     """An hour's manifest: the files it holds, their checksums, its validation status."""
     return f"{raw_prefix(topic_kind, window)}/{_MANIFEST}"
+
+
+def summary_key(topic_kind: str, window: Window, generation: str) -> str:
+    """The drift summary of an hour's published generation (`ml.drift.summary`): named after the
+    generation, so a summary always describes the files its manifest lists."""
+    return f"{raw_prefix(topic_kind, window)}/_summary.{generation}.json"
 
 
 def is_manifest_key(key: str) -> bool:

@@ -15,6 +15,7 @@ import pyarrow as pa
 from ml.contract import Contract
 from ml.contract.codec import codec_for
 from ml.contract.decode import RawBatch, decode, ndjson, reject_table
+from ml.drift.hours import encode, summarize_parquet
 from ml.kafka import window_reader
 from ml.lake import Lake
 from ml.lake.window import HOUR, Window
@@ -44,7 +45,8 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
     given) from their Kafka timestamp, and repeats of an event id are quarantined with their reasons
     (see `ml.offload.screen`). `progress` is told each step of the publish (see `HourWriter.publish`).
     Returns the hour's manifest: offsets per partition, rows, quarantined records by reason, time
-    bounds, schema hash and file checksums. Rerunning the same hour rewrites the same content.
+    bounds, schema hash and file checksums. Rerunning the same hour rewrites the same content. A
+    telemetry hour is published with its drift summary (`ml.drift.hours`), made from the staged files.
     Process-wide settings are the caller's to choose: `tuning` is entered around the read, parse and
     write of the records only (an entry point passes `ml.runtime.offload_tuning`, which puts back what
     it changed when the records are written); by default nothing process-wide changes.
@@ -111,7 +113,8 @@ def offload_hour(consumer, lake: Lake, contract: Contract, kind: str, topic: str
             "offsets": {str(r.partition): {"start": r.start_offset, "end": r.end_offset} for r in ranges},
             "records_in_window": read, "status": "offloaded", "validation": None,
         }
-        manifest = writer.publish(manifest, progress)
+        summarize = (lambda paths: encode(summarize_parquet(contract, paths))) if telemetry else None
+        manifest = writer.publish(manifest, progress, summarize)
     finally:
         writer.abort()  # staged files go, whatever happened
     log.info("offloaded %s %s: %d rows, %d quarantined %s, generation %s", topic, window.partition_path,

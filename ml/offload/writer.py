@@ -25,7 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ml.lake import Lake
-from ml.lake.layout import manifest_hash, manifest_key, part_key, quarantine_prefix, raw_prefix, rejects_key
+from ml.lake.layout import (manifest_hash, manifest_key, part_key, quarantine_prefix, raw_prefix, rejects_key,
+                            summary_key)
 from ml.lake.window import Window
 
 ROW_GROUP_ROWS = 50_000
@@ -141,10 +142,14 @@ class HourWriter:
         offsets = table.column("kafka_offset")
         part.rows, part.first, part.last = table.num_rows, offsets[0].as_py(), offsets[-1].as_py()
 
-    def publish(self, manifest: dict, progress: Callable[[str], None] | None = None) -> dict:
+    def publish(self, manifest: dict, progress: Callable[[str], None] | None = None,
+                summarize: Callable[[list[Path]], bytes] | None = None) -> dict:
         """Publish the hour as a new generation and switch the manifest to it, then delete the hour's
-        other files. `progress` is told each step ("staged", "published <key>", "committed",
-        "deleted <key>"), for logs and for tests that stop a run between two steps."""
+        other files. `summarize` makes the hour's drift summary (`ml.drift.hours`) from its staged files;
+        it is published with the generation, before the manifest, unless the generation already has one
+        (the same content: a rerun rewrites identical files) or the hour has no rows. `progress` is told
+        each step ("staged", "published <key>", "committed", "deleted <key>"), for logs and for tests
+        that stop a run between two steps."""
         step = progress or (lambda name: None)
         try:
             self.finish()
@@ -157,6 +162,11 @@ class HourWriter:
                       "rows": part.rows, "first_offset": part.first, "last_offset": part.last,
                       "bytes": part.path.stat().st_size, "sha256": digest} for p, part, digest in entries]
             step("staged")
+            kept = {summary_key(self.kind, self.window, generation)} if summarize and entries else set()
+            for summary_at in kept:
+                if not self.lake.exists(summary_at):
+                    self.lake.write_bytes(summary_at, summarize([part.path for _, part, _ in entries]))
+                    step(f"published {summary_at}")
             for entry, (_, part, _) in zip(files, entries):
                 self.lake.publish(part.path, entry["key"])
                 step(f"published {entry['key']}")
@@ -174,7 +184,7 @@ class HourWriter:
             key = manifest_key(self.kind, self.window)
             self.lake.write_text(key, json.dumps(manifest, indent=2, sort_keys=True))
             step("committed")
-            keep = {f["key"] for f in files} | {key} | ({rejects["key"]} if rejects else set())
+            keep = {f["key"] for f in files} | {key} | kept | ({rejects["key"]} if rejects else set())
             for stale in self.lake.list(self.raw_prefix) + self.lake.list(self.quarantine_prefix):
                 if stale not in keep:
                     self.lake.delete(stale)

@@ -125,6 +125,9 @@ def test_each_hour_holds_exactly_its_records_and_quarantines_bad_ones(kafka_boot
         for f in manifest["files"]:
             assert f["key"].endswith(f"part-{f['partition']}-{f['first_offset']}-{f['last_offset']}."
                                      f"{manifest['generation']}.parquet")
+        # the hour's drift summary is published with it: every row counted, per category value
+        summary = json.loads(lake.read_text(f"raw/telemetry/{window.partition_path}/_summary.{manifest['generation']}.json"))
+        assert summary["rows"] == len(ids) and sum(summary["categorical"]["site"]["counts"].values()) == len(ids)
     middle = json.loads(lake.read_text(f"raw/telemetry/{HOURS[1].partition_path}/_manifest.json"))
     assert middle["quarantined"] == len(bad)
     assert HOURS[0].partition_path and json.loads(

@@ -1,6 +1,7 @@
-"""Lake hours for tests and benchmarks, published as the offload publishes them (files and manifest):
-any frame as one hour (`publish`), simulated events' outcomes observed minutes to hours later
-(`observed_outcomes`), and small hours of served predictions and observed labels for unit tests."""
+"""Lake hours for tests and benchmarks, published as the offload publishes them (files, manifest, and
+for telemetry its drift summary when asked): any frame as one hour (`publish`), simulated events'
+outcomes observed minutes to hours later (`observed_outcomes`), and small hours of served predictions
+and observed labels for unit tests."""
 
 from __future__ import annotations
 
@@ -12,18 +13,21 @@ import pyarrow as pa
 
 from ml.contract import load_contract
 from ml.contract.codec import codec_for
+from ml.drift.hours import encode, summarize_parquet
 from ml.lake import Lake
 from ml.lake.window import Window
 from ml.offload.writer import HourWriter
+from ml.simulate.stream import SimConfig, Simulator
 
 CONTRACT = load_contract("machine_telemetry")
 THRESHOLD = 0.5
 
 
 def publish(lake: Lake, kind: str, hour: datetime | Window, df: pd.DataFrame, ts_column: str,
-            status: str = "offloaded") -> dict:
+            status: str = "offloaded", summarize=None) -> dict:
     """One hour of `kind` holding the rows of `df`, stamped by `ts_column`, with the manifest's `status`
-    (`valid`: as lake_offload leaves an hour that passed validation); returns the manifest."""
+    (`valid`: as lake_offload leaves an hour that passed validation) and the summary `summarize` makes
+    of its files, if given; returns the manifest."""
     window = hour if isinstance(hour, Window) else Window.hour(hour)
     schema = codec_for(CONTRACT, kind).output_schema
     df = df.assign(kafka_partition=np.int32(0), kafka_offset=np.arange(len(df), dtype="int64"))
@@ -32,7 +36,7 @@ def publish(lake: Lake, kind: str, hour: datetime | Window, df: pd.DataFrame, ts
                df[ts_column].astype("int64").to_numpy())
     return writer.publish({"topic": kind, "contract": CONTRACT.name, "schema_hash": CONTRACT.schema_hash(),
                            "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
-                           "status": status, "validation": None})
+                           "status": status, "validation": None}, summarize=summarize)
 
 
 def observed_outcomes(events: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -48,6 +52,14 @@ def publish_outcomes(lake: Lake, outcomes: pd.DataFrame) -> None:
     """`outcomes` filed by the hour each was observed in."""
     for start, part in outcomes.groupby(outcomes["observed_at"].dt.floor("h")):
         publish(lake, "outcomes", start.to_pydatetime(), part.sort_values("observed_at"), "observed_at")
+
+
+def telemetry(lake: Lake, window: Window, rows: int, seed: int = 1, summarize: bool = True) -> dict:
+    """About `rows` simulated readings of 50 machines in the hour of `window`; returns its manifest."""
+    df = Simulator(CONTRACT, SimConfig(devices=50, rate=rows / 3600, seed=seed)).frame(window.start_ms, window.end_ms,
+                                                                                        with_label=False)
+    make = (lambda paths: encode(summarize_parquet(CONTRACT, paths))) if summarize else None
+    return publish(lake, "telemetry", window.start, df, "ts", summarize=make)
 
 
 def served(lake: Lake, hour: datetime, rows: list[tuple[str, str, float]], model: str = "machine-failure") -> None:
