@@ -19,7 +19,7 @@ import pandas as pd
 from ml.backtest.data import Stream
 from ml.contract import model_frame
 from ml.lake.window import HOUR
-from ml.drift import measure_drift
+from ml.drift.sketch import frame_drift
 from ml.evaluate import score
 from ml.gates import Gate, check_gates
 from ml.monitor.champion import ChampionInfo
@@ -137,8 +137,8 @@ class Models:
         key = (end, drift, id(model), tuple(sorted(reference.sources.items())))
         if key not in self.drifts:
             contract = self.stream.contract
-            result = measure_drift(contract, model_frame(contract, rows), model_frame(contract, self.stream.frame(hours)),
-                                   drift, model.importances)
+            result = frame_drift(contract, model_frame(contract, rows), model_frame(contract, self.stream.frame(hours)),
+                                 drift, model.importances)
             self.drifts[key] = result.drift_share
         return {"judged": True, "drift_share": self.drifts[key], "last_hour": labels[-1]}
 

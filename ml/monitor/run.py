@@ -5,10 +5,12 @@
 
 For the hour ending at `end` (event time, so a backfill sees what a live run would have seen):
 - drift: the valid telemetry hours of the recent window (`DriftSettings.window_hours`) against the champion's
-  reference of the same hours of the day (`ml.monitor.reference`), with Evidently; the HTML report and its
-  JSON summary go to the run's drift report folder (`layout.drift_report_prefix`). A window holding an
-  hour of the day the reference lacks is not judged for drift (a not-judged window breaks the run of
-  drifted windows); once its live metrics are judged healthy, its hours become the reference of theirs;
+  reference of the same hours of the day (`ml.monitor.reference`): decided on the summaries of every row
+  with calibrated thresholds, Evidently's report drawn on a sample (`ml.monitor.drift_check`); the HTML
+  report and the decision's JSON summary go to the run's drift report folder (`layout.drift_report_prefix`).
+  A window holding an hour of the day the reference lacks is not judged for drift (a not-judged window
+  breaks the run of drifted windows); once its live metrics are judged healthy, its hours become the
+  reference of theirs;
 - live metrics: the champion's mature predictions joined with their outcomes (`ml.monitor.live`), which
   the decision rests on, and every serving version's on the predictions it scored (`live_by_version`);
 - estimated: the champion's figures expected from its calibrated scores on the latest hours, before their
@@ -36,13 +38,14 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from ml.contract import Contract, model_frame
-from ml.drift import detect_drift, measure_drift, write_drift_report
+from ml.contract import Contract
+from ml.drift import write_drift_report
 from ml.lake import Lake
-from ml.lake.layout import decision_key
+from ml.lake.layout import decision_key, manifest_hash
 from ml.lake.window import HOUR, Window
 from ml.monitor.bake import champion_bake
 from ml.monitor.champion import ChampionInfo, champion_info
+from ml.monitor.drift_check import check_window, drift_share
 from ml.monitor.estimate import window_estimate
 from ml.monitor.live import live_figures, window_scores
 from ml.monitor.reference import ReferenceCache, drift_reference
@@ -114,25 +117,24 @@ def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: 
     history = previous_decisions(lake, end, known=known)
     drift_summary, html = None, None
     with tempfile.TemporaryDirectory(prefix="continuum-monitor-") as tmp:
-        current, hours = window_frame(lake, contract, start, end) if info is not None else (pd.DataFrame(), [])
+        manifests, hours, rows = _window_hours(lake, start, end) if info is not None else ([], [], 0)
         if info is not None:
             context["window"]["hours"] = len(hours)
-            reference, note = drift_reference(drift, references.get(info), hours) if len(current) else (None, None)
+            reference, note = drift_reference(drift, references.get(info), hours) if rows else (None, None)
             if note:
                 context["window"]["reference"] = {"rows": 0 if reference is None else len(reference), "note": note,
                                                   "hours_of_day": references.get(info).record()}
             if reference is None and note:  # an hour of the day without a reference: the live metrics watch it
                 context["drift"] = {"judged": False, "reason": note}
             elif reference is not None:
-                result, snapshot = detect_drift(contract, model_frame(contract, reference),
-                                                model_frame(contract, current), drift, info.importances)
+                result, snapshot = check_window(lake, contract, drift, reference, manifests, info.importances)
                 html = Path(tmp) / "report.html"
                 snapshot.save_html(str(html))
                 keys = write_drift_report(lake, result, html, run_id)
                 drift_summary = {**result.to_dict(), "report": keys["html"], "summary": keys["summary"]}
                 context["drift"] = {"judged": True, **{k: drift_summary[k] for k in (
                     "drift_share", "drifted", "top_features", "top_drifted", "window_drifted", "current_rows",
-                    "reference_rows", "report", "summary")}}
+                    "reference_rows", "basis", "report", "summary")}}
                 context["links"]["report"] = lake.url(keys["html"])
             live, by_version, served = live_figures(lake, contract, end, live_settings.window_hours, info.version,
                                                     info.threshold, live_settings.min_mature_labels,
@@ -148,8 +150,8 @@ def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: 
                                            context["estimated"]), monitor,
                               timedelta(minutes=contract.label.max_delay_minutes))
         decision = judged.decision
-        if learns_reference(monitor, len(current), context["live"], decision):
-            context["window"]["reference_added"] = references.learn(info, current, hours)
+        if learns_reference(monitor, rows, context["live"], decision):
+            context["window"]["reference_added"] = _learn(lake, contract, references, info, start, end, hours)
         if decision.retrain:
             context["regime_since"] = judged.regime_since
         mlflow_run = _log_run(registry, run_id, context, decision, html, drift_summary)
@@ -165,18 +167,38 @@ def monitor_hour(lake: Lake, contract: Contract, monitor: MonitorSettings, end: 
     return {"run_id": run_id, "decision": decision.to_dict(), "key": key, **context}
 
 
+def _window_hours(lake: Lake, start: datetime, end: datetime) -> tuple[list[dict], list[str], int]:
+    """The valid telemetry hours in [start, end): their manifests, their starts and their rows (an hour
+    whose manifest does not match its content hash is left out, named in the log)."""
+    manifests = []
+    for manifest in valid_hours(lake, "telemetry", start, end):
+        if manifest.get("content_sha256") != manifest_hash(manifest):
+            log.warning("skipping %s: manifest: content does not match its content_sha256", manifest["window"]["start"])
+            continue
+        manifests.append(manifest)
+    return manifests, [m["window"]["start"] for m in manifests], sum(int(m.get("rows", 0)) for m in manifests)
+
+
+def _learn(lake: Lake, contract: Contract, references: ReferenceCache, info: ChampionInfo, start: datetime,
+           end: datetime, hours: list[str]) -> list[str]:
+    """Add the window's hours whose hour of the day the reference lacks (their rows are read only then)."""
+    if not references.get(info).missing({datetime.fromisoformat(h).astimezone(timezone.utc).hour for h in hours}):
+        return []
+    served, served_hours = window_frame(lake, contract, start, end)
+    return references.learn(info, served, served_hours)
+
+
 def _share(lake: Lake, contract: Contract, drift: DriftSettings, info: ChampionInfo, references: ReferenceCache,
            end: datetime) -> float | None:
     """The drift share of the window ending at `end`, if its last hour is valid and the reference holds its
-    hours of the day (no report drawn, no record: `measure_drift` gives the report's verdicts)."""
-    current, hours = window_frame(lake, contract, end - drift.window_hours * HOUR, end)
+    hours of the day (no report drawn, no record: `drift_share` gives the check's verdicts)."""
+    manifests, hours, _ = _window_hours(lake, end - drift.window_hours * HOUR, end)
     if not hours or hours[-1] != (end - HOUR).isoformat():
         return None
     reference, _ = drift_reference(drift, references.get(info), hours)
     if reference is None:
         return None
-    return measure_drift(contract, model_frame(contract, reference), model_frame(contract, current), drift,
-                         info.importances).drift_share
+    return drift_share(lake, contract, drift, reference, manifests, info.importances)
 
 
 def _estimate(lake: Lake, contract: Contract, end: datetime, info: ChampionInfo, live_settings: LiveSettings,

@@ -102,6 +102,14 @@ def test_quiet_hours_trigger_nothing_and_a_covariate_shift_asks_for_a_retrain_wi
     assert first < 3 and kinds[first] == DATA, kinds
     asked = runs[first]
     assert "consecutive windows" in asked["decision"]["reason"]
+    # decided on every row of the window's hours, from their summaries: these hours were written without
+    # one (as before summaries existed), so each was summarized once, on its first read, and stored
+    span = (datetime.fromisoformat(asked["window"]["start"]), datetime.fromisoformat(asked["window"]["end"]))
+    assert asked["drift"]["basis"] == "sketch" and asked["drift"]["current_rows"] == sum(
+        json.loads(lake.read_text(f"raw/telemetry/{w.partition_path}/_manifest.json"))["rows"]
+        for w in HOURS if span[0] <= w.start < span[1])
+    summarized = {k.rsplit("/", 1)[0] for k in lake.list("raw/telemetry") if "/_summary." in k}
+    assert summarized >= {f"raw/telemetry/{w.partition_path}" for w in QUIET_HOURS + DRIFT_HOURS}
     assert {"air_temperature_k", "rotational_speed_rpm"} <= set(asked["drift"]["drifted"])
     # the evidence is in the lake and in MLflow
     record = json.loads(lake.read_text(asked["key"]))
