@@ -84,7 +84,8 @@ def sketch_step(folder: Path, sample_rows: int) -> dict:
     from ml.drift.detect import SAMPLE_SEED
     from ml.settings import DriftSettings
 
-    contract, lake, drift = load_contract("machine_telemetry"), Lake(str(folder)), DriftSettings(sample_rows=sample_rows)
+    contract, lake, drift = (load_contract("machine_telemetry"), Lake(str(folder)),
+                             DriftSettings(sample_rows=sample_rows, calibrate=True))
     t0 = time.perf_counter()
     reference = window_summary(lake, contract, manifests(lake, "reference"))
     current = window_summary(lake, contract, manifests(lake, "current"))

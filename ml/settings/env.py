@@ -142,7 +142,7 @@ class Settings(BaseSettings):
         100_000, ge=1000, description="an integer >= 1000: most rows of each side (reference, window) the drift report "
         "draws (the decision reads the summaries of every row)")
     drift_calibrate: bool = Field(
-        True, description="true or false: calibrate each feature's threshold on the champion's reference at the "
+        False, description="true or false: calibrate each feature's threshold on the champion's reference at the "
         "window's row count (false: the fixed drift_num_threshold and drift_cat_threshold)")
     drift_false_alarm_rate: float = Field(
         0.01, gt=0, lt=1, description="a fraction in (0, 1): with calibrated thresholds, the most a window of clean "

@@ -27,7 +27,7 @@ T0 = 1_763_596_800_000  # 2025-11-20T00:00Z
 DEVICES, SEED, WINDOW_HOURS = 2000, 21, 6
 QUIET, SHIFTED = 53, 3  # hours after the training day: 48 clean 6-hour windows, then 3 windows ending in the shift
 ONSET = T0 + (24 + QUIET) * HOUR
-DRIFT = DriftSettings()
+DRIFT = DriftSettings(calibrate=True)
 POLICY = Policy(drift_share_threshold=DRIFT.share_threshold, drift_windows_k=DRIFT.windows_k)
 
 

@@ -27,7 +27,7 @@ def window(tmp_path_factory):
 
 def test_the_decision_counts_every_row_and_the_report_shows_its_thresholds(window):
     lake, manifests, reference = window
-    drift = DriftSettings(sample_rows=1000)
+    drift = DriftSettings(sample_rows=1000, calibrate=True)
     result, snapshot = check_window(lake, CONTRACT, drift, reference, manifests)
     assert result.basis == "sketch" and result.current_rows == sum(m["rows"] for m in manifests) > 5000
     assert result.reference_rows == len(reference) and result.false_alarm_rate == drift.false_alarm_rate
