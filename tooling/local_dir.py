@@ -10,8 +10,9 @@ from ml.settings.login import stack_folder
 LOCAL = stack_folder()
 
 # where the stack is: its folder and ports (CONTINUUM_LOCAL_*), its lake and its alert state; `make test`
-# points them at its own stack, so they are kept where the other settings are dropped
-WHERE_THE_STACK_IS = ("CONTINUUM_LOCAL_", "CONTINUUM_LAKE_URI", "CONTINUUM_ALERT_STATE_PATH")
+# points them at its own stack, so they are kept where the other settings are dropped; and how it runs
+# Airflow (CONTINUUM_EXECUTOR: a restart keeps the executor whose broker and workers are running)
+WHERE_THE_STACK_IS = ("CONTINUUM_LOCAL_", "CONTINUUM_LAKE_URI", "CONTINUUM_ALERT_STATE_PATH", "CONTINUUM_EXECUTOR")
 
 
 def stack_defaults_env(environ: dict | None = None) -> dict[str, str]:

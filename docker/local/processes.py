@@ -89,6 +89,14 @@ def spawn(name: str, cmd: list[str], env: dict[str, str] | None = None, cwd: Pat
     return proc.pid
 
 
+def group_of(commands: list[str], first: str = "") -> list[str]:
+    """One service made of several processes: a shell that runs `first`, then every command in the
+    background, and exits when the last of them has. They share the process group `stop` signals, and
+    the shell, kept alive by its trap, outlives each, so the pid the stack keeps lives as long as any."""
+    script = "trap : TERM INT\n" + (f"{first} || exit 1\n" if first else "") + "".join(f"{c} &\n" for c in commands)
+    return ["/bin/sh", "-c", script + "while ! wait; do :; done\n"]
+
+
 def wait(name: str, check: Callable[[], bool], timeout: float) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout:

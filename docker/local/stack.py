@@ -7,7 +7,9 @@
     python docker/local/stack.py pause|resume --started-file F   # make test: the user's stack stops, then restarts
 
 PostgreSQL holds Airflow's metadata (as in docker-compose); it is installed with apt-get when it is
-missing on a Debian machine run as root, and otherwise named as a prerequisite.
+missing on a Debian machine run as root, and otherwise named as a prerequisite. Airflow runs the
+LocalExecutor; with CONTINUUM_EXECUTOR=celery the CeleryExecutor, whose Redis broker and two workers
+start and stop with Airflow (services/executor.py).
 
 Every service listens on loopback; pid files live in .local/run, logs in .local/logs. `up` starts only
 what is not already healthy and can record what it started, so `make test` stops exactly that.
@@ -23,14 +25,16 @@ from pathlib import Path
 
 from credentials import SECRETS, stored
 from processes import LOCAL, LOGS, StackError, log, pid, port_open, stop
-from services import airflow, kafka, live, mlflow, postgres, s3, serving
+from services import airflow, executor, kafka, live, mlflow, postgres, redis, s3, serving, workers
 
 SERVICES = {
     "kafka": kafka.SERVICE,
     "mlflow": mlflow.SERVICE,
     "s3": s3.SERVICE,
     "postgres": postgres.SERVICE,
+    "redis": redis.SERVICE,
     "airflow": airflow.SERVICE,
+    "workers": workers.SERVICE,
     "serving": serving.SERVICE,
     "live": live.SERVICE,
 }
@@ -125,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     # named, any service; by default, those that are not optional (`up`) or all of them (`down`)
     names = args.services or [n for n, svc in SERVICES.items() if args.command == "down" or not svc.optional]
     try:
+        if args.command in ("up", "down"):
+            names = executor.with_companions(names)
         if args.command in ("pause", "resume") and not args.started_file:
             parser.error(f"{args.command} needs --started-file FILE (where the paused services are recorded)")
         if args.command == "up":

@@ -1,18 +1,24 @@
-"""Airflow standalone on the stack's PostgreSQL, with the repository's DAGs and plugins, and the clean
-slate `make demo` starts from (`reset`)."""
+"""Airflow on the stack's PostgreSQL, with the repository's DAGs and plugins, and the clean slate
+`make demo` starts from (`reset`).
+
+Under the LocalExecutor (the default) it runs as `airflow standalone`. Standalone always runs the
+LocalExecutor, so under the CeleryExecutor (`CONTINUUM_EXECUTOR=celery`, services/executor.py) the same
+components run as docker-compose runs them, one process each in one process group, after `airflow db
+migrate`; the tasks then run on the Celery workers (services/workers.py)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import urllib.request
 from contextlib import closing
 from pathlib import Path
 
 from credentials import secret, write_private
-from processes import LOCAL, LOGS, ROOT, Service, StackError, log, spawn, stop, wait
-from services import postgres
+from processes import LOCAL, LOGS, ROOT, Service, StackError, group_of, log, spawn, stop, wait
+from services import executor, postgres, redis
 from services.kafka import KAFKA_PORT
 from services.mlflow import credentials
 
@@ -52,6 +58,7 @@ def airflow_env() -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
     }
     env = {k: os.environ.get(k, v) for k, v in env.items()}
+    env.update(executor.executor_env())  # CONTINUUM_EXECUTOR is the one switch
     # the tasks register versions and move aliases as the stack's pipeline account (its own, whatever the
     # caller's environment holds: this Airflow talks to this stack's MLflow)
     env.update(credentials("pipeline"))
@@ -96,11 +103,27 @@ def start() -> None:
         raise StackError(f"airflow needs its database: PostgreSQL is not answering on "
                          f"127.0.0.1:{postgres.POSTGRES_PORT}; "
                          "start it first (`python docker/local/stack.py up postgres airflow`)")
+    if executor.celery() and not redis.ready():
+        raise StackError(f"the CeleryExecutor needs its broker: Redis is not answering on 127.0.0.1:{redis.REDIS_PORT}; "
+                         "start it first (`python docker/local/stack.py up redis airflow`)")
     (LOCAL / "airflow").mkdir(parents=True, exist_ok=True)
     prepare_login()
-    spawn("airflow", [str(Path(sys.executable).with_name("airflow")), "standalone"], env=airflow_env())
+    spawn("airflow", _command(), env=airflow_env())
     took = wait("airflow", ready, 240)
-    log(f"airflow ready on http://127.0.0.1:{AIRFLOW_PORT} in {took:.1f}s; its login: `make status`")
+    log(f"airflow ready on http://127.0.0.1:{AIRFLOW_PORT} ({executor.EXECUTORS[executor.CHOSEN]}) in {took:.1f}s; "
+        "its login: `make status`")
+
+
+def _command() -> list[str]:
+    """`airflow standalone`, or under Celery its components: the scheduler, the dag-processor, the
+    triggerer and the API server, started once the database is migrated, in one process group. On one
+    machine every component reads task logs from the same folder: the triggerer serves none."""
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    if not executor.celery():
+        return [airflow, "standalone"]
+    airflow = shlex.quote(airflow)
+    components = ["scheduler", "dag-processor", "triggerer --skip-serve-logs", "api-server"]
+    return group_of([f"{airflow} {c}" for c in components], first=f"{airflow} db migrate")
 
 
 def reset() -> None:
@@ -122,6 +145,7 @@ def reset() -> None:
         runs = None
     if runs == 0:
         return
+    stop("workers")  # under Celery: they run the old database's tasks
     stop("airflow")
     with closing(postgres.connect()) as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
