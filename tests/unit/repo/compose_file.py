@@ -9,8 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 ONE_SHOT = {"kafka-init", "minio-init", "mlflow-init", "airflow-init"}
-AIRFLOW = ["airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
-REQUIRED = {"kafka", "minio", "postgres", "mlflow", *AIRFLOW, "serving", "prometheus", "grafana", *ONE_SHOT}
+AIRFLOW = ["airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+           "airflow-worker"]
+REQUIRED = {"kafka", "minio", "postgres", "redis", "mlflow", *AIRFLOW, "serving", "prometheus", "grafana", *ONE_SHOT}
 # Local defaults the embedded stack has no constant for (documented in the architecture).
 MINIO_CONSOLE_PORT, POSTGRES_PORT, PROMETHEUS_PORT, GRAFANA_PORT = 9001, 5432, 9090, 3000
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|KEY")
