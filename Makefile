@@ -23,7 +23,15 @@ UV_VERSION := 0.13.9
 UV := $(VENV)/bin/uv
 EXPORT := $(UV) export --frozen --all-extras --no-emit-project --no-hashes --no-header --quiet
 
-.PHONY: demo replay test up down status venv clean bench lock lock-check live alive
+.PHONY: demo replay test up down status venv clean bench lock lock-check live alive helm
+
+# helm for the chart's test (deploy/): built once from the Go module proxy into .local/bin
+HELM := .local/bin/helm
+$(HELM): deploy/build-helm.sh
+	@bash deploy/build-helm.sh
+	@touch $(HELM)
+
+helm: $(HELM)
 
 $(STAMP): pyproject.toml uv.lock constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=/path/to/python3.11")'
@@ -94,7 +102,7 @@ live: $(STAMP)
 # The suite runs on a stack of its own in .local/test (its broker, registry, lake, database and Airflow),
 # never on the demo's data: a stack running from .local is paused (stopped, its data kept) and
 # restarted when the tests end.
-test: $(STAMP) lock-check
+test: $(STAMP) lock-check $(HELM)
 	@mkdir -p .local/run $(TEST_LOCAL)/run; \
 	$(STACK) pause --started-file .local/run/paused-by-test || exit 1; \
 	trap '$(TEST_ENV) $(STACK) down --started-file $(TEST_LOCAL)/run/test-started; \
