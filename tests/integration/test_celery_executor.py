@@ -50,8 +50,8 @@ def celery_stack(kafka_bootstrap, mlflow_uri, topic_factory):
            "CONTINUUM_TOPIC_ALERTS": topic_factory("celery.alerts"),
            **{f"CONTINUUM_TOPIC_{kind.upper()}": topic for kind, topic in topics.items()},
            **{f"CONTINUUM_LOCAL_{name}_PORT": str(free_port()) for name in ("POSTGRES", "REDIS", "AIRFLOW")},
-           # only the runs triggered here: no schedule creates others
-           "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+           # only the runs triggered here: no schedule creates others; the DAG files parsed once
+           "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False", "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
            # two task slots a worker: the offload's three topics cannot all go to one
            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2"}
