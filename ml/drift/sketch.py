@@ -6,7 +6,8 @@ The distances are Evidently's, computed from the summaries (`ml.drift.summary`) 
   by the reference's exact standard deviation (at least 0.001, as Evidently norms it);
 - categorical, Jensen-Shannon: from the exact counts per value, on the union of the values seen.
 Each feature's threshold is calibrated on the reference at the window's row count
-(`ml.drift.calibrate`) or, with calibration off, the fixed threshold of its kind. The verdict is a
+(`ml.drift.calibrate`), never below the fixed threshold of its kind (the smallest distance that counts as
+drift, however many rows show it), or, with calibration off, that fixed threshold. The verdict is a
 `DriftResult` like the sampled check's, with `basis` "sketch" and the rows of both sides in full.
 
     result = sketch_drift(contract, reference_summary, window_summary, settings.drift, importances)
@@ -67,10 +68,11 @@ def sketch_drift(contract: Contract, reference: Summary, current: Summary, drift
         empty = [c for c in columns if summary.count(c) == 0]
         if empty:
             raise ValueError(f"drift: feature {empty[0]!r} has no values in the {side} rows")
-    if drift.calibrate:
-        thresholds = calibrated_thresholds(reference, current, columns, drift.false_alarm_rate)
-    else:
-        thresholds = {c: drift.num_threshold if c in reference.numeric else drift.cat_threshold for c in columns}
+    fixed = {c: drift.num_threshold if c in reference.numeric else drift.cat_threshold for c in columns}
+    thresholds = fixed
+    if drift.calibrate:  # the fixed thresholds stay the floor: the smallest distance worth a retrain
+        calibrated = calibrated_thresholds(reference, current, columns, drift.false_alarm_rate)
+        thresholds = {c: max(calibrated[c], fixed[c]) for c in columns}
     importances = importances or {}
     features = []
     for name in columns:

@@ -136,14 +136,14 @@ class Settings(BaseSettings):
     # monitoring (ml/drift, ml/policy.py, monitor_model): when drift, live metrics or age ask for a retrain
     drift_num_method: str = Field("wasserstein", description="an Evidently drift method for numeric features (a distance, e.g. wasserstein)")
     drift_cat_method: str = Field("jensenshannon", description="an Evidently drift method for categorical features (e.g. jensenshannon)")
-    drift_num_threshold: float = Field(0.1, gt=0, description="a number > 0: the numeric distance at or above which a feature drifted")
-    drift_cat_threshold: float = Field(0.1, gt=0, description="a number > 0: the categorical distance at or above which a feature drifted")
+    drift_num_threshold: float = Field(0.1, gt=0, description="a number > 0: the numeric distance at or above which a feature drifted (with calibration, the least threshold)")
+    drift_cat_threshold: float = Field(0.1, gt=0, description="a number > 0: the categorical distance at or above which a feature drifted (with calibration, the least threshold)")
     drift_sample_rows: int = Field(
         100_000, ge=1000, description="an integer >= 1000: most rows of each side (reference, window) the drift report "
         "draws (the decision reads the summaries of every row)")
     drift_calibrate: bool = Field(
         False, description="true or false: calibrate each feature's threshold on the champion's reference at the "
-        "window's row count (false: the fixed drift_num_threshold and drift_cat_threshold)")
+        "window's row count, never below drift_num_threshold and drift_cat_threshold (false: those fixed thresholds)")
     drift_false_alarm_rate: float = Field(
         0.01, gt=0, lt=1, description="a fraction in (0, 1): with calibrated thresholds, the most a window of clean "
         "data may have any feature drifted (shared across the features: Bonferroni)")

@@ -7,6 +7,7 @@ import pytest
 
 from ml.contract import load_contract, model_frame
 from ml.drift import measure_drift
+from ml.drift.calibrate import calibrated_thresholds
 from ml.drift.sketch import frame_drift, sketch_drift
 from ml.drift.summary import Summary
 from ml.settings import DriftSettings
@@ -68,6 +69,23 @@ def test_the_fixed_thresholds_apply_at_their_edge(stream):
     above = sketch_drift(CONTRACT, ref, cur, DriftSettings(calibrate=False, num_threshold=score * (1 + 1e-9)))
     assert "air_temperature_k" in at.drifted and "air_temperature_k" not in above.drifted
     assert at.false_alarm_rate is None and {f.threshold for f in at.features if f.kind == "categorical"} == {0.1}
+
+
+def test_calibrated_thresholds_never_go_below_the_fixed_ones_at_their_edge(stream):
+    reference, windows = stream
+    ref, cur = Summary.of(CONTRACT, reference), Summary.merged([Summary.of(CONTRACT, p) for p in windows[2]])
+    name = "air_temperature_k"
+    raw = calibrated_thresholds(ref, cur, list(CONTRACT.model_columns), 0.01)[name]
+
+    def feature(**settings):
+        result = sketch_drift(CONTRACT, ref, cur, DriftSettings(calibrate=True, **settings))
+        return {f.name: f for f in result.features}[name]
+
+    assert feature(num_threshold=raw * (1 - 1e-9)).threshold == raw  # the calibrated one, above the floor
+    assert feature(num_threshold=raw * (1 + 1e-9)).threshold == raw * (1 + 1e-9)  # the floor
+    score = feature().score
+    assert score > raw  # the covariate shift: drifted by the calibrated threshold, so the floor decides
+    assert feature(num_threshold=score).drifted and not feature(num_threshold=score * (1 + 1e-9)).drifted
 
 
 def test_methods_the_summaries_cannot_measure_are_named_and_frames_fall_back_to_samples(stream):
