@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ml.lake import STAGING_DIR, Lake
-from ml.lake.layout import manifest_key, quarantine_prefix, raw_prefix
+from ml.lake.layout import manifest_key, quarantine_prefix, raw_prefix, summary_key
 from ml.lake.window import Window
 from tests.integration.fault_stack import BUCKET, ROOT, FaultStack
 from tests.integration.fault_stream import Fault
@@ -63,7 +63,8 @@ def offload(bootstrap: str, topic: str, lake: Lake, window: Window, progress=Non
 def seen(lake: Lake, window: Window) -> dict:
     """The hour as a reader sees it: the event ids of the files its manifest names (none without one),
     files that are not whole (named and missing or changed, or listed and unreadable), and strays (files
-    listed that no manifest names: left by a run that stopped, and the next run's to delete)."""
+    listed that no manifest names, nor its drift summary: left by a run that stopped, and the next run's
+    to delete)."""
     from ml.validation import read_hour
 
     keys = lake.list(raw_prefix("telemetry", window)) + lake.list(quarantine_prefix("telemetry", window))
@@ -80,6 +81,7 @@ def seen(lake: Lake, window: Window) -> dict:
     df, problems = read_hour(lake, CONTRACT, "telemetry", manifest)
     named = {f["key"] for f in manifest["files"]} | {mkey} | ({manifest["quarantine_file"]["key"]}
                                                             if manifest.get("quarantine_file") else set())
+    named.add(summary_key("telemetry", window, manifest["generation"]))  # the drift summary of these files
     return {"ids": list(df["event_id"]), "partial": unreadable + len(problems), "strays": len(set(keys) - named)}
 
 
