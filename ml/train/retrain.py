@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow import MlflowClient
 
-from ml.contract import Contract, model_frame
+from ml.contract import Contract
 from ml.evaluate import score
 from ml.handover import require
 from ml.lake import Lake
