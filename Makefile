@@ -11,9 +11,12 @@ TEST_LOCAL := $(CURDIR)/.local/test
 TEST_ENV := CONTINUUM_LOCAL_DIR=$(TEST_LOCAL) CONTINUUM_LAKE_URI=$(TEST_LOCAL)/lake \
 	CONTINUUM_ALERT_STATE_PATH=$(TEST_LOCAL)/alerts/state.json CONTINUUM_TEST_AIRFLOW_HOME=$(TEST_LOCAL)/airflow
 PYTEST_ARGS ?=
-# `make test` runs two lanes at once on its stack: the tests that need no service (CPU-bound, at lower
-# priority) beside the integration and end-to-end tests (mostly waiting on services)
+# `make test` runs two lanes at once on its stack. The side lane: the tests that need no service
+# (CPU-bound, at lower priority), then those that start stacks of their own (their own broker, registry
+# or Airflow: nothing they do touches the suite's). The services lane: the integration and end-to-end
+# tests on the suite's stack, which mostly wait on the services.
 UNIT_LANE := tests/unit tests/dags
+OWN_STACK_LANE := $(wildcard tests/integration/test_faults.py tests/integration/test_celery_executor.py)
 SERVICE_LANE := tests/integration tests/e2e
 # the demo's world after its drift, where its live stream goes on (see `make demo`)
 DEMO_LIVE_SCENARIO := covariate;concept
@@ -110,13 +113,16 @@ test: $(STAMP) lock-check $(HELM)
 	export $(TEST_ENV); \
 	$(STACK) up $(TEST_SERVICES) --own --started-file $(TEST_LOCAL)/run/test-started || exit 1; \
 	if [ -n "$(PYTEST_ARGS)" ]; then $(PY) -m pytest $(PYTEST_ARGS); exit; fi; \
-	echo "unit lane ($(UNIT_LANE)) runs beside the others at lower priority; its log: $(TEST_LOCAL)/unit-lane.log"; \
-	nice -n 10 $(PY) -m pytest $(UNIT_LANE) -p no:cacheprovider > $(TEST_LOCAL)/unit-lane.log 2>&1 & unit=$$!; \
-	$(PY) -m pytest $(SERVICE_LANE); services=$$?; \
-	wait $$unit; units=$$?; \
-	echo "======== unit lane ($(UNIT_LANE)) ========"; cat $(TEST_LOCAL)/unit-lane.log; \
-	echo "make test: services lane exit $$services, unit lane exit $$units"; \
-	[ $$services -eq 0 ] && [ $$units -eq 0 ]
+	echo "side lane ($(UNIT_LANE), then $(or $(OWN_STACK_LANE),nothing)) runs beside the others; its log: $(TEST_LOCAL)/side-lane.log"; \
+	{ nice -n 10 $(PY) -m pytest $(UNIT_LANE) -p no:cacheprovider; units=$$?; owns=0; \
+	  if [ -n "$(OWN_STACK_LANE)" ]; then $(PY) -m pytest $(OWN_STACK_LANE) -p no:cacheprovider; owns=$$?; fi; \
+	  echo "side lane: unit tests exit $$units, own-stack tests exit $$owns"; \
+	  [ $$units -eq 0 ] && [ $$owns -eq 0 ]; } > $(TEST_LOCAL)/side-lane.log 2>&1 & side=$$!; \
+	$(PY) -m pytest $(SERVICE_LANE) $(addprefix --ignore=,$(OWN_STACK_LANE)); services=$$?; \
+	wait $$side; sides=$$?; \
+	echo "======== side lane ========"; cat $(TEST_LOCAL)/side-lane.log; \
+	echo "make test: services lane exit $$services, side lane exit $$sides"; \
+	[ $$services -eq 0 ] && [ $$sides -eq 0 ]
 
 bench: $(STAMP)
 	@for b in bench/*.py; do $(PY) $$b || exit 1; done

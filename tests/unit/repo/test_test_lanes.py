@@ -1,5 +1,6 @@
-"""`make test` runs its tests in two lanes at once: every test file is in exactly one, and the lane
-that runs beside the services' tests holds no test that talks to a service."""
+"""`make test` runs its tests in two lanes at once: every test file is in exactly one part of one lane,
+the unit part of the side lane holds no test that talks to a service, and the tests that start stacks
+of their own run in the side lane only."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ def _lanes() -> dict[str, list[str]]:
     """The lanes' folders, as make itself reads them."""
     out = subprocess.run(["make", "-pn", "lock-check"], cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
     lanes = {}
-    for name in ("UNIT_LANE", "SERVICE_LANE"):
-        found = re.search(rf"^{name} :?= (.+)$", out, re.MULTILINE)
+    for name in ("UNIT_LANE", "OWN_STACK_LANE", "SERVICE_LANE"):
+        found = re.search(rf"^{name} :?= ?(.*)$", out, re.MULTILINE)
         assert found, f"{name} is not set in the Makefile"
         lanes[name] = found.group(1).split()
     return lanes
@@ -31,8 +32,11 @@ def test_every_test_file_is_in_exactly_one_lane_and_the_unit_lane_needs_no_servi
     lanes = _lanes()
     files = sorted(ROOT.glob("tests/**/test_*.py"))
     assert len(files) > 100
+    own = {ROOT / name for name in lanes["OWN_STACK_LANE"]}
     for path in files:
         homes = [name for name, folders in lanes.items() if _in(path, folders)]
+        if path in own:  # the services lane runs without them (--ignore)
+            homes.remove("SERVICE_LANE")
         assert len(homes) == 1, f"{path.relative_to(ROOT)} is in lanes {homes}: put its folder in one lane"
     for path in files:
         if _in(path, lanes["UNIT_LANE"]):
@@ -44,7 +48,9 @@ def test_every_test_file_is_in_exactly_one_lane_and_the_unit_lane_needs_no_servi
 def test_a_subset_runs_alone_and_the_lanes_both_decide_the_exit():
     dry = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
     assert 'if [ -n "" ]; then' in dry  # PYTEST_ARGS empty: both lanes
-    assert "[ $services -eq 0 ] && [ $units -eq 0 ]" in dry
+    assert "[ $units -eq 0 ] && [ $owns -eq 0 ]" in dry and "[ $services -eq 0 ] && [ $sides -eq 0 ]" in dry
+    for name in _lanes()["OWN_STACK_LANE"]:
+        assert f"--ignore={name}" in dry
     subset = subprocess.run(["make", "-n", "test", "PYTEST_ARGS=tests/unit/repo"], cwd=ROOT, capture_output=True,
                             text=True, timeout=60).stdout
     assert 'if [ -n "tests/unit/repo" ]; then .venv/bin/python -m pytest tests/unit/repo; exit; fi' in subset
