@@ -1,8 +1,11 @@
 """A mergeable summary of telemetry rows: what the drift check needs of them, in a few kilobytes.
 
-Per numeric model column: an Apache DataSketches KLL quantile sketch (its quantile function, within a
-known rank error), and the exact count, mean and sum of squared deviations of its finite values (the
-reference's standard deviation norms the Wasserstein distance). Per categorical model column: the
+Per numeric model column: its finite values themselves while there are at most EXACT_MAX of them, past
+that an Apache DataSketches KLL quantile sketch (its quantile function, within a known rank error), and
+the exact count, mean and sum of squared deviations of its finite values (the reference's standard
+deviation norms the Wasserstein distance). A KLL sketch compacts at random, so two sketches of the same
+rows differ a little; below EXACT_MAX a summary is exact, and so the same on every run: a window of a
+few thousand rows, which sits nearest a threshold, is judged the same way by a rerun or a backfill. Per categorical model column: the
 exact count of each value. Missing and infinite values are counted apart and left out, as the drift
 tests leave them out. Summaries of hours merge into the summary of their window, so the check's cost
 grows with the number of hours, not rows:
@@ -26,31 +29,52 @@ from datasketches import kll_doubles_sketch
 from ml.contract import Contract
 
 KLL_K = 1000  # normalized rank error about 0.25% (measured effect on the distances: tests/unit/drift)
+EXACT_MAX = 16_384  # values a column keeps exactly (128 KiB) before it becomes a sketch
 FORMAT = 1
 
 
 @dataclass
 class NumericSummary:
-    """One numeric column: its KLL sketch and the exact moments of its finite values."""
+    """One numeric column: its values (at most EXACT_MAX) or their KLL sketch, and their exact moments."""
 
-    sketch: kll_doubles_sketch = field(default_factory=lambda: kll_doubles_sketch(KLL_K))
+    sketch: kll_doubles_sketch | None = None  # None while the values are kept exactly
     count: int = 0
     mean: float = 0.0
     m2: float = 0.0
     missing: int = 0
+    exact: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="float64"))
 
     def add(self, values: np.ndarray) -> None:
         values = np.asarray(values, dtype="float64")
         finite = values[np.isfinite(values)]
         self.missing += len(values) - len(finite)
         if len(finite):
-            self.sketch.update(finite)
+            self._absorb(finite)
             self._combine(len(finite), float(finite.mean()), float(((finite - finite.mean()) ** 2).sum()))
 
     def merge(self, other: "NumericSummary") -> None:
-        self.sketch.merge(other.sketch)
+        if other.sketch is None:
+            self._absorb(other.exact)
+        else:
+            self._sketched().merge(other.sketch)
         self.missing += other.missing
         self._combine(other.count, other.mean, other.m2)
+
+    def _absorb(self, finite: np.ndarray) -> None:
+        """Keep the values exactly while the column holds at most EXACT_MAX, else sketch them."""
+        if self.sketch is None and len(self.exact) + len(finite) <= EXACT_MAX:
+            self.exact = np.concatenate([self.exact, finite])
+        else:
+            self._sketched().update(finite)
+
+    def _sketched(self) -> kll_doubles_sketch:
+        """The column's sketch, made from its exact values the first time it is needed."""
+        if self.sketch is None:
+            self.sketch = kll_doubles_sketch(KLL_K)
+            if len(self.exact):
+                self.sketch.update(self.exact)
+            self.exact = np.empty(0, dtype="float64")
+        return self.sketch
 
     def _combine(self, n: int, mean: float, m2: float) -> None:
         """Chan's parallel update of count, mean and squared deviations: exact whatever the split."""
@@ -68,19 +92,31 @@ class NumericSummary:
         return math.sqrt(self.m2 / self.count) if self.count else 0.0
 
     def items(self) -> tuple[np.ndarray, np.ndarray]:
-        """The values the sketch keeps, sorted, and the weight (rows) each stands for."""
+        """The values kept, sorted, and the weight (rows) each stands for (1 for exact values)."""
+        if self.sketch is None:
+            values = np.sort(self.exact, kind="stable")
+            return values, np.ones(len(values))
         pairs = np.array(list(self.sketch), dtype="float64").reshape(-1, 2)
         order = np.argsort(pairs[:, 0], kind="stable")
         return pairs[order, 0], pairs[order, 1]
 
+    def rank(self, x: float) -> float:
+        """The share of values at or below `x` (within the sketch's rank error once sketched)."""
+        if self.sketch is None:
+            return float((self.exact <= x).mean()) if len(self.exact) else 0.0
+        return self.sketch.get_rank(x, inclusive=True)
+
     def to_dict(self) -> dict:
-        return {"count": self.count, "mean": self.mean, "m2": self.m2, "missing": self.missing,
-                "kll": base64.b64encode(self.sketch.serialize()).decode("ascii")}
+        kept = ({"values": base64.b64encode(np.sort(self.exact).astype("<f8").tobytes()).decode("ascii")}
+                if self.sketch is None else {"kll": base64.b64encode(self.sketch.serialize()).decode("ascii")})
+        return {"count": self.count, "mean": self.mean, "m2": self.m2, "missing": self.missing, **kept}
 
     @classmethod
     def from_dict(cls, data: dict) -> "NumericSummary":
-        return cls(kll_doubles_sketch.deserialize(base64.b64decode(data["kll"])), int(data["count"]),
-                   float(data["mean"]), float(data["m2"]), int(data["missing"]))
+        moments = (int(data["count"]), float(data["mean"]), float(data["m2"]), int(data["missing"]))
+        if "values" in data:
+            return cls(None, *moments, exact=np.frombuffer(base64.b64decode(data["values"]), dtype="<f8").copy())
+        return cls(kll_doubles_sketch.deserialize(base64.b64decode(data["kll"])), *moments)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ml.contract import load_contract, model_frame
-from ml.drift.summary import Summary
+from ml.drift.summary import EXACT_MAX, NumericSummary, Summary
 from ml.simulate.stream import SimConfig, Simulator
 
 CONTRACT = load_contract("machine_telemetry")
@@ -33,12 +33,34 @@ def test_merged_hours_count_every_row_and_keep_exact_moments(hours):
         finite = values[np.isfinite(values)]
         assert column.count == len(finite) and column.missing == len(values) - len(finite), name
         assert column.mean == pytest.approx(finite.mean(), rel=1e-12) and column.std == pytest.approx(finite.std(), rel=1e-9)
-        assert column.sketch.n == len(finite)
+        assert column.sketch is not None and column.sketch.n == len(finite)  # past EXACT_MAX: a sketch
         for q in (0.1, 0.5, 0.9):  # ranks within the sketch's error (k=1000: about 0.25%)
             x = float(np.quantile(finite, q))
-            assert abs(column.sketch.get_rank(x, inclusive=True) - (finite <= x).mean()) < 0.005, name
+            assert abs(column.rank(x) - (finite <= x).mean()) < 0.005, name
     counts = whole["site"].value_counts()
     assert dict(merged.categorical["site"].counts) == {k: int(v) for k, v in counts.items() if v}
+
+
+def test_up_to_exact_max_values_are_kept_exactly_so_every_run_gives_the_same_summary():
+    values = np.random.default_rng(4).normal(size=EXACT_MAX + 1)
+    half = EXACT_MAX // 2
+    parts = []
+    for chunk in (values[:half], values[half:EXACT_MAX]):
+        part = NumericSummary()
+        part.add(chunk)
+        parts.append(part)
+    at_edge = NumericSummary()
+    for part in parts:
+        at_edge.merge(part)
+    assert at_edge.sketch is None and at_edge.items()[0].tolist() == sorted(values[:EXACT_MAX].tolist())
+    assert at_edge.items()[1].tolist() == [1.0] * EXACT_MAX and at_edge.rank(0.0) == (values[:EXACT_MAX] <= 0).mean()
+    again = NumericSummary.from_dict(json.loads(json.dumps(at_edge.to_dict())))
+    assert again.to_dict() == at_edge.to_dict() and again.items()[0].tolist() == at_edge.items()[0].tolist()
+    one_more = NumericSummary()
+    one_more.merge(at_edge)
+    one_more.add(values[EXACT_MAX:])
+    assert one_more.sketch is not None and one_more.sketch.n == EXACT_MAX + 1 and len(one_more.exact) == 0
+    assert one_more.count == EXACT_MAX + 1 and one_more.mean == pytest.approx(values.mean(), rel=1e-12)
 
 
 def test_missing_and_infinite_values_are_counted_apart(hours):
