@@ -65,7 +65,7 @@ class Fuzzer:
         self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(CLIENTS)]
 
     def start(self) -> "Fuzzer":
-        self.began = time.monotonic()
+        self.began, self.cpu_began = time.monotonic(), time.process_time()
         for t in self._threads:
             t.start()
         return self
@@ -92,8 +92,15 @@ class Fuzzer:
     def finish(self) -> None:
         self.stop.set()
         self.seconds = time.monotonic() - self.began
+        self.cpu_s = time.process_time() - self.cpu_began  # the clients' (this process is idle otherwise)
         for t in self._threads:
             t.join(30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) a live process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def phase(settings, client, admin, model: str, lake: str, n: int, seed: int, fuzz: list | None, log: Path,
@@ -122,13 +129,15 @@ def phase(settings, client, admin, model: str, lake: str, n: int, seed: int, fuz
         finally:
             if fuzzer:
                 fuzzer.finish()
+            sidecar_cpu = cpu_seconds(sidecar.proc.pid)
             sidecar.close()
         eps = span_eps(read_topic(settings.kafka_bootstrap, names["pred"], until=lambda r: len(r) >= n))
     finally:
         for fut in admin.delete_topics(list(names.values())).values():
             fut.result(30)
-    out = {"eps": eps}
+    out = {"eps": eps, "sidecar_cpu_s": sidecar_cpu}
     if fuzzer:
+        out.update(clients_cpu_s=fuzzer.cpu_s, fuzz_seconds=fuzzer.seconds)
         out.update(requests=sum(fuzzer.answers.values()),
                    per_s=sum(fuzzer.answers.values()) / max(fuzzer.seconds, 1e-9), wrong=sum(fuzzer.wrong.values()),
                    busy=fuzzer.answers.get(503, 0), wrong_kinds=dict(fuzzer.wrong))
@@ -162,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                           + [f.name for f in CONTRACT.features if not f.nullable])
     logs = Path(tempfile.gettempdir())
 
-    def pair(number: int, rate: float) -> tuple[float, dict, float]:
+    def pair(number: int, rate: float) -> tuple[float, dict, float, float]:
         order = (False, True) if number % 2 == 0 else (True, False)  # alternate, so drift in load cancels
         got = {f: phase(settings, client, admin, model, lake.uri, n, number, corpus if f else None,
                         logs / f"bench-fuzz-{number}-{int(f)}.log", rate) for f in order}
@@ -170,13 +179,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pair {number + 1} ({f'{rate:g} bad requests/s' if rate else 'flood'}): quiet {got[False]['eps']:,.0f} "
               f"eps, fuzzed {got[True]['eps']:,.0f} eps ({got[True]['requests']:,} bad requests, "
               f"{got[True]['per_s']:,.0f}/s, {got[True]['busy']:,} answered 503, {got[True]['wrong']} outside "
-              f"their allowed statuses), ratio {ratio:.3f}", flush=True)
-        return got[False]["eps"], got[True], ratio
+              f"their allowed statuses), ratio {ratio:.3f}; the clients used {got[True]['clients_cpu_s']:.1f} CPU s "
+              f"in {got[True]['fuzz_seconds']:.1f} s, the sidecar {got[True]['sidecar_cpu_s']:.1f} CPU s against "
+              f"{got[False]['sidecar_cpu_s']:.1f} quiet", flush=True)
+        return got[False]["eps"], got[True], ratio, got[False]["sidecar_cpu_s"]
 
-    ratios, quiet, fuzzed = [], [], []
+    ratios, quiet, fuzzed, quiet_cpu = [], [], [], []
     for number in range(pairs):
-        q, f, r = pair(number, args.rate)
-        quiet.append(q), fuzzed.append(f), ratios.append(r)
+        q, f, r, c = pair(number, args.rate)
+        quiet.append(q), fuzzed.append(f), ratios.append(r), quiet_cpu.append(c)
     flood = None if args.quick or not args.rate else pair(pairs, 0.0)  # the same run, for the record
     wrong = sum(f["wrong"] for f in fuzzed)
     out = {"quiet_eps": round(statistics.median(quiet), 1),
@@ -185,6 +196,14 @@ def main(argv: list[str] | None = None) -> int:
            "bad_requests": sum(f["requests"] for f in fuzzed),
            "bad_requests_per_s": round(statistics.median(f["per_s"] for f in fuzzed), 1), "answered_busy": sum(f["busy"] for f in fuzzed),
            "answers_outside_allowed": wrong,
+           # what bounds the ratio on one machine: the cores the clients themselves take, and what the
+           # sidecar spends beyond its quiet phase (the HTTP port's share), each per bad request
+           "clients_cpu_share": round(statistics.median(f["clients_cpu_s"] / f["fuzz_seconds"] for f in fuzzed)
+                                      / (os.cpu_count() or 1), 3),
+           "clients_cpu_ms_per_request": round(1000 * statistics.median(f["clients_cpu_s"] / max(f["requests"], 1)
+                                                                        for f in fuzzed), 2),
+           "sidecar_extra_cpu_ms_per_request": round(1000 * statistics.median(
+               (f["sidecar_cpu_s"] - q) / max(f["requests"], 1) for f, q in zip(fuzzed, quiet_cpu)), 2),
            "flood_vs_quiet": round(flood[2], 3) if flood else None,
            "flood_requests_per_s": round(flood[1]["per_s"], 1) if flood else None, "events": n, "pairs": pairs, "load_avg_1m": os.getloadavg()[0],
            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cores": os.cpu_count(),
