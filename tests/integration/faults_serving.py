@@ -62,8 +62,15 @@ class ServingRig:
         self.sidecar = SidecarProcess(self.env, workdir / "sidecar.log").start()
         self.sidecar.wait_health(timeout_s=120)
         self.watcher = Watcher(stack.bootstrap, names["PREDICTIONS"])
+        started = time.monotonic()
         self.feeder = AckedFeeder(stack.bootstrap, names["TELEMETRY"], events(int(rate * seconds), seed=11),
                                   rate).start()
+        # no fault before the stream flows end to end: a broker just started can keep the sidecar's producer
+        # waiting for its idempotence id ("coordinator load in progress"), and a restart then would fault
+        # the start-up rather than a running stream
+        if self.watcher.first_after(self.feeder.sent_at, started, WAIT_S) is None:
+            raise AssertionError(f"no event was scored within {WAIT_S} s of the traffic's start:\n"
+                                 f"{self.sidecar.output()}")
         self.faults: list[tuple[str, tuple[str, ...], float | None, dict]] = []
 
     def phase(self, name: str, settle_s: float = 2.0) -> None:
