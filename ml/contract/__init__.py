@@ -10,7 +10,7 @@ Everything downstream reads field names, types, ranges, derived features and the
 from ml.contract.frame import derive, model_frame, model_matrix
 from ml.contract.loader import CONTRACTS_DIR, load_contract, parse_contract
 from ml.contract.model import Contract, ContractError, Derived, Feature, Label, Limits
-from ml.contract.records import check_records, decode_event, invalid_rows
+from ml.contract.records import check_event, check_records, decode_event, invalid_rows
 
 __all__ = [
     "CONTRACTS_DIR",
@@ -20,6 +20,7 @@ __all__ = [
     "Feature",
     "Label",
     "Limits",
+    "check_event",
     "check_records",
     "decode_event",
     "derive",

@@ -2,7 +2,8 @@
 
 `check_records` is the vectorized path (offload, batch validation): it splits rows into valid ones,
 with contract types, and rejects, with a human-readable `reason`. `decode_event` is the per-message
-path (the serving sidecar's dead-letter queue) and applies the same rules with the same wording.
+path (the serving sidecar's small batches and dead-letter queue, and `check_event` under it the
+sidecar's `POST /predict`) and applies the same rules with the same wording.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def decode_event(contract: Contract, raw: bytes) -> dict:
         raise ContractError(f"undecodable: {exc}") from None
     if not isinstance(obj, dict):
         raise ContractError(f"undecodable: expected a JSON object, got {type(obj).__name__}")
+    return check_event(contract, obj)
+
+
+def check_event(contract: Contract, obj: dict) -> dict:
+    """Check one parsed event (a JSON object) as `decode_event` does; ContractError naming every broken field."""
     reasons: list[str] = []
     out: dict[str, Any] = {}
     for name in (contract.event_id, contract.entity_key):

@@ -3,8 +3,8 @@
 `/healthz` and `/metrics` are open (probes and Prometheus read them); `/predict` needs the bearer token
 `CONTINUUM_SERVING_TOKEN` (401 without it or with another; with none configured it answers 503, so a
 sidecar is never open to anonymous scoring by default). The token is checked before the body is read.
-`/predict` scores request/response callers with the very model and feature code of the stream
-(`predict_frame` on the current state). Its body is one event as a JSON object, a JSON array of
+`/predict` scores request/response callers with the very model, rules and feature code of the stream's
+small batches (`check_event` per event, then `batch_features` and `predict` on the current state). Its body is one event as a JSON object, a JSON array of
 events, or `{"events": [...]}`, each event in the telemetry contract. A bad body gets a 400 naming every
 broken field of every event (`{}` names every required field); an event over the contract's
 `max_event_bytes` (the stream's limit, measured as compact JSON) or a body whose declared length is
@@ -22,15 +22,17 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Callable
 
+import numpy as np
 import orjson
-import pandas as pd
+import pyarrow as pa
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ml.contract import Contract, check_records
+from ml.contract import Contract, ContractError, check_event
+from ml.serving.batch import Decoded
 from ml.serving.http_server import BoundedServer, HttpLimits
 from ml.serving.metrics import ServingMetrics
 from ml.serving.routing import ServingState
-from ml.serving.score import predict_frame
+from ml.serving.score import batch_features, predict
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +63,21 @@ def predict_request(contract: Contract, state: ServingState | None, body: bytes,
     if rejects:
         raise RequestError(400, "events must be JSON objects", rejects)
     _check_sizes(contract, events)
-    # one row per event even when an event has no field at all, so `{}` is named, not dropped
-    valid, bad = check_records(contract, pd.DataFrame(events, index=pd.RangeIndex(len(events))))
-    if len(bad):
-        rejects = [{"index": int(i), "reason": reason} for i, reason in zip(bad.index, bad["reason"])]
-        raise RequestError(400, f"{len(bad)} of {len(events)} events break the contract {contract.name}", rejects)
+    rows, rejects = [], []
+    for i, event in enumerate(events):  # the stream's per-event rules, microseconds an event (no frame)
+        try:
+            rows.append(check_event(contract, event))
+        except ContractError as exc:
+            rejects.append({"index": i, "reason": str(exc)})
+    if rejects:
+        raise RequestError(400, f"{len(rejects)} of {len(events)} events break the contract {contract.name}", rejects)
     if state is None:
         raise RequestError(503, "no champion model yet")
-    scores, index, models, _ = predict_frame(contract, state, valid)
-    ids, devices = valid[contract.event_id].tolist(), valid[contract.entity_key].tolist()
+    ids = [row[contract.event_id] for row in rows]
+    devices = [row[contract.entity_key] for row in rows]
+    decoded = Decoded(pa.array(ids, pa.string()), pa.array(devices, pa.string()), np.ones(len(rows), dtype=bool), [],
+                      rows=rows, columns=(contract.entity_key, *contract.raw_columns))
+    scores, index, models = predict(state, batch_features(contract, state, decoded), devices if state.split else [])
     return {"predictions": [
         {contract.event_id: i, contract.entity_key: d, "model_name": models[m].name,
          "model_version": models[m].version, "score": s,

@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 
 import numpy as np
 import orjson
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -47,13 +46,6 @@ class Scored:
 def iso_ms(ms: int) -> str:
     """An epoch-ms time as ISO-8601 UTC with milliseconds and Z, the format of every time we write."""
     return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def predict_frame(contract: Contract, state: ServingState, frame: pd.DataFrame):
-    """Score decoded, valid events (the contract's raw features and entity key): returns (scores, index of
-    each row's model in `models`, models, features). One model call per serving model."""
-    features = model_frame(contract, frame)
-    return (*predict(state, features, frame[contract.entity_key].tolist() if state.split else []), features)
 
 
 def predict(state: ServingState, features, devices: list[str]) -> tuple[np.ndarray, np.ndarray, list]:

@@ -166,3 +166,28 @@ def test_every_feature_path_gives_the_same_predictions(model, monkeypatch):
     frame_path = records(ServingState(model))  # as_codes False: model_frame and pandas categoricals
     assert small == large == frame_path
     assert len({r[1]["decision"] for r in small}) == 2, "both decisions occur"
+
+
+@pytest.mark.parametrize("codes", [True, False])
+def test_predict_answers_as_the_stream_scores_and_refuses_as_it_dead_letters(model, codes):
+    """POST /predict and the stream on the same events: the same score and decision for a valid event,
+    the same reason for a broken one (the dead letter's `error` header, the 400's reject)."""
+    from ml.serving.api import RequestError, predict_request
+    from ml.serving.model import check_model
+
+    state = ServingState(check_model(model, CONTRACT) if codes else model)
+    assert state.champion.as_codes is codes
+    good = events(np.linspace(0, 100, 40).tolist())
+    stream = {orjson.loads(v)["event_id"]: orjson.loads(v)
+              for v in score_batch(CONTRACT, CODEC, state, batch(good), "telemetry", NOW).predictions.values}
+    answer = predict_request(CONTRACT, state, b"[" + b",".join(good) + b"]")["predictions"]
+    assert [a["event_id"] for a in answer] == [f"e{i}" for i in range(40)]
+    assert {a["event_id"]: (a["score"], a["decision"]) for a in answer} == \
+        {k: (v["score"], v["decision"]) for k, v in stream.items()}
+    broken = [orjson.dumps({**EVENT, "torque_nm": 912.0}), orjson.dumps({**EVENT, "tool_wear_min": "x"}),
+              orjson.dumps({"event_id": "e9"}), orjson.dumps({**EVENT, "device_type": "Q"})]
+    dead = score_batch(CONTRACT, CODEC, state, batch(broken), "telemetry", NOW).dlq
+    with pytest.raises(RequestError) as err:
+        predict_request(CONTRACT, state, b"[" + b",".join(broken) + b"]")
+    assert [r["reason"] for r in err.value.body["rejects"]] == [dict(h)["error"].decode() for _, _, h in dead]
+    assert len(dead) == len(broken)
