@@ -34,6 +34,10 @@ GC_IDLE_YOUNG = 1_000
 SWITCH_INTERVAL_S = 0.0005
 # scoring threads run this many nice levels below the loop's thread, which sets the pipeline's pace
 SCORER_NICE = 10
+# the sidecar's HTTP port process runs this many nice levels below the sidecar (the lowest priority there is,
+# below its scoring threads' SCORER_NICE): when both want the cores the stream gets them, and a flood of
+# requests slows the answers instead of the scoring
+PORT_NICE = 19
 # malloc arenas while an offload runs, instead of one per thread and core
 OFFLOAD_ARENAS = 2
 _M_ARENA_MAX = -8  # glibc's mallopt parameter

@@ -11,13 +11,15 @@ broken field of every event (`{}` names every required field); an event over the
 over `CONTINUUM_SERVING_MAX_BODY_BYTES` gets a 413, the latter before the body is read, as does a body
 of more than `CONTINUUM_SERVING_MAX_EVENTS` events; a client that does not send its declared body within
 `CONTINUUM_SERVING_REQUEST_TIMEOUT_S` gets a 408; no champion yet gets a 503; any other failure a 500
-with its reason, logged with the traceback. The server's places are bounded (`ml.serving.http_server`).
+with its reason, logged with the traceback. The server's places are bounded (`ml.serving.http_server`);
+it runs in the sidecar's HTTP port process (`ml.serving.port`), never beside the scoring loop.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Callable
@@ -25,12 +27,11 @@ from typing import Callable
 import numpy as np
 import orjson
 import pyarrow as pa
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ml.contract import Contract, ContractError, check_event
 from ml.serving.batch import Decoded
 from ml.serving.http_server import BoundedServer, HttpLimits
-from ml.serving.metrics import ServingMetrics
 from ml.serving.routing import ServingState
 from ml.serving.score import batch_features, predict
 
@@ -99,9 +100,9 @@ def _check_sizes(contract: Contract, events: list[dict]) -> None:
 class ServingApi:
     """The HTTP server, in a daemon thread; `status()` says whether the sidecar is ready and why."""
 
-    def __init__(self, host: str, port: int, contract: Contract, metrics: ServingMetrics,
-                 state: Callable[[], ServingState | None], status: Callable[[], dict], *,
-                 limits: HttpLimits) -> None:
+    def __init__(self, listener: socket.socket | tuple[str, int], contract: Contract,
+                 state: Callable[[], ServingState | None], status: Callable[[], dict],
+                 metrics: Callable[[], bytes], *, limits: HttpLimits) -> None:
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -113,7 +114,7 @@ class ServingApi:
                     body = api.status()
                     self._send(200 if body.get("ready") else 503, orjson.dumps(body))
                 elif self.path == "/metrics":
-                    self._send(200, generate_latest(api.metrics.registry), CONTENT_TYPE_LATEST)
+                    self._send(200, api.metrics(), CONTENT_TYPE_LATEST)
                 else:
                     self._send(404, orjson.dumps({"error": f"no such path {self.path}"}))
 
@@ -172,7 +173,7 @@ class ServingApi:
 
         self.contract, self.metrics, self.state, self.status = contract, metrics, state, status
         self.limits = limits
-        self.server = BoundedServer((host, port), Handler, limits.max_concurrent)
+        self.server = BoundedServer(listener, Handler, limits.max_concurrent)
         self._thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
 
     def refuse_caller(self, authorization: str | None) -> tuple[int, str] | None:

@@ -43,8 +43,16 @@ class BoundedServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], handler, max_concurrent: int) -> None:
-        super().__init__(address, handler)
+    request_queue_size = 128  # connections waiting to be accepted (socketserver's default: 5)
+
+    def __init__(self, listener: socket.socket | tuple[str, int], handler, max_concurrent: int) -> None:
+        """Serve `listener`, a listening socket (the sidecar's, handed to its port process), or bind an address."""
+        if isinstance(listener, socket.socket):
+            super().__init__(listener.getsockname()[:2], handler, bind_and_activate=False)
+            self.socket.close()
+            self.socket = listener
+        else:
+            super().__init__(listener, handler)
         self._places = threading.BoundedSemaphore(max_concurrent)
         self._closing: queue.Queue = queue.Queue(maxsize=256)
         threading.Thread(target=self._close_refused, name="http-busy", daemon=True).start()

@@ -1,4 +1,5 @@
-"""The serving sidecar assembled: model keeper, control listener, scoring loop and HTTP port.
+"""The serving sidecar assembled: model keeper, control listener, scoring loop and HTTP port (served by a
+process of its own, `ml.serving.port`, fed every serving state the keeper swaps in).
 
 Until a champion exists the sidecar reports not-ready and does not even join the consumer group, so
 its partitions stay with replicas that can score them. `stop()` (SIGTERM) lets the current batch
@@ -15,16 +16,16 @@ import time
 from typing import Callable
 
 from confluent_kafka import Consumer, Producer
+from prometheus_client import generate_latest
 
 from ml.contract import Contract
 from ml.contract.codec import codec_for
 from ml.contract.decode import RawBatch
 from ml.kafka import scoring_consumer, scoring_producer
 from ml.lake import Lake
-from ml.serving.api import ServingApi
-from ml.serving.http_server import HttpLimits
 from ml.serving.control import ControlListener, alert_sender
 from ml.serving.metrics import ServingMetrics
+from ml.serving.port import PortProcess
 from ml.serving.score import Scored, score_batch
 from ml.serving.stream import Output, StreamLoop
 from ml.serving.swap import ModelKeeper
@@ -52,8 +53,9 @@ class Sidecar:
                                        self.keeper.on_control)
         self.loop = StreamLoop(consumer, self.producer, kafka.topic_telemetry, self.metrics,
                                serving.batch_max, serving.batch_wait_ms / 1000)
-        self.api = ServingApi(serving.host, serving.port, contract, self.metrics,
-                              lambda: self.keeper.state, self.status, limits=HttpLimits.from_settings(serving))
+        self.port = PortProcess(serving.host, serving.port, lambda: self.keeper.state, self.status,
+                                lambda: generate_latest(self.metrics.registry))
+        self.keeper.on_swap = self.port.publish
         self._stop = threading.Event()
 
     def status(self) -> dict:
@@ -79,17 +81,19 @@ class Sidecar:
         import faulthandler
         import sys
 
-        log.warning("report on request: status %s; loop %s", self.status(), self.loop.describe())
+        proc = self.port.proc
+        log.warning("report on request: status %s; loop %s; HTTP port process %s", self.status(), self.loop.describe(),
+                    "none yet" if proc is None else f"{proc.pid} ({'running' if proc.poll() is None else 'exited'})")
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
 
     def run(self, before_consuming: Callable[[], object] | None = None) -> None:
         """Serve until `stop()`. `before_consuming` is called once, with the champion loaded and start-up
         done, just before the sidecar joins the consumer group: where its entry point tunes the process."""
-        self.api.start()
+        self.port.start()
         self.keeper.start()
         self.control.start()
         log.info("serving on http://%s:%d; waiting for a champion of %s", self.serving.host,
-                 self.api.port, self.registry.model_name)
+                 self.port.port, self.registry.model_name)
         try:
             while not self._stop.is_set():
                 if self.keeper.state is None:
@@ -112,7 +116,7 @@ class Sidecar:
                     self.loop.close()  # commits only what is safe; raises DeliveryFailed if a batch was not
             finally:
                 self.producer.flush(30)
-                self.api.stop()
+                self.port.stop()
                 log.info("stopped")
 
     def _score(self, batch: RawBatch) -> Scored:

@@ -61,6 +61,7 @@ class ModelKeeper:
         self._shadow_only: set[str] = set()  # loaded as a shadow, without approval: verified again for any other role
         self.unrecorded: dict[str, float | None] = {}  # champion version -> first seen unrecorded (None: paged)
         self._weights: dict[str, float] = {}
+        self.on_swap: Callable[[ServingState], None] | None = None  # told of each new state (the HTTP port)
         self._inbox: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="model-keeper", daemon=True)
@@ -131,6 +132,8 @@ class ModelKeeper:
         new = split_state(champion, split, self._weights, shadow)
         if current is None or _key(new) != _key(current):
             self.state = new
+            if self.on_swap is not None:
+                self.on_swap(new)
             self.metrics.swaps.inc()
             self.metrics.set_versions([m.version for m in new.models])
             log.info("now serving %s v%s%s%s", self.name, champion.version,

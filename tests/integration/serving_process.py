@@ -96,6 +96,18 @@ class SidecarProcess:
         time.sleep(0.5)  # the stacks follow the report's line
         return self.log_path.read_text(errors="replace")
 
+    def port_pid(self, timeout_s: float = 30.0, other_than: int | None = None) -> int:
+        """The pid of the sidecar's HTTP port process (its one child), once there is one (not `other_than`)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            children = [int(c) for task in Path(f"/proc/{self.proc.pid}/task").iterdir()
+                        for c in (task / "children").read_text().split()]
+            children = [c for c in children if c != other_than]
+            if children:
+                return children[0]
+            time.sleep(0.1)
+        raise AssertionError(f"the sidecar has no HTTP port process after {timeout_s} s:\n{self.output()}")
+
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
 

@@ -10,6 +10,7 @@ import time
 
 import orjson
 import pytest
+from prometheus_client import generate_latest
 
 from ml.contract import load_contract
 from ml.serving.api import RequestError, ServingApi, predict_request
@@ -111,8 +112,9 @@ def serve():
 
     def start(state, max_body_bytes: int = 64 * 1024, **limits):
         limits = HttpLimits(**{"token": TOKEN, "max_body_bytes": max_body_bytes, **limits})
-        api = ServingApi("127.0.0.1", 0, CONTRACT, ServingMetrics(), lambda: state, lambda: {"ready": True},
-                         limits=limits)
+        metrics = ServingMetrics()
+        api = ServingApi(("127.0.0.1", 0), CONTRACT, lambda: state, lambda: {"ready": True},
+                         lambda: generate_latest(metrics.registry), limits=limits)
         api.start()
         servers.append(api)
         return api.port
