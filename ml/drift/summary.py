@@ -43,6 +43,7 @@ class NumericSummary:
     m2: float = 0.0
     missing: int = 0
     exact: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="float64"))
+    _sorted: np.ndarray | None = field(default=None, repr=False, compare=False)  # `exact` sorted, once asked for
 
     def add(self, values: np.ndarray) -> None:
         values = np.asarray(values, dtype="float64")
@@ -63,7 +64,7 @@ class NumericSummary:
     def _absorb(self, finite: np.ndarray) -> None:
         """Keep the values exactly while the column holds at most EXACT_MAX, else sketch them."""
         if self.sketch is None and len(self.exact) + len(finite) <= EXACT_MAX:
-            self.exact = np.concatenate([self.exact, finite])
+            self.exact, self._sorted = np.concatenate([self.exact, finite]), None
         else:
             self._sketched().update(finite)
 
@@ -73,7 +74,7 @@ class NumericSummary:
             self.sketch = kll_doubles_sketch(KLL_K)
             if len(self.exact):
                 self.sketch.update(self.exact)
-            self.exact = np.empty(0, dtype="float64")
+            self.exact, self._sorted = np.empty(0, dtype="float64"), None
         return self.sketch
 
     def _combine(self, n: int, mean: float, m2: float) -> None:
@@ -94,11 +95,17 @@ class NumericSummary:
     def items(self) -> tuple[np.ndarray, np.ndarray]:
         """The values kept, sorted, and the weight (rows) each stands for (1 for exact values)."""
         if self.sketch is None:
-            values = np.sort(self.exact, kind="stable")
+            values = self.sorted_exact()
             return values, np.ones(len(values))
         pairs = np.array(list(self.sketch), dtype="float64").reshape(-1, 2)
         order = np.argsort(pairs[:, 0], kind="stable")
         return pairs[order, 0], pairs[order, 1]
+
+    def sorted_exact(self) -> np.ndarray:
+        """The exact values in ascending order, sorted once until more are added."""
+        if self._sorted is None:
+            self._sorted = np.sort(self.exact, kind="stable")
+        return self._sorted
 
     def rank(self, x: float) -> float:
         """The share of values at or below `x` (within the sketch's rank error once sketched)."""
@@ -107,7 +114,7 @@ class NumericSummary:
         return self.sketch.get_rank(x, inclusive=True)
 
     def to_dict(self) -> dict:
-        kept = ({"values": base64.b64encode(np.sort(self.exact).astype("<f8").tobytes()).decode("ascii")}
+        kept = ({"values": base64.b64encode(self.sorted_exact().astype("<f8").tobytes()).decode("ascii")}
                 if self.sketch is None else {"kll": base64.b64encode(self.sketch.serialize()).decode("ascii")})
         return {"count": self.count, "mean": self.mean, "m2": self.m2, "missing": self.missing, **kept}
 
@@ -115,7 +122,9 @@ class NumericSummary:
     def from_dict(cls, data: dict) -> "NumericSummary":
         moments = (int(data["count"]), float(data["mean"]), float(data["m2"]), int(data["missing"]))
         if "values" in data:
-            return cls(None, *moments, exact=np.frombuffer(base64.b64decode(data["values"]), dtype="<f8").copy())
+            values = np.frombuffer(base64.b64decode(data["values"]), dtype="<f8").copy()
+            ordered = bool(np.all(values[:-1] <= values[1:]))  # as `to_dict` writes them: no sort needed
+            return cls(None, *moments, exact=values, _sorted=values if ordered else None)
         return cls(kll_doubles_sketch.deserialize(base64.b64decode(data["kll"])), *moments)
 
 
