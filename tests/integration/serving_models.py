@@ -26,6 +26,12 @@ def train_booster(seed: int = 0, rounds: int = 8, events: int = 4000):
     return xgb.train({"objective": "binary:logistic", "max_depth": 4, "eta": 0.3, "seed": seed}, dtrain, rounds)
 
 
+def two_versions(ctx: dict) -> tuple[str, str]:
+    """Two different versions of a serving test's model (`serving_env`), each judged to serve."""
+    return (register(ctx["client"], ctx["name"], train_booster(seed=1), lake=ctx["lake"]),
+            register(ctx["client"], ctx["name"], train_booster(seed=2, rounds=12), lake=ctx["lake"]))
+
+
 def register(client, name: str, booster=None, threshold: float | None = None, corrupt: bool = False,
              lake=None, approve: bool = True, in_run: bool = False, metrics: dict | None = None) -> str:
     """Log a booster with the gate inputs training logs (or, with corrupt, a model whose ubj file is

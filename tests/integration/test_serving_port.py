@@ -12,7 +12,7 @@ import time
 import orjson
 import pytest
 
-from tests.integration.serving_models import register, train_booster
+from tests.integration.serving_models import two_versions
 from tests.integration.serving_process import SidecarProcess, promote, serving_env
 from tests.integration.serving_topics import Feeder, events, read_topic, values
 
@@ -47,8 +47,7 @@ def test_the_port_process_follows_the_champion_is_restarted_and_dies_with_its_si
         topic_factory, settings, mlflow_uri, tmp_path):
     ctx = serving_env(topic_factory, settings)
     env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
-    v1 = register(client, ctx["name"], train_booster(seed=1), lake=ctx["lake"])
-    v2 = register(client, ctx["name"], train_booster(seed=2, rounds=12), lake=ctx["lake"])
+    v1, v2 = two_versions(ctx)
     promote(env, client, v1)
     sidecar = SidecarProcess(env, tmp_path / "sidecar.log").start()
     try:

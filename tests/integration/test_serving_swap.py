@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from ml.serving.routing import device_bucket
-from tests.integration.serving_models import register, train_booster
+from tests.integration.serving_models import register, train_booster, two_versions
 from tests.integration.serving_process import SidecarProcess, promote, send_control, serving_env
 from tests.integration.serving_topics import Feeder, events, produce, read_topic, values
 from tests.integration.test_serving_sidecar import committed
@@ -45,8 +45,7 @@ def test_no_champion_means_no_consumption_until_one_is_promoted(topic_factory, s
 def test_promotion_swaps_the_version_without_restart_or_gap(topic_factory, settings, mlflow_uri, tmp_path):
     ctx = serving_env(topic_factory, settings, CONTINUUM_SERVING_POLL_S=600)  # only the control message can do it
     env, client, bootstrap = ctx["env"], ctx["client"], ctx["bootstrap"]
-    v1 = register(client, ctx["name"], train_booster(seed=1), lake=ctx["lake"])
-    v2 = register(client, ctx["name"], train_booster(seed=2, rounds=12), lake=ctx["lake"])
+    v1, v2 = two_versions(ctx)
     promote(env, client, v1)
     sidecar = SidecarProcess(env, tmp_path / "sidecar.log").start()
     try:
