@@ -1,7 +1,9 @@
 """Models rolled back after their bake window, marked in the lake so they are never promoted again.
 
     mark = mark_rolled_back(client, lake, name, "8", actor="monitor_model (bake)", reason=..., audit_id=..., evidence=...)
-    rolled_back(lake, name, digest)      # the mark of a model file, or None
+
+The marks are read, and a verdict failed by one, where verdicts are trusted: `ml.registry.trust.rolled_back`
+and `with_mark`.
 
 The mark is named by the model file's SHA-256 (`ml.lake.layout.rolled_back_key`), so the same model
 registered again under a new version number is refused too. Marking also rewrites the version's verdict
@@ -23,22 +25,7 @@ from ml.lake.layout import rolled_back_key, verdict_key
 from ml.registry.approval import APPROVAL, APPROVAL_REASON, APPROVED_BY, tag_gates
 from ml.registry.digest import Untrusted, read_verdict
 from ml.registry.states import AUTO, REJECTED
-
-
-def rolled_back(lake: Lake, name: str, digest: str | None) -> dict | None:
-    """The mark of the model file with this digest, or None when it was never rolled back after a bake."""
-    if not digest:
-        return None
-    key = rolled_back_key(name, digest)
-    return json.loads(lake.read_text(key)) if lake.exists(key) else None
-
-
-def with_mark(record: dict, mark: dict | None) -> dict:
-    """A verdict as the bake gate leaves it: unchanged without a mark; failed and rejected with one."""
-    if not mark:
-        return record
-    gates = [g for g in record.get("gates", []) if g.get("name") != "bake"] + [bake_gate(mark).to_dict()]
-    return {**record, "gates": gates, "passed": False, "decision": REJECTED, "rolled_back": mark}
+from ml.registry.trust import rolled_back, with_mark
 
 
 def mark_rolled_back(client: MlflowClient, lake: Lake, name: str, version: str, actor: str, reason: str,

@@ -29,10 +29,10 @@ from mlflow import MlflowClient
 
 from ml.gates import GateInputs, bake_gate, check_gates
 from ml.lake import Lake
-from ml.lake.layout import verdict_key
+from ml.lake.layout import rolled_back_key, verdict_key
 from ml.registry.artifact import FetchedModel, fetch_model
 from ml.registry.digest import DIGEST_TAG, Untrusted, check_digest, read_verdict
-from ml.registry.states import APPROVED, initial_state
+from ml.registry.states import APPROVED, REJECTED, initial_state
 from ml.settings import GateSettings
 
 CHAMPION_PARAM, VALIDATION_PARAM, DIGEST_PARAM = "champion_version", "validation", DIGEST_TAG
@@ -83,14 +83,28 @@ def gate_inputs(client: MlflowClient, model: FetchedModel, metric: str) -> GateI
                       model_bytes=model.size, digest=model.digest)
 
 
+def rolled_back(lake: Lake, name: str, digest: str | None) -> dict | None:
+    """The mark of the model file with this digest, or None when it was never rolled back after a bake."""
+    if not digest:
+        return None
+    key = rolled_back_key(name, digest)
+    return json.loads(lake.read_text(key)) if lake.exists(key) else None
+
+
+def with_mark(record: dict, mark: dict | None) -> dict:
+    """A verdict as the bake gate leaves it: unchanged without a mark; failed and rejected with one."""
+    if not mark:
+        return record
+    gates = [g for g in record.get("gates", []) if g.get("name") != "bake"] + [bake_gate(mark).to_dict()]
+    return {**record, "gates": gates, "passed": False, "decision": REJECTED, "rolled_back": mark}
+
+
 def judge_version(tracking_uri: str, lake: Lake, name: str, version: str | int, gates: GateSettings,
                   champion_version: str | None) -> dict:
     """Run the gates (limits and approval policy: `gates`) on a version against the champion of now and
     record the verdict (once per version); returns the record. A version judged before is not judged
     again: the same bytes get the recorded verdict back, other bytes are refused (register them as a new
     version). A model file rolled back after its bake window fails the `bake` gate, under any version."""
-    from ml.registry.rolled_back import rolled_back, with_mark
-
     model = fetch_model(tracking_uri, name, version)
     existing = read_verdict(lake, name, model.version)
     mark = rolled_back(lake, name, model.digest)  # a model rolled back after its bake fails the bake gate

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ml.gates import bake_gate
-from ml.registry.rolled_back import with_mark
+from ml.registry.trust import with_mark
 from ml.registry.states import APPROVED, REJECTED
 
 VERDICT = {"model": "m", "version": "8", "digest": "ab" * 32, "passed": True, "decision": APPROVED,
