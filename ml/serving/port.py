@@ -9,13 +9,16 @@ its copy of the state and `/healthz` and `/metrics` with a snapshot at most SNAP
 a flood of probes the sidecar builds at most 1/SNAPSHOT_MAX_AGE_S snapshots a second.
 
 The port process gets the sidecar's environment without its credentials (`credential`): it needs only the
-contract, the serving settings and the bearer token. It exits when the channel closes, so it never outlives its sidecar (stopped or killed).
+contract, the serving settings and the bearer token. It exits when the channel closes, and the kernel
+kills it if the sidecar dies first (`die_with_parent`), so it never outlives its sidecar (stopped or killed).
 If it dies while the sidecar serves, the sidecar starts another on the same listening socket (the
 connections that arrive meanwhile wait in the socket's backlog) and logs why.
 """
 
 from __future__ import annotations
 
+import errno
+import importlib
 import logging
 import os
 import signal
@@ -36,7 +39,9 @@ log = logging.getLogger(__name__)
 SNAPSHOT_MAX_AGE_S = 0.1
 SNAPSHOT_WAIT_S = 2.0  # an ask the sidecar does not answer in time gets the last snapshot
 RESTART_S = 1.0
+BIND_WAIT_S = 10.0
 FDS_VAR = "CONTINUUM_SERVING_PORT_FDS"  # set by the sidecar for the port process: "<listener>,<channel>"
+PARENT_VAR = "CONTINUUM_SERVING_PORT_PARENT"  # and its own pid
 _LENGTH = struct.Struct("!I")
 
 
@@ -103,6 +108,20 @@ def state_from_message(header: dict, blobs: list[bytes]) -> ServingState:
                         models[header["shadow"]] if header["shadow"] is not None else None)
 
 
+def listen(host: str, port: int, wait_s: float = BIND_WAIT_S) -> socket.socket:
+    """The sidecar's listening socket. A port still held by a process on its way out (a predecessor's
+    port process killed on busy cores takes a moment to let go of it) is tried again for `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return socket.create_server((host, port), backlog=128)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                raise OSError(exc.errno, f"cannot listen on {host}:{port} ({exc.strerror}): another process holds "
+                                         "it; stop it or set CONTINUUM_SERVING_PORT to a free port") from None
+            time.sleep(0.2)
+
+
 class PortProcess:
     """The sidecar's side: owns the listening socket, runs the port process and feeds it. `state` is the
     serving state now (None before a champion), `status` what /healthz shows, `metrics` what /metrics shows."""
@@ -110,7 +129,7 @@ class PortProcess:
     def __init__(self, host: str, port: int, state: Callable[[], ServingState | None],
                  status: Callable[[], dict], metrics: Callable[[], bytes]) -> None:
         self.state, self.status, self.metrics = state, status, metrics
-        self.listener = socket.create_server((host, port), backlog=128)
+        self.listener = listen(host, port)
         self.port = self.listener.getsockname()[1]
         self.proc: subprocess.Popen | None = None
         self._channel: socket.socket | None = None
@@ -172,7 +191,11 @@ class PortProcess:
             finally:
                 self._channel = None
                 mine.close()
-            if self._stop.is_set():
+            if self._stop.is_set():  # the port process ends with this thread (die_with_parent): let it finish first
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    pass
                 return
             code = self.proc.wait()
             log.error("the HTTP port process %d exited with %s; starting another in %g s (the stream is not "
@@ -181,7 +204,8 @@ class PortProcess:
 
     def _spawn(self, channel: socket.socket) -> subprocess.Popen:
         fds = (self.listener.fileno(), channel.fileno())
-        env = {**{k: v for k, v in os.environ.items() if not credential(k)}, FDS_VAR: ",".join(map(str, fds))}
+        env = {**{k: v for k, v in os.environ.items() if not credential(k)}, FDS_VAR: ",".join(map(str, fds)),
+               PARENT_VAR: str(os.getpid())}
         level = logging.getLevelName(logging.getLogger("ml.serving").getEffectiveLevel())
         proc = subprocess.Popen([sys.executable, "-m", "ml.serving.port", level], pass_fds=fds, env=env)
         log.info("HTTP port process %d serves http://%s:%d", proc.pid, *self.listener.getsockname()[:2])
@@ -244,18 +268,31 @@ class PortSide:
                     self._changed.notify_all()
 
 
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when the thread of `parent` that started it ends (Linux's
+    PR_SET_PDEATHSIG), and exit now if `parent` is already gone: a process at the lowest priority on busy
+    cores can take seconds to see its channel close, and must not hold the port that long."""
+    if sys.platform == "linux":
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # no prctl here: the channel closing is what stops it
+            pass
+    if os.getppid() != parent:
+        sys.exit(0)
+
+
 def main() -> int:
     """The port process: serve the inherited listening socket until the sidecar closes the channel."""
+    die_with_parent(int(os.environ.pop(PARENT_VAR)))
     logging.basicConfig(level=sys.argv[1] if len(sys.argv) > 1 else "INFO",
                         format="%(asctime)s %(levelname)s %(name)s[port]: %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C: the sidecar drains, then closes the channel
-    from ml.runtime import PORT_NICE
+    importlib.import_module("xgboost")  # loaded now, at start-up, not with the first model
 
-    try:
-        os.nice(PORT_NICE)
-    except OSError as exc:  # a sandbox that forbids it: the port serves at the sidecar's priority
-        log.warning("HTTP port priority unchanged (%s)", exc)
     from ml.contract import load_contract
+    from ml.runtime import PORT_NICE
     from ml.serving.api import ServingApi
     from ml.serving.http_server import HttpLimits
     from ml.settings import load_settings
@@ -266,6 +303,10 @@ def main() -> int:
     api = ServingApi(socket.socket(fileno=listener_fd), load_contract(settings.contract), lambda: side.state,
                      lambda: side.snapshot()[0], lambda: side.snapshot()[1],
                      limits=HttpLimits.from_settings(settings.serving))
+    try:  # started at the sidecar's priority (a sidecar is ready only once its port answers), then it yields
+        os.nice(PORT_NICE)
+    except OSError as exc:  # a sandbox that forbids it: the port serves at the sidecar's priority
+        log.warning("HTTP port priority unchanged (%s)", exc)
     api.start()
     try:
         side.read()

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 
 import orjson
 import pytest
 
+from ml.serving.port import listen
 from tests.integration.serving_models import two_versions
 from tests.integration.serving_process import SidecarProcess, promote, serving_env
 from tests.integration.serving_topics import Feeder, events, read_topic, values
@@ -77,13 +77,11 @@ def test_the_port_process_follows_the_champion_is_restarted_and_dies_with_its_si
         assert health["champion"] == v2 and health["ready"] is True
         assert "exited with -9; starting another" in sidecar.output()
 
-        sidecar.kill()  # the sidecar dies without a word: its port process sees the channel close and exits
+        sidecar.kill()  # the sidecar dies without a word: the kernel ends its port process
         deadline = time.monotonic() + 10
         while alive(again) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not alive(again), "the port process outlived its sidecar"
-        with socket.socket() as free:  # and the port is free for the next sidecar (it binds as a sidecar does)
-            free.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            free.bind(("127.0.0.1", sidecar.port))
+        listen("127.0.0.1", sidecar.port, wait_s=10).close()  # and the port is free for the next sidecar
     finally:
         sidecar.close()

@@ -118,3 +118,14 @@ def test_the_port_process_keeps_its_token_and_no_other_credential():
                "continuum_serving_token_old"]
     assert [name for name in kept if port.credential(name)] == []
     assert [name for name in dropped if not port.credential(name)] == []
+
+
+def test_a_held_port_is_tried_again_until_it_is_let_go_and_named_when_it_is_not():
+    held = socket.create_server(("127.0.0.1", 0))
+    number = held.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(OSError, match="CONTINUUM_SERVING_PORT"):
+        port.listen("127.0.0.1", number, wait_s=0.4)
+    assert 0.4 <= time.monotonic() - started < 2.0
+    threading.Timer(0.3, held.close).start()
+    port.listen("127.0.0.1", number, wait_s=5).close()  # let go while it waits: it listens
