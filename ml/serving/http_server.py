@@ -1,6 +1,7 @@
 """The sidecar's HTTP server mechanics, bounded: at most `max_concurrent` requests are served at once,
-each on its own thread; one more connection is answered `503` at once on the accepting thread (no new
-thread, no queue), and a client that sends nothing for `timeout_s` is closed. The bodies of requests are
+each by one of as many threads started with the server; one more connection is answered `503` at once
+on the accepting thread (no new thread, no queue), and a client that sends nothing for `timeout_s` is
+closed. The bodies of requests are
 the business of the handler (`ml.serving.api`).
 """
 
@@ -11,7 +12,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
+from http.server import HTTPServer
 
 from ml.settings import ServingSettings
 
@@ -38,10 +39,9 @@ class HttpLimits:
                    timeout_s=serving.request_timeout_s)
 
 
-class BoundedServer(ThreadingHTTPServer):
-    """A threading HTTP server with a fixed number of places; `busy` counts connections turned away."""
-
-    daemon_threads = True
+class BoundedServer(HTTPServer):
+    """An HTTP server with a fixed number of places, each a thread started once (a thread per connection
+    costs a clone and a stack per request); `busy` counts connections turned away."""
 
     request_queue_size = 128  # connections waiting to be accepted (socketserver's default: 5)
 
@@ -54,11 +54,17 @@ class BoundedServer(ThreadingHTTPServer):
         else:
             super().__init__(listener, handler)
         self._places = threading.BoundedSemaphore(max_concurrent)
+        self._work: queue.SimpleQueue = queue.SimpleQueue()
+        self._workers = [threading.Thread(target=self._serve_places, name=f"http-{i}", daemon=True)
+                         for i in range(max_concurrent)]
+        for worker in self._workers:
+            worker.start()
         self._closing: queue.Queue = queue.Queue(maxsize=256)
         threading.Thread(target=self._close_refused, name="http-busy", daemon=True).start()
         self.busy = 0
 
     def process_request(self, request, client_address) -> None:
+        """On the accepting thread: hand the connection to a free place, or answer 503 at once."""
         if not self._places.acquire(blocking=False):
             self.busy += 1
             _answer_busy(request)
@@ -67,18 +73,24 @@ class BoundedServer(ThreadingHTTPServer):
             except queue.Full:
                 self.shutdown_request(request)
             return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._places.release()
-            raise
+        self._work.put((request, client_address))
 
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._places.release()
+    def _serve_places(self) -> None:
+        """One place: serve the connections handed to it, one at a time, until the server closes."""
+        while (item := self._work.get()) is not None:
+            request, client_address = item
+            try:
+                self.finish_request(request, client_address)
+            except Exception:
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+                self._places.release()
 
+    def server_close(self) -> None:
+        super().server_close()
+        for _ in self._workers:
+            self._work.put(None)
 
     def _close_refused(self) -> None:
         """Close each refused connection once its client has read the answer and closed, or after
