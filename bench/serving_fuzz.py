@@ -249,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
                     "request as soon as it has an answer, no target) in the benchmark's process "
                     "share the same cores as the sidecar and the broker; throughput over the middle 80% of "
                     "the predictions by broker append time. The sidecar's HTTP port is a process of its own at "
-                    "the lowest CPU priority, so while the stream runs flat out the port answers slower and fewer "
-                    "requests (*_streaming: the answers within that window); sidecar_extra_cpu_ms_per_request "
+                    "the lowest CPU priority, so when both want the cores the stream gets them (*_streaming: the "
+                    "bad requests answered within that window and how long they took; the clients fall behind "
+                    "their pace while the sidecar starts and catch up there); sidecar_extra_cpu_ms_per_request "
                     "counts both processes"}
     print(f"\n{'figure':<34}{'value':>14}   target")
     for name, value, target in (("quiet events/s", out["quiet_eps"], "baseline"),
