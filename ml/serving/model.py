@@ -15,7 +15,6 @@ import pandas as pd
 
 from ml.contract import Contract, model_frame
 from ml.contract.model import CATEGORICAL
-from ml.registry.versions import DEFAULT_THRESHOLD
 
 
 class ModelRefused(RuntimeError):
@@ -39,7 +38,7 @@ class ServingModel:
     name: str
     version: str
     booster: object  # xgboost.Booster
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float  # stated by every maker (no default here: the registry's is imported with MLflow)
     as_codes: bool = False  # checked: the booster scores category codes exactly as the categorical frame
 
     def predict(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -79,7 +78,7 @@ def load_version(tracking_uri: str, name: str, version: str, lake, approved: boo
     says it may serve these exact bytes (passed and approved; a shadow needs no approval);
     ModelRefused with the reason otherwise, ModelUnavailable when the registry or the lake did not answer."""
     from ml.registry.trust import load_trusted
-    from ml.registry.versions import unreachable
+    from ml.registry.versions import DEFAULT_THRESHOLD, unreachable
 
     try:
         model, _ = load_trusted(tracking_uri, lake, name, version, approved)

@@ -33,7 +33,7 @@ def test_a_model_with_other_features_is_refused(names, reason):
 
     data = xgb.DMatrix(np.random.rand(20, 3), label=[0, 1] * 10, feature_names=names)
     with pytest.raises(ModelRefused, match=reason):
-        check_model(ServingModel("m", "2", xgb.train({"objective": "binary:logistic"}, data, 2)), CONTRACT)
+        check_model(ServingModel("m", "2", xgb.train({"objective": "binary:logistic"}, data, 2), 0.5), CONTRACT)
 
 
 def test_batch_histogram_exposes_the_same_text_as_a_prometheus_histogram():

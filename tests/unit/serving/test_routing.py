@@ -8,7 +8,7 @@ import pytest
 from ml.serving.model import ServingModel
 from ml.serving.routing import ServingState, TrafficError, device_bucket, parse_split, split_state
 
-V1, V2 = ServingModel("m", "1", None), ServingModel("m", "2", None)
+V1, V2 = ServingModel("m", "1", None, 0.5), ServingModel("m", "2", None, 0.5)
 
 
 def test_split_is_normalised_and_sorted_by_version():

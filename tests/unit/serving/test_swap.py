@@ -42,7 +42,7 @@ def keeper(monkeypatch, tmp_path):
     def load(tracking_uri, name, version, lake, approved=True):
         if version != "1" and failure[0] is not None:
             raise failure[0]
-        return ServingModel(name, version, constant_booster(0.2))
+        return ServingModel(name, version, constant_booster(0.2), 0.5)
 
     monkeypatch.setattr(swap, "load_version", load)
     pages: list[dict] = []
