@@ -18,6 +18,7 @@ import functools
 import gc
 import logging
 import os
+import signal
 import sys
 import threading
 
@@ -41,6 +42,7 @@ PORT_NICE = 19
 # malloc arenas while an offload runs, instead of one per thread and core
 OFFLOAD_ARENAS = 2
 _M_ARENA_MAX = -8  # glibc's mallopt parameter
+_PR_SET_PDEATHSIG = 1  # Linux's prctl option
 
 
 class Tuning:
@@ -152,6 +154,18 @@ def collect_young() -> int:
         generation = 2 if old + 1 >= every_old else 1
     gc.collect(generation)
     return generation
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when the thread of `parent` that started it ends (Linux's
+    PR_SET_PDEATHSIG), and exit now if `parent` is already gone: for a child that must not outlive its
+    parent (the sidecar's HTTP port process, which at the lowest priority on busy cores can take seconds
+    to notice). Elsewhere only the check is made."""
+    libc = _libc() if sys.platform == "linux" else None
+    if libc is not None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        sys.exit(0)
 
 
 @functools.cache

@@ -10,7 +10,7 @@ a flood of probes the sidecar builds at most 1/SNAPSHOT_MAX_AGE_S snapshots a se
 
 The port process gets the sidecar's environment without its credentials (`credential`): it needs only the
 contract, the serving settings and the bearer token. It exits when the channel closes, and the kernel
-kills it if the sidecar dies first (`die_with_parent`), so it never outlives its sidecar (stopped or killed).
+kills it if the sidecar dies first (`ml.runtime.die_with_parent`), so it never outlives its sidecar (stopped or killed).
 If it dies while the sidecar serves, the sidecar starts another on the same listening socket (the
 connections that arrive meanwhile wait in the socket's backlog) and logs why.
 """
@@ -163,14 +163,8 @@ class PortProcess:
             except OSError:
                 pass
             channel.close()
-        if self.proc is not None:
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                log.warning("the HTTP port process %d did not stop in 10 s; killing it", self.proc.pid)
-                self.proc.kill()
-                self.proc.wait(10)
-        self._thread.join(10)
+        if self._thread.is_alive():
+            self._thread.join(25)  # it waits for the port process to stop (`_run`)
         self.listener.close()
 
     def _run(self) -> None:
@@ -195,7 +189,9 @@ class PortProcess:
                 try:
                     self.proc.wait(10)
                 except subprocess.TimeoutExpired:
-                    pass
+                    log.warning("the HTTP port process %d did not stop in 10 s; killing it", self.proc.pid)
+                    self.proc.kill()
+                    self.proc.wait(10)
                 return
             code = self.proc.wait()
             log.error("the HTTP port process %d exited with %s; starting another in %g s (the stream is not "
@@ -268,23 +264,10 @@ class PortSide:
                     self._changed.notify_all()
 
 
-def die_with_parent(parent: int) -> None:
-    """Have the kernel kill this process when the thread of `parent` that started it ends (Linux's
-    PR_SET_PDEATHSIG), and exit now if `parent` is already gone: a process at the lowest priority on busy
-    cores can take seconds to see its channel close, and must not hold the port that long."""
-    if sys.platform == "linux":
-        import ctypes
-
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-        except (OSError, AttributeError):  # no prctl here: the channel closing is what stops it
-            pass
-    if os.getppid() != parent:
-        sys.exit(0)
-
-
 def main() -> int:
     """The port process: serve the inherited listening socket until the sidecar closes the channel."""
+    from ml.runtime import die_with_parent
+
     die_with_parent(int(os.environ.pop(PARENT_VAR)))
     logging.basicConfig(level=sys.argv[1] if len(sys.argv) > 1 else "INFO",
                         format="%(asctime)s %(levelname)s %(name)s[port]: %(message)s")

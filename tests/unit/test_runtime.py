@@ -184,3 +184,16 @@ def test_an_entry_point_tunes_the_offload_and_gets_the_process_back_as_it_was(tm
     assert manifest["rows"] == 20
     assert consumer.seen and not any(state["collecting"] for state in consumer.seen), "tuned while it read"
     assert process_state() == before
+
+
+def test_a_child_whose_parent_is_not_the_one_named_exits_at_once_and_one_whose_parent_is_goes_on():
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, sys; from ml.runtime import die_with_parent; die_with_parent(int(sys.argv[1])); print('on')"
+    gone = subprocess.run([sys.executable, "-c", code, str(os.getpid() + 10**6)], capture_output=True, text=True,
+                          timeout=60)
+    here = subprocess.run([sys.executable, "-c", code, str(os.getpid())], capture_output=True, text=True, timeout=60)
+    assert (gone.returncode, gone.stdout) == (0, "")
+    assert (here.returncode, here.stdout.strip()) == (0, "on")
